@@ -1,0 +1,228 @@
+"""The plan file: the one representation that flows from the compiler onward.
+
+The runtime, the diagrams, the review page, the briefs and pull-mode agents all
+read a `Plan`; none of them sees the AST. `to_json` is byte-deterministic;
+`from_json` reads back what `to_json` wrote (and rejects anything else clearly).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+import json
+
+PLAN_VERSION = 1
+DEFAULT_ESTIMATE_S = 60
+
+
+class PlanError(ValueError):
+    """A plan file that is not one lanes wrote."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    initial_s: float = 1
+    factor: float = 2
+    max_s: float = 60
+
+    def delay(self, attempt: int) -> float:
+        """Delay before retry number `attempt` (1 = the first retry), without jitter."""
+        return min(self.max_s, self.initial_s * self.factor ** (attempt - 1))
+
+
+@dataclass(frozen=True)
+class PlanAgent:
+    id: str
+    skills: tuple[str, ...]
+    instances: int
+    domain: str | None          # the named domain, None for an inline one
+    writes: tuple[str, ...]
+    reads: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanNode:
+    id: str
+    kind: str                   # "task" | "gate"
+    needs: tuple[str, ...]
+    stage: int
+    critical: bool
+    digest: str
+    estimate_s: float
+    timeout_s: float | None     # None: no timeout
+    retries: int
+    backoff: Backoff
+    env: tuple[tuple[str, str], ...] = ()
+    description: str | None = None
+    # tasks
+    agent: str | None = None
+    requires: tuple[str, ...] = ()   # the skills a routed task asked for (its agent was chosen)
+    run: str | None = None
+    writes: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+    rollback: str | None = None
+    # gates
+    approve: str | None = None
+    on_fail: str | None = None
+
+    @property
+    def is_gate(self) -> bool:
+        return self.kind == "gate"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    sequential_s: float
+    parallel_s: float
+    efficiency: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    workflow: str
+    source_digest: str
+    nodes: tuple[PlanNode, ...]        # ordered by stage, then id
+    stages: tuple[tuple[str, ...], ...]
+    critical_path: tuple[str, ...]
+    estimate: Estimate
+    agents: tuple[PlanAgent, ...]      # in declaration order
+    workdir: str                       # absolute
+    description: str | None = None
+
+    @cached_property
+    def node_by_id(self) -> dict[str, PlanNode]:
+        return {n.id: n for n in self.nodes}
+
+    @cached_property
+    def agent_by_id(self) -> dict[str, PlanAgent]:
+        return {a.id: a for a in self.agents}
+
+    @cached_property
+    def dependents(self) -> dict[str, tuple[str, ...]]:
+        """node id -> ids of the nodes that need it, in plan order."""
+        out: dict[str, list[str]] = {n.id: [] for n in self.nodes}
+        for n in self.nodes:
+            for up in n.needs:
+                out[up].append(n.id)
+        return {k: tuple(v) for k, v in out.items()}
+
+
+def _num(x: float):
+    """Whole numbers print as integers so plans read like the spec."""
+    return int(x) if float(x).is_integer() else x
+
+
+def _node_json(n: PlanNode) -> dict:
+    d: dict = {"id": n.id, "kind": n.kind}
+    if n.kind == "task":
+        d["agent"] = n.agent
+    d["needs"] = list(n.needs)
+    if n.run is not None:
+        d["run"] = n.run
+    if n.approve is not None:
+        d["approve"] = n.approve
+    if n.kind == "task":
+        d["writes"] = list(n.writes)
+        d["reads"] = list(n.reads)
+    else:
+        d["on_fail"] = n.on_fail
+    d["estimate_s"] = _num(n.estimate_s)
+    d["timeout_s"] = None if n.timeout_s is None else _num(n.timeout_s)
+    d["retries"] = n.retries
+    d["backoff"] = {"initial_s": _num(n.backoff.initial_s), "factor": _num(n.backoff.factor),
+                    "max_s": _num(n.backoff.max_s)}
+    d["stage"] = n.stage
+    d["critical"] = n.critical
+    d["digest"] = n.digest
+    if n.requires:
+        d["requires"] = list(n.requires)
+    if n.rollback is not None:
+        d["rollback"] = n.rollback
+    d["env"] = dict(n.env)
+    if n.description is not None:
+        d["description"] = n.description
+    return d
+
+
+def _agent_json(a: PlanAgent) -> dict:
+    d = {"id": a.id, "skills": list(a.skills), "instances": a.instances, "domain": a.domain,
+         "writes": list(a.writes), "reads": list(a.reads), "env": dict(a.env)}
+    if a.description is not None:
+        d["description"] = a.description
+    return d
+
+
+def plan_to_dict(plan: Plan) -> dict:
+    d = {
+        "lanes_plan": PLAN_VERSION,
+        "workflow": plan.workflow,
+        "source_digest": plan.source_digest,
+        "nodes": [_node_json(n) for n in plan.nodes],
+        "stages": [list(s) for s in plan.stages],
+        "critical_path": list(plan.critical_path),
+        "estimate": {"sequential_s": _num(plan.estimate.sequential_s),
+                     "parallel_s": _num(plan.estimate.parallel_s),
+                     "efficiency": plan.estimate.efficiency},
+    }
+    if plan.description is not None:
+        d["description"] = plan.description
+    d["workdir"] = plan.workdir
+    d["agents"] = [_agent_json(a) for a in plan.agents]
+    return d
+
+
+def to_json(plan: Plan) -> str:
+    return json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+
+
+def _env(d) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in (d or {}).items())
+
+
+def plan_from_dict(d: dict) -> Plan:
+    if not isinstance(d, dict) or d.get("lanes_plan") != PLAN_VERSION:
+        raise PlanError(f"not a lanes plan (expected \"lanes_plan\": {PLAN_VERSION})")
+    try:
+        nodes = tuple(
+            PlanNode(
+                id=n["id"], kind=n["kind"], needs=tuple(n["needs"]), stage=n["stage"],
+                critical=n["critical"], digest=n["digest"], estimate_s=n["estimate_s"],
+                timeout_s=n["timeout_s"], retries=n["retries"],
+                backoff=Backoff(**n["backoff"]), env=_env(n.get("env")),
+                description=n.get("description"), agent=n.get("agent"),
+                requires=tuple(n.get("requires", ())), run=n.get("run"),
+                writes=tuple(n.get("writes", ())), reads=tuple(n.get("reads", ())),
+                rollback=n.get("rollback"), approve=n.get("approve"), on_fail=n.get("on_fail"),
+            )
+            for n in d["nodes"]
+        )
+        agents = tuple(
+            PlanAgent(id=a["id"], skills=tuple(a["skills"]), instances=a["instances"],
+                      domain=a.get("domain"), writes=tuple(a["writes"]), reads=tuple(a["reads"]),
+                      env=_env(a.get("env")), description=a.get("description"))
+            for a in d["agents"]
+        )
+        e = d["estimate"]
+        plan = Plan(
+            workflow=d["workflow"], source_digest=d["source_digest"], nodes=nodes,
+            stages=tuple(tuple(s) for s in d["stages"]), critical_path=tuple(d["critical_path"]),
+            estimate=Estimate(e["sequential_s"], e["parallel_s"], e["efficiency"]),
+            agents=agents, workdir=d["workdir"], description=d.get("description"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanError(f"malformed plan: {exc!r}") from None
+    known = plan.node_by_id
+    for n in nodes:
+        for up in n.needs:
+            if up not in known:
+                raise PlanError(f"malformed plan: node '{n.id}' needs unknown node '{up}'")
+    return plan
+
+
+def from_json(text: str) -> Plan:
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"not JSON: {exc}") from None
+    return plan_from_dict(d)

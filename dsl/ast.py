@@ -1,0 +1,134 @@
+"""The AST shared by both forms: frozen dataclasses, tuples, a span on every node.
+
+Spans are excluded from equality so that `fmt` round trips compare meaning, not
+positions. A field the author did not write is None (or an empty tuple); defaults
+are folded in later by the compiler, so the AST says exactly what the file says.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from .span import Span
+
+_span = dict(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Name:
+    """An identifier or a reference to one (agent, domain, task, gate, skill, on_fail)."""
+
+    value: str
+    span: Span = field(**_span)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string: a command, a description, a resource pattern, an env value."""
+
+    value: str
+    span: Span = field(**_span)
+
+
+@dataclass(frozen=True)
+class Number:
+    value: int | float
+    span: Span = field(**_span)
+
+
+@dataclass(frozen=True)
+class Duration:
+    seconds: float
+    span: Span = field(**_span)
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: Name
+    value: Text
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A named domain (`domains:`) or an inline one (id None)."""
+
+    id: Name | None
+    writes: tuple[Text, ...]
+    reads: tuple[Text, ...]
+    span: Span = field(**_span)
+
+
+DomainRef = Union[Name, Domain]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    initial: Duration | None
+    factor: Number | None
+    max: Duration | None
+    span: Span = field(**_span)
+
+
+@dataclass(frozen=True)
+class Defaults:
+    timeout: Duration | None
+    retries: Number | None
+    backoff: Backoff | None
+    env: tuple[EnvVar, ...]
+    span: Span = field(**_span)
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: Name
+    domain: DomainRef | None
+    skills: tuple[Name, ...]
+    instances: Number | None
+    description: Text | None
+    env: tuple[EnvVar, ...]
+    span: Span = field(**_span)
+
+
+@dataclass(frozen=True)
+class Task:
+    id: Name
+    agent: Name | None
+    requires: tuple[Name, ...] | None
+    needs: tuple[Name, ...]
+    run: Text | None
+    domain: DomainRef | None
+    estimate: Duration | None
+    timeout: Duration | None
+    retries: Number | None
+    backoff: Backoff | None
+    rollback: Text | None
+    env: tuple[EnvVar, ...]
+    description: Text | None
+    span: Span = field(**_span)
+
+
+@dataclass(frozen=True)
+class Gate:
+    id: Name
+    needs: tuple[Name, ...]
+    run: Text | None
+    approve: Text | None
+    on_fail: Name | None
+    estimate: Duration | None
+    timeout: Duration | None
+    retries: Number | None
+    description: Text | None
+    span: Span = field(**_span)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    id: Name | None
+    description: Text | None
+    workdir: Text | None
+    defaults: Defaults | None
+    domains: tuple[Domain, ...]
+    agents: tuple[Agent, ...]
+    tasks: tuple[Task, ...]
+    gates: tuple[Gate, ...]
+    span: Span = field(**_span)

@@ -1,0 +1,5 @@
+import sys
+
+from lanes.cli import main
+
+sys.exit(main())

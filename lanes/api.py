@@ -1,0 +1,83 @@
+"""The public API: load a workflow, check it, compile it to a plan.
+
+Both forms go text -> raw tree (with spans) -> AST -> resolved model -> checks ->
+plan. Problems come back as diagnostics, never as exceptions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import hashlib
+import os
+
+from lanes.dsl.ast import Workflow
+from lanes.dsl.diagnostics import Diagnostic, sort_diagnostics
+from lanes.dsl.source import Source, read_source
+from lanes.dsl.loader import parse_source
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A parsed workflow file. `workflow` is None when it could not be read or parsed;
+    `unreadable` holds the reason when the file could not be read at all (exit 2)."""
+
+    path: str
+    source: Source | None
+    workflow: Workflow | None
+    diagnostics: tuple[Diagnostic, ...]
+    unreadable: str | None = None
+
+    @property
+    def has_errors(self) -> bool:
+        return self.unreadable is not None or any(d.is_error for d in self.diagnostics)
+
+
+@dataclass(frozen=True)
+class Compilation:
+    loaded: Loaded
+    model: object | None                 # lanes.compiler.model.Model
+    plan: object | None                  # lanes.compiler.planfile.Plan, drawn even with errors
+    diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    @property
+    def has_errors(self) -> bool:
+        return self.loaded.unreadable is not None or any(d.is_error for d in self.diagnostics)
+
+    @property
+    def sources(self) -> dict:
+        s = self.loaded.source
+        return {s.path: s.text} if s is not None else {}
+
+
+def load(path: str | os.PathLike) -> Loaded:
+    path = os.fspath(path)
+    source, problem = read_source(path)
+    if problem is not None:                       # missing, a directory, no permission
+        return Loaded(path, None, None, (), unreadable=problem)
+    workflow, diags = parse_source(source)
+    return Loaded(path, source, workflow, tuple(sort_diagnostics(diags)))
+
+
+def check(path: str | os.PathLike) -> Compilation:
+    """Every check; the plan is not built."""
+    return _compile(load(path), with_plan=False)
+
+
+def compile(path: str | os.PathLike) -> Compilation:  # noqa: A001 - the verb users expect
+    """Every check and the plan. The plan is built whenever the model exists, even
+    with errors, so that diagrams can show the problems; `lanes plan` refuses it then."""
+    return _compile(load(path), with_plan=True)
+
+
+def _compile(loaded: Loaded, *, with_plan: bool) -> Compilation:
+    from lanes.compiler.pipeline import analyse, plan_model
+
+    if loaded.workflow is None:
+        return Compilation(loaded, None, None, loaded.diagnostics)
+    model, diags = analyse(loaded.workflow, loaded.source)
+    all_diags = tuple(sort_diagnostics([*loaded.diagnostics, *diags]))
+    plan = plan_model(model) if with_plan and model is not None else None
+    return Compilation(loaded, model, plan, all_diags)
+
+
+def source_digest(text: bytes) -> str:
+    return "sha256:" + hashlib.sha256(text).hexdigest()
