@@ -173,7 +173,19 @@ def plan_to_dict(plan: Plan) -> dict:
 
 
 def to_json(plan: Plan) -> str:
-    return json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False) + "\n"
+    """The layout of SPEC section 5: one top-level key per line, one node (and one
+    agent) per line, so plans diff well; it also keeps json's fast C encoder."""
+    def one(value) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    lines = []
+    for key, value in plan_to_dict(plan).items():
+        if key in ("nodes", "agents") and value:
+            inner = ",\n".join(f"    {one(v)}" for v in value)
+            lines.append(f'  {one(key)}: [\n{inner}\n  ]')
+        else:
+            lines.append(f"  {one(key)}: {one(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def _env(d) -> tuple[tuple[str, str], ...]:

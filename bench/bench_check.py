@@ -1,0 +1,64 @@
+"""Time `lanes check` on generated workflows of 1k, 10k and 100k tasks, process start
+included, against `make -n` on the same graph written as a Makefile, in one run.
+
+    python bench/bench_check.py [--sizes 1000,10000,100000] [--repeat 3]
+
+Goals (issue 3): 10k tasks and 1k agents in under 1 s of wall time, 100k in under
+10 s, growth from 10k to 100k close to linear (about 10x).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_workflow import generate  # noqa: E402
+
+
+def best_of(cmd: list[str], repeat: int, cwd: str) -> tuple[float, int]:
+    best, status = float("inf"), 0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        r = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        best = min(best, time.perf_counter() - start)
+        status = r.returncode
+        if r.returncode not in (0,):
+            sys.stderr.write(r.stderr.decode()[-2000:])
+    return best, status
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    have_make = shutil.which("make") is not None
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            wf, mk = generate(n)
+            wpath = os.path.join(tmp, f"w{n}.yaml")
+            with open(wpath, "w") as f:
+                f.write(wf)
+            with open(os.path.join(tmp, f"Makefile{n}"), "w") as f:
+                f.write(mk)
+            t_lanes, st = best_of([sys.executable, "-m", "lanes", "check", wpath], args.repeat, tmp)
+            t_make = best_of(["make", "-n", "-f", f"Makefile{n}", "all"], args.repeat, tmp)[0] \
+                if have_make else float("nan")
+            rows[n] = (t_lanes, t_make)
+            print(f"{n:>7} tasks  {len(wf) / 1e6:5.1f} MB  lanes check {t_lanes:6.2f} s (exit {st})  "
+                  f"make -n {t_make:6.2f} s  lanes/make {t_lanes / t_make:5.2f}x", flush=True)
+    if 10000 in rows and 100000 in rows:
+        print(f"growth 10k -> 100k: lanes {rows[100000][0] / rows[10000][0]:.1f}x, "
+              f"make -n {rows[100000][1] / rows[10000][1]:.1f}x (linear = 10x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The resolved model: the AST with references followed and defaults folded in.
+
+Built by resolve.py even when the workflow has errors (bad references dropped,
+cycles cut), so that the graph and the report can still show a broken workflow.
+Spans stay on every pattern so that domain diagnostics can point at them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from lanes.compiler.planfile import Backoff
+from lanes.dsl.span import Span
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A resource pattern as written, where it was written, and who declared it."""
+
+    text: str
+    span: Span | None
+    owner: str          # "domain contracts", "agent scribe", "task api"
+
+
+@dataclass(frozen=True)
+class RDomain:
+    name: str | None                  # a named domain, None for an inline one
+    writes: tuple[Pattern, ...]
+    reads: tuple[Pattern, ...]
+
+    @property
+    def write_texts(self) -> tuple[str, ...]:
+        return tuple(p.text for p in self.writes)
+
+    @property
+    def read_texts(self) -> tuple[str, ...]:
+        return tuple(p.text for p in self.reads)
+
+
+EMPTY_DOMAIN = RDomain(None, (), ())
+
+
+@dataclass(frozen=True)
+class RAgent:
+    id: str
+    skills: tuple[str, ...]
+    instances: int
+    domain: RDomain
+    description: str | None
+    env: tuple[tuple[str, str], ...]
+    span: Span | None
+    order: int                        # declaration order (ties in routing)
+
+
+@dataclass(frozen=True)
+class RNode:
+    id: str
+    kind: str                         # "task" | "gate"
+    needs: tuple[str, ...]            # only ids that exist, cycle-closing edges cut
+    estimate_s: float
+    timeout_s: float | None
+    retries: int
+    backoff: Backoff
+    env: tuple[tuple[str, str], ...]
+    description: str | None
+    span: Span | None
+    order: int                        # declaration order among all nodes
+    # tasks
+    agent: str | None = None          # None only when the reference could not be resolved
+    requires: tuple[str, ...] = ()
+    run: str | None = None
+    domain: RDomain = EMPTY_DOMAIN    # effective: its own, else its agent's
+    own_domain: bool = False
+    rollback: str | None = None
+    # gates
+    approve: str | None = None
+    on_fail: str | None = None
+
+    @property
+    def is_task(self) -> bool:
+        return self.kind == "task"
+
+
+@dataclass(frozen=True)
+class Model:
+    workflow: str
+    description: str | None
+    workdir: str                      # absolute
+    source_digest: str
+    agents: tuple[RAgent, ...]
+    nodes: tuple[RNode, ...]          # declaration order: tasks, then gates
+    domains: tuple[RDomain, ...]      # the named ones
+
+    @cached_property
+    def node_by_id(self) -> dict[str, RNode]:
+        return {n.id: n for n in self.nodes}
+
+    @cached_property
+    def agent_by_id(self) -> dict[str, RAgent]:
+        return {a.id: a for a in self.agents}

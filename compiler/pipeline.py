@@ -1,0 +1,20 @@
+"""The compiler's one way through: AST -> resolved model -> checks -> plan."""
+from __future__ import annotations
+
+from lanes.compiler.domains import check_domains
+from lanes.compiler.model import Model
+from lanes.compiler.planner import plan_model as _plan_model
+from lanes.compiler.planfile import Plan
+from lanes.compiler.resolve import resolve
+from lanes.dsl.ast import Workflow
+from lanes.dsl.diagnostics import Diagnostic
+
+
+def analyse(workflow: Workflow, source) -> tuple[Model, list[Diagnostic]]:
+    """Every check after parsing: references, cycles, routing, then the domain proof."""
+    model, diags = resolve(workflow, source)
+    return model, [*diags, *check_domains(model)]
+
+
+def plan_model(model: Model) -> Plan:
+    return _plan_model(model)

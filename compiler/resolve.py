@@ -1,0 +1,199 @@
+"""AST -> resolved model: ids, references, defaults, routing and cycles.
+
+Codes: E200 duplicate id, E201 undefined reference, E202 cycle, E203 no agent
+qualifies for a task's `requires`. The model is always built: a bad reference
+is dropped and a cycle is cut, so later stages and the diagrams keep working.
+"""
+from __future__ import annotations
+
+import os
+
+from lanes.compiler.graph import cycles, strongly_connected
+from lanes.compiler.model import EMPTY_DOMAIN, Model, Pattern, RAgent, RDomain, RNode
+from lanes.compiler.planfile import DEFAULT_ESTIMATE_S, Backoff
+from lanes.dsl import ast
+from lanes.dsl.diagnostics import Diagnostic, Related, diag, did_you_mean
+
+DEFAULT_BACKOFF = Backoff(1, 2, 60)
+
+
+def _env(*groups) -> tuple[tuple[str, str], ...]:
+    """Later groups override earlier ones; the result is sorted for determinism."""
+    out: dict[str, str] = {}
+    for g in groups:
+        for e in g:
+            out[e.name.value] = e.value.value
+    return tuple(sorted(out.items()))
+
+
+def _domain(d: ast.Domain, owner: str) -> RDomain:
+    return RDomain(d.id.value if d.id else None,
+                   tuple(Pattern(t.value, t.span, owner) for t in d.writes),
+                   tuple(Pattern(t.value, t.span, owner) for t in d.reads))
+
+
+class _Resolver:
+    def __init__(self, wf: ast.Workflow, source) -> None:
+        self.wf = wf
+        self.source = source
+        self.diags: list[Diagnostic] = []
+
+    def unique(self, items, kind: str) -> dict:
+        """id -> first definition; later ones are E200 pointing back at the first."""
+        seen: dict = {}
+        for item in items:
+            ident = item.id
+            first = seen.get(ident.value)
+            if first is None:
+                seen[ident.value] = item
+            else:
+                self.diags.append(diag(
+                    "E200", f"duplicate id '{ident.value}': {kind(item)} is already defined",
+                    ident.span, related=[Related(f"'{ident.value}' is first defined here", first.id.span)]))
+        return seen
+
+    def lookup(self, name: ast.Name, table: dict, what: str):
+        found = table.get(name.value)
+        if found is None:
+            self.diags.append(diag("E201", f"undefined {what} '{name.value}'"
+                                   + did_you_mean(name.value, table), name.span))
+        return found
+
+    def run(self) -> Model:
+        wf = self.wf
+        domains = self.unique(wf.domains, lambda _: "a domain")
+        named = {k: _domain(d, f"domain {k}") for k, d in domains.items()}
+        agents_ast = self.unique(wf.agents, lambda _: "an agent")
+        nodes_ast = self.unique([*wf.tasks, *wf.gates],
+                                lambda n: f"a {'task' if isinstance(n, ast.Task) else 'gate'} "
+                                          "(tasks and gates share one namespace)")
+
+        agents: dict[str, RAgent] = {}
+        for order, a in enumerate(agents_ast.values()):
+            if isinstance(a.domain, ast.Name):
+                dom = self.lookup(a.domain, named, "domain") or EMPTY_DOMAIN
+            elif isinstance(a.domain, ast.Domain):
+                dom = _domain(a.domain, f"agent {a.id.value}")
+            else:
+                dom = EMPTY_DOMAIN
+            agents[a.id.value] = RAgent(
+                a.id.value, tuple(s.value for s in a.skills),
+                a.instances.value if a.instances else 1, dom,
+                a.description.value if a.description else None, _env(a.env), a.id.span, order)
+
+        d = wf.defaults
+        base_timeout = d.timeout.seconds if d and d.timeout else None
+        base_retries = d.retries.value if d and d.retries else 0
+        base_backoff = self.backoff(d.backoff if d else None, DEFAULT_BACKOFF)
+        base_env = d.env if d else ()
+
+        needs = {}
+        for ident, n in nodes_ast.items():
+            needs[ident] = tuple(x.value for x in n.needs if self.lookup(x, nodes_ast, "task or gate"))
+        needs = self.cut_cycles(needs, nodes_ast)
+
+        work = {a: 0.0 for a in agents}
+        estimates = {i: (n.estimate.seconds if n.estimate else DEFAULT_ESTIMATE_S)
+                     for i, n in nodes_ast.items()}
+        chosen: dict[str, str | None] = {}
+        for ident, n in nodes_ast.items():
+            if isinstance(n, ast.Task) and n.agent is not None:
+                chosen[ident] = n.agent.value if self.lookup(n.agent, agents, "agent") else None
+                if chosen[ident]:
+                    work[chosen[ident]] += estimates[ident]
+        for ident, n in nodes_ast.items():          # routing: least work so far, then declaration
+            if isinstance(n, ast.Task) and n.agent is None and n.requires is not None:
+                chosen[ident] = self.route(n, agents, work)
+                if chosen[ident]:
+                    work[chosen[ident]] += estimates[ident]
+
+        nodes = []
+        for order, (ident, n) in enumerate(nodes_ast.items()):
+            common = dict(
+                id=ident, needs=needs[ident], estimate_s=estimates[ident],
+                timeout_s=n.timeout.seconds if n.timeout else base_timeout,
+                retries=n.retries.value if n.retries else base_retries,
+                description=n.description.value if n.description else None,
+                span=n.id.span, order=order)
+            if isinstance(n, ast.Gate):
+                nodes.append(RNode(kind="gate", backoff=base_backoff, env=_env(base_env),
+                                   run=n.run.value if n.run else None,
+                                   approve=n.approve.value if n.approve else None,
+                                   on_fail=n.on_fail.value if n.on_fail else "stop", **common))
+                continue
+            agent = agents.get(chosen.get(ident) or "")
+            own = isinstance(n.domain, (ast.Domain, ast.Name))
+            if isinstance(n.domain, ast.Name):
+                dom = self.lookup(n.domain, named, "domain") or EMPTY_DOMAIN
+            elif isinstance(n.domain, ast.Domain):
+                dom = _domain(n.domain, f"task {ident}")
+            else:
+                dom = agent.domain if agent else EMPTY_DOMAIN
+            nodes.append(RNode(
+                kind="task", backoff=self.backoff(n.backoff, base_backoff),
+                env=_env(base_env, agent.env if agent else (), n.env) if agent else _env(base_env, n.env),
+                agent=agent.id if agent else None,
+                requires=tuple(s.value for s in n.requires or ()),
+                run=n.run.value if n.run else None, domain=dom, own_domain=own,
+                rollback=n.rollback.value if n.rollback else None, **common))
+
+        directory = self.source.directory if self.source else os.getcwd()
+        workdir = os.path.normpath(os.path.join(directory, wf.workdir.value if wf.workdir else "."))
+        return Model(
+            workflow=wf.id.value if wf.id else "", description=wf.description.value if wf.description else None,
+            workdir=workdir, source_digest=self.source.digest if self.source else "",
+            agents=tuple(agents.values()), nodes=tuple(nodes), domains=tuple(named.values()))
+
+    @staticmethod
+    def backoff(b: ast.Backoff | None, base: Backoff) -> Backoff:
+        if b is None:
+            return base
+        return Backoff(b.initial.seconds if b.initial else base.initial_s,
+                       b.factor.value if b.factor else base.factor,
+                       b.max.seconds if b.max else base.max_s)
+
+    def route(self, task: ast.Task, agents: dict[str, RAgent], work: dict[str, float]) -> str | None:
+        wanted = [s.value for s in task.requires]
+        able = [a for a in agents.values() if all(s in a.skills for s in wanted)]
+        if not able:
+            span = task.requires[0].span if task.requires else task.id.span
+            missing = sorted({s for s in wanted if not any(s in a.skills for a in agents.values())})
+            why = (f"no agent has the skill{'s' if len(missing) > 1 else ''} "
+                   + ", ".join(f"'{s}'" for s in missing)) if missing else "no single agent has them all"
+            self.diags.append(diag("E203", f"no agent has all the skills that task '{task.id.value}' "
+                                   f"requires ({', '.join(wanted)}): {why}", span, nodes=(task.id.value,)))
+            return None
+        return min(able, key=lambda a: (work[a.id], a.order)).id
+
+    def cut_cycles(self, needs: dict[str, tuple[str, ...]], nodes_ast: dict) -> dict:
+        """E202 for every cycle (listed in order), and the edges that close it removed."""
+        order = {k: i for i, k in enumerate(needs)}
+        out = dict(needs)
+        for cycle in cycles(needs, order):
+            first = nodes_ast[cycle[0]]
+            text = " -> ".join([*cycle, cycle[0]])
+            self.diags.append(diag(
+                "E202", f"dependency cycle: {text} (each needs the next)", first.id.span,
+                related=[Related(f"'{a}' needs '{b}'", _need_span(nodes_ast[a], b))
+                         for a, b in zip(cycle, [*cycle[1:], cycle[0]])],
+                nodes=tuple(cycle)))
+        for scc in strongly_connected(needs, order):
+            if len(scc) > 1 or scc[0] in needs[scc[0]]:
+                # inside a strongly connected part keep only edges to earlier declared nodes
+                inside = set(scc)
+                for n in scc:
+                    out[n] = tuple(u for u in needs[n] if u not in inside or order[u] < order[n])
+        return out
+
+
+def _need_span(node, target: str):
+    for x in node.needs:
+        if x.value == target:
+            return x.span
+    return node.id.span
+
+
+def resolve(wf: ast.Workflow, source) -> tuple[Model, list[Diagnostic]]:
+    r = _Resolver(wf, source)
+    model = r.run()
+    return model, r.diags
