@@ -19,6 +19,7 @@ agents:
   a: {domian: {writes: ["x/**"]}}
 tasks:
   t: {agent: b, run: "true"}
+  u: {agent: a, run: "true"}
 """
 
 
@@ -35,7 +36,7 @@ def test_human_output_is_gcc_style(tmp_path):
     assert r.returncode == 1
     lines = r.stdout.splitlines()
     assert lines[0] == f"{p}:3:7: error[E101]: unknown field 'domian' in agent 'a' (did you mean 'domain'?)"
-    assert lines[1].startswith(f"{p}:5:15: error[E201]: undefined agent 'b'")
+    assert lines[1].startswith(f"{p}:5:14: error[E201]: undefined agent 'b'")
     assert "\033[" not in r.stdout                       # no colour when not a terminal
     assert "Traceback" not in r.stdout + r.stderr
 
@@ -91,7 +92,7 @@ def test_terminal_gets_colour_source_line_and_caret_and_no_color_is_honoured(tmp
         f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n".encode()
         for i in range(9)), "E100"),
     ("garbage.lanes", b"\x00\x01workflow {{{ \"\n", "E100"),
-])
+], ids=lambda v: v if isinstance(v, str) else "")
 def test_hostile_inputs_are_diagnosed_fast(tmp_path, name, content, code):
     p = tmp_path / name
     p.write_bytes(content)

@@ -139,3 +139,18 @@ def test_every_example_plan_matches_the_schema(tmp_path, example):
     assert r.returncode == 0, r.stderr
     schema = json.loads(lanes_cli("schema", "plan").stdout)
     jsonschema.validate(json.loads(out.read_text()), schema)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "examples").glob("*.yaml")))
+def test_example_forms_agree(name):
+    a = json.loads(lanes_cli("plan", ROOT / "examples" / f"{name}.yaml").stdout)
+    b = json.loads(lanes_cli("plan", ROOT / "examples" / f"{name}.lanes").stdout)
+    a.pop("source_digest"), b.pop("source_digest")
+    assert a == b
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.*")), ids=lambda p: p.name)
+def test_every_example_checks_clean(example):
+    r = lanes_cli("check", example, "--format", "json")
+    assert r.returncode == 0, r.stdout
+    assert json.loads(r.stdout)["diagnostics"] == []
