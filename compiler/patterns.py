@@ -285,6 +285,10 @@ def _signatures(a: tuple[Atom, ...], bs: tuple[tuple[Atom, ...], ...]) -> tuple[
 @lru_cache(maxsize=200000)
 def _segment_meet(a: tuple[Atom, ...], b: tuple[Atom, ...]) -> str | None:
     """A shortest non-empty segment both globs match, or None."""
+    for lit, other in ((a, b), (b, a)):                  # fast path: one side is plain text
+        if all(atom[0] == "c" for atom in lit):
+            text = "".join(atom[1] for atom in lit)
+            return text if text not in (".", "..") and _glob_match(other, text) else None
     alphabet = _alphabet((a, b))
     start = (_dots(""), _closure(a, (0,)), _closure(b, (0,)))
     seen = {start}

@@ -34,20 +34,6 @@ def _span(file: str, start, end) -> Span:
     return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
-def _too_deep(text: str) -> int | None:
-    """Offset where flow brackets nest deeper than the limit: the C parser recurses on
-    them, so a document of 100k `[` is refused before it is parsed."""
-    depth = 0
-    for i, ch in enumerate(text):
-        if ch in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return i
-        elif ch in "]}":
-            depth = max(0, depth - 1)
-    return None
-
-
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
@@ -75,7 +61,19 @@ class _Builder:
         stack: list[list] = []      # [kind, start_mark, items, anchor, size]
         root: Raw | None = None
         docs = 0
+        file = self.file
+        ScalarEvent = yaml.ScalarEvent
         for ev in events:
+            if type(ev) is ScalarEvent and ev.tag is None and not ev.anchor and stack:   # the common case
+                sm, em = ev.start_mark, ev.end_mark
+                value = ev.value
+                if ev.style is None and value in _NULLS:
+                    value = None
+                node = Scalar(value, Span(file, sm.line + 1, sm.column + 1, em.line + 1, em.column + 1))
+                self.nodes += 1
+                stack[-1][2].append(node)
+                stack[-1][4] += 1
+                continue
             if isinstance(ev, yaml.DocumentStartEvent):
                 docs += 1
                 if docs > 1:
@@ -84,7 +82,7 @@ class _Builder:
                 continue
             if isinstance(ev, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
                 continue
-            node: Raw | None = None
+            node = None
             size = 1
             if isinstance(ev, yaml.AliasEvent):
                 found = self.anchors.get(ev.anchor)
@@ -150,13 +148,6 @@ def _mark_of(node: Raw, fallback):
 
 
 def parse_yaml(text: str, file: str) -> tuple[Map | None, list[Diagnostic]]:
-    deep = _too_deep(text)
-    if deep is not None:
-        before = text[:deep]
-        line = before.count("\n") + 1
-        col = deep - (before.rfind("\n") + 1) + 1
-        return None, [diag("E100", f"the document nests deeper than {MAX_DEPTH} levels; refused",
-                           Span.point(file, line, col))]
     b = _Builder(file)
     try:
         root = b.build(yaml.parse(text, Loader=_LOADER))
