@@ -234,6 +234,10 @@ def _expected(tokens) -> str:
     return ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1] if names else "something else"
 
 
+def _end_of(text: str, file: str) -> Span:
+    return Span.point(file, text.count("\n") + 1, len(text) - text.rfind("\n"))
+
+
 def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
     line, col = max(1, exc.line), max(1, exc.column)
     if isinstance(exc, UnexpectedCharacters):
@@ -251,13 +255,12 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
         tok = exc.token
         if tok.type == "$END":
             return diag("E100", f"unexpected end of file: expected {_expected(exc.expected)} "
-                        "(is a '}' missing?)", Span.point(file, line, col))
+                        "(is a '}' missing?)", _end_of(text, file))
         found = "end of statement" if tok.type == "_SEP" else f"'{tok.value}'"
         return diag("E100", f"expected {_expected(exc.expected)}, found {found}", Span.point(file, line, col))
     if isinstance(exc, UnexpectedEOF):
-        last = text.count("\n") + 1
         return diag("E100", f"unexpected end of file: expected {_expected(exc.expected)} (is a '}}' missing?)",
-                    Span.point(file, last, len(text) - text.rfind("\n")))
+                    _end_of(text, file))
     return diag("E100", f"syntax error: {exc}", Span.point(file, line, col))
 
 

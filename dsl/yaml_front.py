@@ -67,7 +67,7 @@ class _Builder:
             if type(ev) is ScalarEvent and ev.tag is None and not ev.anchor and stack:   # the common case
                 sm, em = ev.start_mark, ev.end_mark
                 value = ev.value
-                if ev.style is None and value in _NULLS:
+                if not ev.style and value in _NULLS:        # plain style is "" in the C parser
                     value = None
                 node = Scalar(value, Span(file, sm.line + 1, sm.column + 1, em.line + 1, em.column + 1))
                 self.nodes += 1
@@ -92,7 +92,7 @@ class _Builder:
                 self.charge(size, ev.start_mark)
             elif isinstance(ev, yaml.ScalarEvent):
                 self.check_tag(ev)
-                plain = ev.implicit[0] and ev.style is None
+                plain = ev.implicit[0] and not ev.style
                 value = None if plain and ev.value in _NULLS else ev.value
                 if ev.tag == "tag:yaml.org,2002:null":
                     value = None
