@@ -1,100 +1,180 @@
 """One Markdown brief per agent (SPEC section 6), rendered from a jinja2 template.
 
-The brief reads the plan only. A user template (`--template`) is rendered in a
-SandboxedEnvironment: it sees the same data, and cannot reach Python internals.
+The brief reads the plan only. Markdown is not HTML, so autoescape is off; instead
+the filters below keep user strings from breaking the brief's structure: ids,
+patterns and commands go in code spans or fenced blocks long enough that the
+text cannot close them, and free text (descriptions) goes in block quotes, which
+contain any heading, list or fence a user wrote. A user template (`--template`)
+is rendered in a SandboxedEnvironment: it sees the same data and the same
+filters, and cannot reach Python internals.
 """
 from __future__ import annotations
 
 import os
+import re
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from lanes.compiler.planfile import Plan
+from lanes.compiler.planfile import Plan, PlanNode
+from lanes.dsl.diagnostics import did_you_mean
+from lanes.dsl.fmt import duration
+
+PACKAGE_TEMPLATE = "brief.md.j2"
+_BACKTICKS = re.compile(r"`+")
+# the inline constructs a sentence of plain text must not open: code, emphasis, links, HTML
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 
 
 class BriefError(Exception):
-    """A template that cannot be read or rendered (with its file and line)."""
+    """An unknown agent, or a template that cannot be read or rendered (with file and line)."""
 
 
-def _duration(seconds: float) -> str:
-    from lanes.dsl.fmt import duration
-    return duration(seconds)
+def code(text) -> str:
+    """An inline code span that no backtick inside can close. Line breaks become spaces:
+    block structure is parsed before code spans, so a newline could start a heading."""
+    s = " ".join(str(text).splitlines()) if text is not None else ""
+    longest = max((len(m) for m in _BACKTICKS.findall(s)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if (not s or s.startswith("`") or s.endswith("`")) else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
 
 
-def _code_list(items) -> str:
-    return ", ".join(f"`{i}`" for i in items) if items else "nothing"
+def code_list(items) -> str:
+    return ", ".join(code(i) for i in items) if items else "nothing"
 
 
-def _code_block(text: str, indent: str = "") -> str:
-    """A fenced block long enough that backticks inside cannot close it."""
-    fence = "```"
-    while fence in text:
-        fence += "`"
-    body = "\n".join(indent + line for line in text.splitlines() or [""])
-    return f"{indent}{fence}sh\n{body}\n{indent}{fence}"
+def code_block(text, indent: str = "", lang: str = "sh") -> str:
+    """A fenced block longer than any run of backticks inside, so none can close it."""
+    s = "" if text is None else str(text)
+    longest = max((len(m) for m in _BACKTICKS.findall(s)), default=0)
+    fence = "`" * max(3, longest + 1)
+    body = "\n".join((indent + line).rstrip() for line in s.splitlines() or [""])
+    return f"{indent}{fence}{lang}\n{body}\n{indent}{fence}"
 
 
-def _setup(env: jinja2.Environment) -> jinja2.Environment:
-    env.filters.update(duration=_duration, code_list=_code_list, code_block=_code_block)
-    return env
+def quote(text, indent: str = "") -> str:
+    """Free text as a block quote: the user's Markdown still renders, but a heading,
+    list or fence inside stays inside the quote. `<` is escaped so that raw HTML
+    (an unclosed `<details>`, a `<script>`) cannot swallow what follows."""
+    lines = str(text).replace("<", "\\<").splitlines() or [""]
+    return "\n".join(f"{indent}> {line}".rstrip() for line in lines)
 
 
-def brief_context(plan: Plan, agent_id: str) -> dict:
-    agent = plan.agent_by_id[agent_id]
-    mine = [n for n in plan.nodes if n.agent == agent_id]
-    ids = {n.id for n in mine}
-    waits, waited, gates, seen = [], [], [], set()
-    by_id = plan.node_by_id
+def inline(text) -> str:
+    """Plain text inside a sentence: one line, with inline Markdown characters escaped."""
+    return _INLINE_SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
+FILTERS = {"duration": duration, "code": code, "code_list": code_list,
+           "code_block": code_block, "quote": quote, "inline": inline}
+
+
+def _waits_for(plan: Plan, mine: list[PlanNode], ids: set[str]) -> list[dict]:
+    """Upstream nodes outside this agent, each once, with the own tasks that need it."""
+    found: dict[str, dict] = {}
     for t in mine:
         for up in t.needs:
-            u = by_id[up]
             if up not in ids:
-                waits.append({"id": up, "kind": u.kind, "agent": u.agent, "before": t.id})
-        for d in plan.dependents[t.id]:
-            n = by_id[d]
-            if d not in ids:
-                waited.append({"id": d, "kind": n.kind, "agent": n.agent, "after": t.id})
-    # gates downstream of any of this agent's tasks
+                u = plan.node_by_id[up]
+                entry = found.setdefault(up, {"id": up, "kind": u.kind, "agent": u.agent, "for": []})
+                entry["for"].append(t.id)
+    return list(found.values())
+
+
+def _waited_by(plan: Plan, mine: list[PlanNode], ids: set[str]) -> list[dict]:
+    found: dict[str, dict] = {}
+    for t in mine:
+        for down in plan.dependents[t.id]:
+            if down not in ids:
+                d = plan.node_by_id[down]
+                entry = found.setdefault(down, {"id": down, "kind": d.kind, "agent": d.agent, "after": []})
+                entry["after"].append(t.id)
+    return list(found.values())
+
+
+def _gates_downstream(plan: Plan, mine: list[PlanNode]) -> list[PlanNode]:
+    """Every gate that this agent's work flows through, in plan order."""
+    seen: set[str] = set()
     stack = [d for t in mine for d in plan.dependents[t.id]]
     while stack:
         nid = stack.pop()
-        if nid in seen:
-            continue
-        seen.add(nid)
-        if by_id[nid].is_gate:
-            gates.append(by_id[nid])
-        stack.extend(plan.dependents[nid])
-    order = {n.id: i for i, n in enumerate(plan.nodes)}
-    gates.sort(key=lambda g: order[g.id])
-    return {"plan": plan, "agent": agent, "tasks": mine, "waits_for": waits, "waited_by": waited,
-            "gates": gates}
+        if nid not in seen:
+            seen.add(nid)
+            stack.extend(plan.dependents[nid])
+    return [n for n in plan.nodes if n.id in seen and n.is_gate]
+
+
+def brief_context(plan: Plan, agent_id: str) -> dict:
+    """What a brief template sees: `plan`, `agent`, `tasks` (in plan order), `waits_for`
+    and `waited_by` (dicts with id, kind, agent, and the own tasks concerned), `gates`."""
+    if agent_id not in plan.agent_by_id:
+        raise BriefError(f"no agent '{agent_id}' in workflow '{plan.workflow}'"
+                         f"{did_you_mean(agent_id, plan.agent_by_id)}")
+    mine = [n for n in plan.nodes if n.agent == agent_id]
+    ids = {n.id for n in mine}
+    return {"plan": plan, "agent": plan.agent_by_id[agent_id], "tasks": mine,
+            "waits_for": _waits_for(plan, mine, ids), "waited_by": _waited_by(plan, mine, ids),
+            "gates": _gates_downstream(plan, mine)}
+
+
+def _environment(env_class, loader) -> jinja2.Environment:
+    env = env_class(loader=loader, autoescape=False, keep_trailing_newline=True,
+                    undefined=jinja2.StrictUndefined)
+    env.filters.update(FILTERS)
+    return env
+
+
+def _template_line(exc: BaseException, filename: str | None) -> int | None:
+    """jinja2 rewrites tracebacks so that frames point into the template: take the last."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if filename and tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def load_template(template_path: str | None) -> jinja2.Template:
+    if template_path is None:
+        env = _environment(jinja2.Environment, jinja2.PackageLoader("lanes.templates", "."))
+        return env.get_template(PACKAGE_TEMPLATE)
+    env = _environment(SandboxedEnvironment,
+                       jinja2.FileSystemLoader(os.path.dirname(os.path.abspath(template_path))))
+    try:
+        return env.get_template(os.path.basename(template_path))
+    except jinja2.TemplateNotFound:
+        raise BriefError(f"{template_path}: no such template") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise BriefError(f"{exc.filename or template_path}:{exc.lineno}: template syntax error: "
+                         f"{exc.message}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BriefError(f"{template_path}: cannot read: {exc}") from None
+
+
+def _render(template: jinja2.Template, context: dict) -> str:
+    try:
+        return template.render(**context)
+    except jinja2.TemplateError as exc:
+        where = template.filename or template.name
+        line = _template_line(exc, template.filename)
+        at = f"{where}:{line}" if line else f"{where}"
+        kind = ("refused by the sandbox" if isinstance(exc, jinja2.exceptions.SecurityError)
+                else "cannot render")
+        raise BriefError(f"{at}: {kind}: {exc}") from None
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+        # errors raised by Python operations inside a user's template expression
+        line = _template_line(exc, template.filename)
+        raise BriefError(f"{template.filename}:{line or '?'}: cannot render: "
+                         f"{type(exc).__name__}: {exc}") from None
 
 
 def render_brief(plan: Plan, agent_id: str, template_path: str | None = None) -> str:
-    if template_path is None:
-        env = _setup(jinja2.Environment(loader=jinja2.PackageLoader("lanes.templates", "."),
-                                        autoescape=False, keep_trailing_newline=True,
-                                        undefined=jinja2.StrictUndefined))
-        template = env.get_template("brief.md.j2")
-    else:
-        env = _setup(SandboxedEnvironment(
-            loader=jinja2.FileSystemLoader(os.path.dirname(os.path.abspath(template_path))),
-            autoescape=False, keep_trailing_newline=True))
-        try:
-            template = env.get_template(os.path.basename(template_path))
-        except jinja2.TemplateNotFound:
-            raise BriefError(f"{template_path}: no such template") from None
-        except jinja2.TemplateSyntaxError as exc:
-            raise BriefError(f"{exc.filename or template_path}:{exc.lineno}: template syntax error: "
-                             f"{exc.message}") from None
-    try:
-        return template.render(**brief_context(plan, agent_id))
-    except jinja2.exceptions.SecurityError as exc:
-        raise BriefError(f"{template_path}: refused by the sandbox: {exc}") from None
-    except jinja2.TemplateError as exc:
-        raise BriefError(f"{template_path or 'brief.md.j2'}: cannot render: {exc}") from None
+    """The Markdown brief of one agent; raises BriefError (a message for the user)."""
+    return _render(load_template(template_path), brief_context(plan, agent_id))
 
 
 def render_briefs(plan: Plan, template_path: str | None = None) -> dict[str, str]:
-    return {a.id: render_brief(plan, a.id, template_path) for a in plan.agents}
+    """agent id -> brief, for every agent in declaration order (the template is loaded once)."""
+    template = load_template(template_path)
+    return {a.id: _render(template, brief_context(plan, a.id)) for a in plan.agents}

@@ -22,7 +22,10 @@ def _env(*groups) -> tuple[tuple[str, str], ...]:
     out: dict[str, str] = {}
     for g in groups:
         for e in g:
-            out[e.name.value] = e.value.value
+            if isinstance(e, tuple):            # already resolved (an agent's env)
+                out[e[0]] = e[1]
+            else:
+                out[e.name.value] = e.value.value
     return tuple(sorted(out.items()))
 
 

@@ -20,6 +20,30 @@ from lanes.runtime.executor import Launch, Outcome, argv_of
 GRACE_S = 5.0
 
 
+def group_alive(pgid: int) -> bool:
+    """Does the process group still have a live member? Zombies do not count: a group
+    whose parent died may linger as zombies until init reaps them."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not os.path.isdir("/proc"):
+        return True
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
 def kill_group(pgid: int, grace: float = GRACE_S, alive: Callable[[], bool] | None = None) -> None:
     """SIGTERM the group, then SIGKILL whatever is left after `grace` seconds."""
     try:
@@ -30,9 +54,7 @@ def kill_group(pgid: int, grace: float = GRACE_S, alive: Callable[[], bool] | No
     while time.monotonic() < deadline:
         if alive is not None and not alive():
             break
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
+        if not group_alive(pgid):
             return
         time.sleep(0.05)
     try:

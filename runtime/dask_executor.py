@@ -1,0 +1,312 @@
+"""Run commands on a Dask distributed cluster, with the local executor's semantics.
+
+Each launch becomes one Dask task running `run_on_worker`, a module-level
+function (so workers import it; lanes must be installed on every worker). The
+function runs the command in the plan's workdir in its own process group,
+appends its output to the log, and enforces the timeout on the worker itself
+(SIGTERM to the group, SIGKILL after 5 s), so a slow network never stretches a
+timeout. The workdir and the state directory must be the same paths on every
+machine (a shared file system): commands work on the one workdir and write the
+one log.
+
+Lost workers. When a worker dies, distributed quietly runs its tasks again
+elsewhere (up to `distributed.scheduler.allowed-failures` times, then the
+future errs with KilledWorker). For lanes a command that started and lost its
+worker is a failed attempt, to be retried by lanes' own rules (retries, backoff,
+LANES_ATTEMPT). So each attempt first creates a marker file in the shared state
+directory with O_EXCL: a second start of the same attempt finds the marker and
+reports `lost` instead of running the command twice, while a task that was only
+queued on the dead worker (never started) simply runs elsewhere. The command of
+the dead worker does not outlive it: it runs under a small bash guard that the
+kernel signals when the worker dies (PR_SET_PDEATHSIG, Linux), and the guard
+terminates the whole group.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Callable
+
+from lanes.runtime.executor import Launch, Outcome, argv_of
+from lanes.runtime.local import GRACE_S, kill_group
+
+POLL_S = 0.5                  # how often a running command checks for a cancel request
+CONNECT_TIMEOUT_S = 10
+
+# The guard is the group leader on the worker. It runs the command as its child and,
+# when SIGTERM reaches it (a timeout, a cancel, or the death of the worker through
+# PDEATHSIG), terminates the group, waits up to GRACE_S for the command, then kills
+# the group, itself included. Its exit status is the command's.
+GUARD = f"""
+trap 'trap "" TERM; kill -TERM 0 2>/dev/null; i=0
+      while kill -0 "$child" 2>/dev/null && [ $i -lt {int(GRACE_S * 10)} ]; do sleep 0.1; i=$((i+1)); done
+      kill -KILL 0' TERM
+"$@" &
+child=$!
+wait "$child"
+"""
+
+
+class DaskError(RuntimeError):
+    """The cluster cannot be used: dask is not installed, or the scheduler cannot be reached."""
+
+
+# -- on the worker ------------------------------------------------------------------------------
+
+def _pdeathsig_setter(parent_pid: int) -> Callable[[], None] | None:
+    """A preexec_fn asking the kernel to SIGTERM the child when its parent thread dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def setter() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent_pid:          # the worker died before prctl took effect
+            os._exit(1)
+    return setter
+
+
+def _claim_attempt(marker: str | None) -> bool:
+    """False when this attempt was started before (by a worker since lost)."""
+    if not marker:
+        return True
+    try:
+        os.makedirs(os.path.dirname(marker), exist_ok=True)
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    except OSError:                    # no writable shared state dir: distributed's own rule applies
+        return True
+    os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
+    os.close(fd)
+    return True
+
+
+def _cancel_requested(event_name: str) -> bool:
+    try:
+        from distributed import Event
+        return Event(event_name).is_set()
+    except Exception:                  # noqa: BLE001 - no scheduler to ask: keep running
+        return False
+
+
+def _result(started: float, exit_code: int | None = None, *, timed_out: bool = False,
+            lost: bool = False, cancelled: bool = False, error: str | None = None) -> dict:
+    return {"exit_code": exit_code, "timed_out": timed_out, "lost": lost, "cancelled": cancelled,
+            "error": error, "started_at": started, "finished_at": time.time(),
+            "host": socket.gethostname()}
+
+
+def run_on_worker(spec: dict) -> dict:
+    """Run one attempt on this worker; never raises (everything comes back as a dict)."""
+    started = time.time()
+    if not _claim_attempt(spec.get("marker")):
+        return _result(started, lost=True, error="worker lost while running it")
+    try:
+        log = open(spec["log_path"], "ab", buffering=0)
+    except OSError as exc:
+        return _result(started, error=f"cannot open log on {socket.gethostname()}: {exc}")
+    env = {**os.environ, **dict(spec["env"])}
+    try:
+        proc = subprocess.Popen(["bash", "-c", GUARD, "lanes-guard", *argv_of(spec["command"])],
+                                cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_pdeathsig_setter(os.getpid()))
+    except OSError as exc:
+        log.write(f"lanes: cannot start: {exc}\n".encode())
+        log.close()
+        return _result(started, 127, error=f"cannot start: {exc.strerror or exc}")
+    log.close()
+    return _supervise(proc, spec, started)
+
+
+def _supervise(proc: subprocess.Popen, spec: dict, started: float) -> dict:
+    timeout = spec["timeout_s"]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    timed_out = cancelled = False
+    while True:
+        step = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
+        try:
+            code = proc.wait(timeout=step)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if deadline is not None and time.monotonic() >= deadline:
+            timed_out = True
+        elif _cancel_requested(spec["cancel_event"]):
+            cancelled = True
+        if timed_out or cancelled:
+            kill_group(proc.pid, GRACE_S, alive=lambda: proc.poll() is None)
+            code = proc.wait()
+            break
+    try:                                   # the group may hold grandchildren still
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if timed_out:
+        error = f"timed out after {timeout:g}s"
+        with open(spec["log_path"], "ab") as log:
+            log.write(f"\nlanes: {error}; process group terminated\n".encode())
+        return _result(started, timed_out=True, error=error)
+    if cancelled:
+        return _result(started, cancelled=True, error="cancelled")
+    if code < 0:
+        return _result(started, error=f"killed by signal {-code}")
+    return _result(started, code)
+
+
+# -- in the driver ------------------------------------------------------------------------------
+
+class DaskExecutor:
+    """The Executor protocol of lanes.runtime.executor over a distributed.Client.
+
+    `scheduler` is an address such as tcp://10.0.0.5:8786; None starts a LocalCluster of
+    `workers` single-threaded worker processes on 127.0.0.1, closed by `close()`."""
+
+    def __init__(self, scheduler: str | None = None,
+                 on_started: Callable[[str, int, int | None], None] | None = None,
+                 workers: int = 2) -> None:
+        try:
+            import distributed
+        except ImportError:
+            raise DaskError("the dask executor needs dask and distributed: "
+                            "pip install 'lanes[dask]'") from None
+        self._distributed = distributed
+        self.on_started = on_started
+        self.cluster = None
+        try:
+            if scheduler is None:
+                self.cluster = distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=None, silence_logs=logging.ERROR)
+                self.client = distributed.Client(self.cluster)
+            else:
+                self.client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError, RuntimeError) as exc:
+            if self.cluster is not None:
+                self.cluster.close()
+            where = scheduler or "a local cluster"
+            raise DaskError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
+        self.done: queue.Queue[Outcome] = queue.Queue()
+        self.lock = threading.Lock()
+        self.running: dict[str, tuple] = {}        # node id -> (future, launch, spec)
+        self.cancelled: set[str] = set()
+
+    def capacity(self) -> int:
+        """Threads across the cluster's workers now: a sensible default for --jobs."""
+        info = self.client.scheduler_info()
+        return sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
+
+    def start(self, launch: Launch) -> None:
+        token = uuid.uuid4().hex[:12]
+        logs = os.path.dirname(launch.log_path)
+        spec = {"command": launch.command, "cwd": launch.cwd, "env": launch.env,
+                "log_path": launch.log_path, "timeout_s": launch.timeout_s,
+                "marker": os.path.join(logs, ".dask", f"{token}.started"),
+                "cancel_event": f"lanes-cancel-{token}"}
+        key = f"lanes-{launch.run_id}-{launch.node_id}-{launch.attempt}-{token}"
+        future = self.client.submit(run_on_worker, spec, key=key, pure=False, retries=0)
+        with self.lock:
+            self.running[launch.node_id] = (future, launch, spec)
+            self.cancelled.discard(launch.node_id)
+        if self.on_started:
+            self.on_started(launch.node_id, launch.attempt, None)   # no local process group
+        future.add_done_callback(lambda f, launch=launch, spec=spec: self._finished(f, launch, spec))
+
+    def _finished(self, future, launch: Launch, spec: dict) -> None:
+        """Runs in distributed's callback thread: turn the future into an Outcome. The
+        attempt can no longer start again (finished, cancelled or given up), so its
+        marker has done its job."""
+        _unlink(spec["marker"])
+        with self.lock:
+            if self.running.get(launch.node_id, (None,))[0] is future:
+                del self.running[launch.node_id]
+            cancelled = launch.node_id in self.cancelled
+        now = time.time()
+        try:
+            if future.status == "finished":
+                r = future.result()
+                self.done.put(Outcome(launch.node_id, launch.attempt, r["exit_code"], r["timed_out"],
+                                      r["lost"], r["error"], r["started_at"], r["finished_at"]))
+                return
+            if future.status == "cancelled":
+                error = "cancelled" if cancelled else "the scheduler dropped the task"
+                self.done.put(Outcome(launch.node_id, launch.attempt, None, False, not cancelled,
+                                      error, now, now))
+                return
+            exc = future.exception()
+        except Exception as e:                     # noqa: BLE001 - the connection itself failed
+            exc = e
+        self.done.put(Outcome(launch.node_id, launch.attempt, None, False, True,
+                              _describe(exc), now, now))
+
+    def wait(self, timeout: float | None) -> list[Outcome]:
+        out = []
+        try:
+            out.append(self.done.get(timeout=timeout))
+        except queue.Empty:
+            return out
+        while True:
+            try:
+                out.append(self.done.get_nowait())
+            except queue.Empty:
+                return out
+
+    def cancel(self, node_id: str) -> None:
+        """Drop the task if it has not started; a running command sees the event within
+        POLL_S and terminates its group. The event stays set on the scheduler (a few bytes)
+        so that a worker still running the command after this client left sees it too."""
+        with self.lock:
+            entry = self.running.get(node_id)
+            self.cancelled.add(node_id)
+        if entry is None:
+            return
+        future, _, spec = entry
+        try:
+            self._distributed.Event(spec["cancel_event"], client=self.client).set()
+            future.cancel()
+        except Exception:                          # noqa: BLE001 - a dead scheduler has nothing to cancel
+            pass
+
+    def cancel_all(self) -> None:
+        with self.lock:
+            nodes = list(self.running)
+        for n in nodes:
+            self.cancel(n)
+
+    def close(self) -> None:
+        self.cancel_all()
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+def _describe(exc: BaseException | None) -> str:
+    name = type(exc).__name__
+    if name == "KilledWorker":
+        return "worker lost while running it (the cluster gave up on it)"
+    if isinstance(exc, (OSError, TimeoutError)) or name == "CommClosedError":
+        return f"lost contact with the cluster: {exc}"
+    return f"dask: {name}: {exc}"
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

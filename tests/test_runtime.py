@@ -1,0 +1,229 @@
+"""`lanes run` with real processes: parallelism, lanes, failures, retries, timeouts, gates."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from runtime_helpers import alive, dashboard, run, run_id_of, statuses, workflow
+
+
+def test_parallel_agents_overlap_and_lanes_serialise(tmp_path):
+    wf = workflow(tmp_path, """
+        agents:
+          a: {domain: {writes: ["a/**"]}}
+          b: {domain: {writes: ["b/**"]}}
+        tasks:
+          a1: {agent: a, run: "sleep 0.6"}
+          a2: {agent: a, run: "sleep 0.6"}
+          b1: {agent: b, run: "sleep 0.6"}
+        """)
+    start = time.monotonic()
+    r = run("run", wf, "--jobs", "4", "--no-progress")
+    wall = time.monotonic() - start
+    assert r.returncode == 0, r.stdout + r.stderr
+    rid = run_id_of(r)
+    tasks = dashboard(tmp_path, rid)["tasks"]
+    # a1 and a2 share one lane: one after the other; b1 beside them
+    a_times = sorted((tasks[t]["started_at"], tasks[t]["completed_at"]) for t in ("a1", "a2"))
+    assert a_times[0][1] <= a_times[1][0]
+    assert 1.2 <= wall < 2.8
+
+
+def test_jobs_limit_slots(tmp_path):
+    wf = workflow(tmp_path, """
+        agents:
+          a: {instances: 3, domain: {writes: []}}
+        tasks:
+          x: {agent: a, run: "sleep 0.4"}
+          y: {agent: a, run: "sleep 0.4"}
+          z: {agent: a, run: "sleep 0.4"}
+        """)
+    start = time.monotonic()
+    assert run("run", wf, "--jobs", "1", "--no-progress").returncode == 0
+    assert time.monotonic() - start >= 1.2
+
+
+def test_environment_and_log(tmp_path):
+    wf = workflow(tmp_path, """
+        agents:
+          a: {domain: {writes: ["out/**", "x"], reads: ["in/**"]}, env: {FROM_AGENT: "yes"}}
+        tasks:
+          t: {agent: a, run: 'echo "$LANES_TASK $LANES_AGENT $LANES_ATTEMPT $FROM_AGENT $MINE"; echo "$LANES_WRITES"; test -s "$LANES_BRIEF" && echo brief-ok', env: {MINE: "m"}}
+        """)
+    r = run("run", wf, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rid = run_id_of(r)
+    log = run("logs", rid, "t", "--state", tmp_path / ".lanes").stdout
+    assert log.splitlines() == ["t a 1 yes m", "out/**", "x", "brief-ok"]
+    bad = run("logs", rid, "tt", "--state", tmp_path / ".lanes")
+    assert bad.returncode == 1 and "did you mean 't'" in bad.stderr
+
+
+def test_failure_cascades_and_stops(tmp_path):
+    wf = workflow(tmp_path, """
+        agents:
+          a: {domain: {writes: ["a"]}}
+          b: {domain: {writes: ["b"]}}
+        tasks:
+          bad: {agent: a, run: "exit 3"}
+          after: {agent: a, run: "true", needs: [bad]}
+          slow: {agent: b, run: "sleep 0.5"}
+          later: {agent: b, run: "true", needs: [slow]}
+        """)
+    r = run("run", wf, "--no-progress")
+    assert r.returncode == 1
+    s = statuses(tmp_path, run_id_of(r))
+    assert s["bad"] == "failed" and s["after"] == "skipped"
+    assert s["slow"] == "succeeded"               # running ones finish
+    assert s["later"] == "cancelled"              # nothing new starts after a failure
+    r = run("run", wf, "--no-progress", "--keep-going")
+    s = statuses(tmp_path, run_id_of(r))
+    assert r.returncode == 1 and s["later"] == "succeeded" and s["after"] == "skipped"
+
+
+def test_retries_with_backoff(tmp_path):
+    wf = workflow(tmp_path, f"""
+        agents: {{a: {{}}}}
+        tasks:
+          flaky: {{agent: a, retries: 2, backoff: {{initial: 0.3s, factor: 2, max: 5s}},
+                  run: 'echo x >> {tmp_path}/count; test $(wc -l < {tmp_path}/count) -ge 3'}}
+        """)
+    start = time.monotonic()
+    r = run("run", wf, "--no-progress")
+    wall = time.monotonic() - start
+    assert r.returncode == 0, r.stdout
+    assert (tmp_path / "count").read_text().count("x") == 3
+    assert dashboard(tmp_path, run_id_of(r))["tasks"]["flaky"]["attempts"] == 3
+    assert wall >= 0.3 + 0.6                        # 0.3 s, then 0.6 s (plus up to 10% jitter)
+
+
+def test_timeout_kills_the_process_group(tmp_path):
+    wf = workflow(tmp_path, f"""
+        agents: {{a: {{}}}}
+        tasks:
+          hang: {{agent: a, timeout: 0.5s, run: 'sleep 30 & echo $! > {tmp_path}/child; wait'}}
+        """)
+    start = time.monotonic()
+    r = run("run", wf, "--no-progress")
+    assert r.returncode == 1
+    assert time.monotonic() - start < 10
+    child = int((tmp_path / "child").read_text())
+    time.sleep(0.2)
+    assert not alive(child)                         # the grandchild died with its group
+    assert "timed out" in run("logs", run_id_of(r), "hang", "--state", tmp_path / ".lanes").stdout
+
+
+@pytest.mark.parametrize("mode", ["stop", "rollback", "continue"])
+def test_gate_on_fail(tmp_path, mode):
+    wf = workflow(tmp_path, f"""
+        agents:
+          a: {{domain: {{writes: ["a"]}}}}
+          b: {{domain: {{writes: ["b"]}}}}
+        tasks:
+          first: {{agent: a, run: "true", rollback: "echo first >> {tmp_path}/undo"}}
+          second: {{agent: a, run: "sleep 0.2", needs: [first], rollback: "echo second >> {tmp_path}/undo"}}
+          other: {{agent: b, run: "true", rollback: "echo other >> {tmp_path}/undo"}}
+          after: {{agent: b, run: "true", needs: [check]}}
+        gates:
+          early: {{needs: [other], run: "true"}}
+          check: {{needs: [second, early], run: "exit 1", on_fail: {mode}}}
+        """)
+    r = run("run", wf, "--no-progress")
+    s = statuses(tmp_path, run_id_of(r))
+    assert s["check"] == "failed"
+    undo = (tmp_path / "undo").read_text().split() if (tmp_path / "undo").exists() else []
+    if mode == "continue":
+        assert r.returncode == 0 and s["after"] == "succeeded" and undo == []
+    else:
+        assert r.returncode == 1 and s["after"] == "skipped"
+        # newest first, and nothing from behind the earlier gate
+        assert undo == (["second", "first"] if mode == "rollback" else [])
+
+
+def test_approval_gate(tmp_path):
+    wf = workflow(tmp_path, """
+        agents: {a: {}}
+        tasks:
+          t: {agent: a, run: "true"}
+          after: {agent: a, run: "true", needs: [ok]}
+        gates:
+          ok: {needs: [t], approve: "ship?"}
+        """)
+    proc = subprocess.Popen([sys.executable, "-m", "lanes", "run", str(wf), "--no-progress", "--run-id", "r1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = tmp_path / ".lanes"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if (state / "runs" / "r1" / "dashboard.json").exists() and statuses(tmp_path, "r1").get("ok") == "waiting":
+            break
+    assert statuses(tmp_path, "r1")["ok"] == "waiting"
+    assert run("approve", "r1", "t", "--state", state).returncode == 1      # not a waiting gate
+    assert run("approve", "r1", "ok", "--state", state).returncode == 0
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out + err
+    assert statuses(tmp_path, "r1")["after"] == "succeeded"
+    r = run("run", wf, "--no-progress", "--yes")
+    assert r.returncode == 0
+
+
+def test_errors_run_nothing(tmp_path):
+    wf = workflow(tmp_path, f"""
+        agents: {{a: {{}}}}
+        tasks:
+          t: {{agent: a, run: "touch {tmp_path}/ran", needs: [nope]}}
+        """)
+    r = run("run", wf, "--no-progress")
+    assert r.returncode == 1 and "E201" in r.stderr
+    assert not (tmp_path / "ran").exists()
+
+
+def test_plan_file_input_and_status(tmp_path):
+    wf = workflow(tmp_path, """
+        agents: {a: {}}
+        tasks:
+          t: {agent: a, run: "true"}
+        """)
+    assert run("plan", wf, "-o", tmp_path / "plan.json").returncode == 0
+    r = run("run", tmp_path / "plan.json", "--no-progress", "--run-id", "p1")
+    assert r.returncode == 0 and r.stdout.startswith("run p1\n")
+    st = run("status", "--state", tmp_path / ".lanes", "--format", "json")
+    import json
+    data = json.loads(st.stdout)
+    assert data["run_id"] == "p1" and data["counts"]["succeeded"] == 1
+    assert set(data["tasks"]["t"]) == {"status", "agent", "attempts", "started_at", "completed_at"}
+
+
+def test_ctrl_c_cancels_and_resume_finishes(tmp_path):
+    wf = workflow(tmp_path, f"""
+        agents:
+          a: {{domain: {{writes: ["a"]}}}}
+          b: {{domain: {{writes: ["b"]}}}}
+        tasks:
+          quick: {{agent: a, run: "echo quick >> {tmp_path}/ran"}}
+          slow: {{agent: b, run: "sleep 30"}}
+        """)
+    proc = subprocess.Popen([sys.executable, "-m", "lanes", "run", str(wf), "--no-progress", "--run-id", "c1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        d = tmp_path / ".lanes" / "runs" / "c1" / "dashboard.json"
+        if d.exists() and statuses(tmp_path, "c1").get("slow") == "running" \
+                and statuses(tmp_path, "c1").get("quick") == "succeeded":
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out + err
+    assert statuses(tmp_path, "c1")["slow"] == "cancelled"
+    wf.write_text(wf.read_text().replace("sleep 30", "true"))     # changed: reruns
+    r = run("resume", "c1", "--state", tmp_path / ".lanes", "--no-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "ran").read_text().split() == ["quick"]       # kept, not rerun
+    assert statuses(tmp_path, "c1") == {"quick": "succeeded", "slow": "succeeded"}
