@@ -93,29 +93,40 @@ def _waited_by(plan: Plan, mine: list[PlanNode], ids: set[str]) -> list[dict]:
     return list(found.values())
 
 
-def _gates_downstream(plan: Plan, mine: list[PlanNode]) -> list[PlanNode]:
-    """Every gate that this agent's work flows through, in plan order."""
-    seen: set[str] = set()
-    stack = [d for t in mine for d in plan.dependents[t.id]]
-    while stack:
-        nid = stack.pop()
-        if nid not in seen:
-            seen.add(nid)
-            stack.extend(plan.dependents[nid])
-    return [n for n in plan.nodes if n.id in seen and n.is_gate]
+class _Index:
+    """What every brief of one plan needs, computed once for all of them."""
+
+    def __init__(self, plan: Plan):
+        self.position = {n.id: i for i, n in enumerate(plan.nodes)}
+        self.tasks: dict[str, list[PlanNode]] = {a.id: [] for a in plan.agents}
+        for n in plan.nodes:
+            if n.agent in self.tasks:
+                self.tasks[n.agent].append(n)
+        # gates downstream of each node; plan order is topological, so walk it backwards
+        self.gates_below: dict[str, frozenset[str]] = {}
+        for n in reversed(plan.nodes):
+            below: set[str] = set()
+            for d in plan.dependents[n.id]:
+                below |= self.gates_below[d]
+                if plan.node_by_id[d].is_gate:
+                    below.add(d)
+            self.gates_below[n.id] = frozenset(below)
 
 
-def brief_context(plan: Plan, agent_id: str) -> dict:
+def brief_context(plan: Plan, agent_id: str, index: _Index | None = None) -> dict:
     """What a brief template sees: `plan`, `agent`, `tasks` (in plan order), `waits_for`
-    and `waited_by` (dicts with id, kind, agent, and the own tasks concerned), `gates`."""
+    and `waited_by` (dicts with id, kind, agent, and the own tasks concerned), `gates`
+    (every gate downstream of the agent's tasks, in plan order)."""
     if agent_id not in plan.agent_by_id:
         raise BriefError(f"no agent '{agent_id}' in workflow '{plan.workflow}'"
                          f"{did_you_mean(agent_id, plan.agent_by_id)}")
-    mine = [n for n in plan.nodes if n.agent == agent_id]
+    index = index or _Index(plan)
+    mine = index.tasks[agent_id]
     ids = {n.id for n in mine}
+    gates = frozenset().union(*(index.gates_below[t.id] for t in mine))
     return {"plan": plan, "agent": plan.agent_by_id[agent_id], "tasks": mine,
             "waits_for": _waits_for(plan, mine, ids), "waited_by": _waited_by(plan, mine, ids),
-            "gates": _gates_downstream(plan, mine)}
+            "gates": [plan.node_by_id[g] for g in sorted(gates, key=index.position.__getitem__)]}
 
 
 def _environment(env_class, loader) -> jinja2.Environment:
@@ -176,5 +187,5 @@ def render_brief(plan: Plan, agent_id: str, template_path: str | None = None) ->
 
 def render_briefs(plan: Plan, template_path: str | None = None) -> dict[str, str]:
     """agent id -> brief, for every agent in declaration order (the template is loaded once)."""
-    template = load_template(template_path)
-    return {a.id: _render(template, brief_context(plan, a.id)) for a in plan.agents}
+    template, index = load_template(template_path), _Index(plan)
+    return {a.id: _render(template, brief_context(plan, a.id, index)) for a in plan.agents}

@@ -28,6 +28,9 @@ CONFLICT_CODES = ("E300", "E301")
 PALETTE = ("#8ecae6", "#ffb703", "#90be6d", "#f4a3c0", "#bdb2ff", "#f9c74f",
            "#84dcc6", "#ffadad", "#a0c4ff", "#e9c46a", "#caffbf", "#d4a373")
 UNASSIGNED = "#d9d9d9"
+OTHERS = "#eeeeee"
+MAX_LANES = 12                   # agents with a lane of their own in the banded summary
+EDGE_BUDGET = 600                # more edges than this and a summary is a hairball (and slow to lay out)
 GATE_FILL = "#ffffff"
 CONFLICT_COLOUR = "#d62728"
 TOOLTIP_MAX = 300
@@ -131,23 +134,12 @@ def _node_errors(plan: Plan, diagnostics: Sequence[Diagnostic]) -> dict[str, str
 
 
 class _Clusters:
-    """Stage clusters, or agent lanes; gates belong to no lane (they join lanes)."""
+    """Clusters made on first use, in drawing order, with synthetic keys."""
 
-    def __init__(self, plan: Plan, by: str, colours: dict[str, str]):
-        self.by = by
-        self.colours = colours
+    def __init__(self):
         self.made: dict[object, Cluster] = {}
-        self.agents = {a.id for a in plan.agents}
 
-    def of(self, stage: int, agent: str | None, gate: bool) -> str | None:
-        if self.by == "stage":
-            ident, label, fill = ("s", stage), f"stage {stage}", None
-        elif gate:
-            return None
-        elif agent in self.agents:
-            ident, label, fill = ("a", agent), f"agent {agent}", self.colours[agent]
-        else:
-            ident, label, fill = ("u", None), "unassigned", None
+    def get(self, ident, label: str, fill: str | None) -> str:
         if ident not in self.made:
             self.made[ident] = Cluster(f"c{len(self.made)}", label, fill)
         return self.made[ident].key
@@ -160,29 +152,37 @@ def build_drawing(plan: Plan, diagnostics: Sequence[Diagnostic] = (), by: str = 
                   full: bool = False, collapse_above: int = COLLAPSE_ABOVE) -> Drawing:
     if by not in ("stage", "agent"):
         raise ValueError(f"by must be 'stage' or 'agent', not {by!r}")
-    colours = agent_colours(plan)
-    clusters = _Clusters(plan, by, colours)
     errors = _node_errors(plan, diagnostics)
     conflicts = _conflicts(plan, diagnostics)
     title = f"{plan.workflow}: {len(plan.nodes)} nodes, about {duration(plan.estimate.parallel_s)} " \
             f"in parallel ({duration(plan.estimate.sequential_s)} one after another)"
     if full or len(plan.nodes) <= collapse_above:
-        return _full(plan, title, by, colours, clusters, errors, conflicts)
-    return _collapsed(plan, title, by, colours, clusters, errors, conflicts)
+        return _full(plan, title, by, errors, conflicts)
+    return _collapsed(plan, title, by, errors, conflicts, collapse_above)
 
 
 def _critical_pairs(plan: Plan) -> set[tuple[str, str]]:
     cp = plan.critical_path
-    return set(zip(cp, cp[1:]))
+    return set(zip(cp, cp[1:], strict=False))
 
 
-def _full(plan, title, by, colours, clusters, errors, conflicts) -> Drawing:
+def _full(plan, title, by, errors, conflicts) -> Drawing:
+    colours, clusters = agent_colours(plan), _Clusters()
+
+    def cluster(n: PlanNode) -> str | None:
+        if by == "stage":
+            return clusters.get(n.stage, f"stage {n.stage}", None)
+        if n.is_gate:                        # a gate joins lanes: it belongs to none
+            return None
+        if n.agent in colours:
+            return clusters.get(n.agent, f"agent {n.agent}", colours[n.agent])
+        return clusters.get(None, "unassigned", None)
+
     key = {n.id: f"n{i}" for i, n in enumerate(plan.nodes)}
     boxes = tuple(
         Box(key=key[n.id], lines=_node_lines(n), gate=n.is_gate, approval=n.approve is not None,
             critical=n.critical, fill=GATE_FILL if n.is_gate else colours.get(n.agent, UNASSIGNED),
-            cluster=clusters.of(n.stage, n.agent, n.is_gate), tooltip=_node_tooltip(n),
-            error=errors.get(n.id), node_id=n.id)
+            cluster=cluster(n), tooltip=_node_tooltip(n), error=errors.get(n.id), node_id=n.id)
         for n in plan.nodes)
     pairs = _critical_pairs(plan)
     edges = tuple(Edge(key[up], key[n.id], (up, n.id) in pairs) for n in plan.nodes for up in n.needs)
@@ -190,46 +190,140 @@ def _full(plan, title, by, colours, clusters, errors, conflicts) -> Drawing:
     return Drawing(title, by, False, clusters.all(), boxes, edges, drawn)
 
 
-def _group_of(n: PlanNode) -> tuple:
-    return (n.stage, 1, "", "") if n.is_gate else (n.stage, 0, n.agent is None, n.agent or "")
+@dataclass(frozen=True)
+class _Lane:
+    order: int
+    label: str
+    fill: str
+    merged: bool = False         # several agents share it: name the busiest in the label
+    own: bool = False            # the lane of one declared agent
+
+    @property
+    def cluster_label(self) -> str:
+        return f"agent {self.label}" if self.own else self.label
 
 
-def _collapsed(plan, title, by, colours, clusters, errors, conflicts) -> Drawing:
+def _task_counts(plan: Plan) -> dict[str | None, int]:
+    known = plan.agent_by_id
+    count: dict[str | None, int] = defaultdict(int)
+    for n in plan.nodes:
+        if not n.is_gate:
+            count[n.agent if n.agent in known else None] += 1
+    return count
+
+
+def _lanes(plan: Plan, keep: int) -> dict[str | None, _Lane]:
+    """agent id -> its lane: the `keep` agents with the most tasks keep their own lane,
+    the others share one; tasks without an agent (a workflow with errors) get their own.
+    With keep=0 every task shares one lane."""
+    colours, count = agent_colours(plan), _task_counts(plan)
+    declared = [a.id for a in plan.agents if count.get(a.id)]
+    if keep == 0:
+        one = _Lane(0, "all agents", OTHERS, merged=True)
+        return {**{a: one for a in declared}, None: one}
+    kept = set(sorted(declared, key=lambda a: -count[a])[:keep])
+    others = _Lane(len(declared), f"{len(declared) - len(kept)} other agents", OTHERS, merged=True)
+    lanes = {a: _Lane(i, a, colours[a], own=True) if a in kept else others for i, a in enumerate(declared)}
+    lanes[None] = _Lane(len(declared) + 1, "unassigned", UNASSIGNED)
+    return lanes
+
+
+def _stage_label(first: int, last: int) -> str:
+    return f"stage {first}" if first == last else f"stages {first}\u2013{last}"
+
+
+def _collapsed(plan, title, by, errors, conflicts, budget) -> Drawing:
+    """The first of three ever coarser summaries that stays within the budget of boxes
+    and edges: one box per agent per stage; the busiest agents' lanes over bands of
+    stages; one box per band of stages."""
+    stages = max(len(plan.stages), 1)
+    full = " (--full draws every node)"
+
+    def summary(how: str, lanes: dict, width: int) -> Drawing:
+        return _grouped(plan, f"{title}; one box per {how}{full}", by, errors, conflicts, lanes, width)
+
+    every = _lanes(plan, len(plan.agents))
+    if len({(n.stage, n.is_gate, every.get(n.agent, every[None]).order) for n in plan.nodes}) <= budget:
+        d = summary("agent per stage", every, 1)
+        if len(d.edges) <= EDGE_BUDGET:
+            return d
+    lanes = _lanes(plan, MAX_LANES)
+    kept = sum(1 for lane in set(lanes.values()) if lane.own)
+    width = -(-stages // max(1, budget // (len({lane.order for lane in lanes.values()}) + 1)))
+    d = summary(f"agent lane per {_stages_word(width)} (the {kept} busiest agents have a lane of their own)",
+                lanes, width)
+    if len(d.edges) <= EDGE_BUDGET:
+        return d
+    width = -(-stages // max(1, budget // 2))
+    return summary(_stages_word(width), _lanes(plan, 0), width)
+
+
+def _stages_word(width: int) -> str:
+    return "stage" if width == 1 else f"{width} stages"
+
+
+def _merged_lines(ns: list[PlanNode]) -> tuple[str, ...]:
+    count: dict[str, int] = defaultdict(int)
+    for n in ns:
+        count[n.agent or "unassigned"] += 1
+    top = sorted(count, key=lambda a: (-count[a], a))
+    names = ", ".join(f"{a} ({count[a]})" for a in top[:3])
+    return (names + (f", {len(top) - 3} more" if len(top) > 3 else ""),)
+
+
+def _grouped(plan, title, by, errors, conflicts, lanes: dict[str | None, _Lane], width: int) -> Drawing:
+    last_stage = max(len(plan.stages) - 1, 0)
+
+    def lane_of(n: PlanNode) -> _Lane | None:
+        return None if n.is_gate else lanes.get(n.agent, lanes[None])
+
+    def group_of(n: PlanNode) -> tuple:
+        lane = lane_of(n)
+        return (n.stage // width, 1, 0) if lane is None else (n.stage // width, 0, lane.order)
+
     members: dict[tuple, list[PlanNode]] = defaultdict(list)
     for n in plan.nodes:
-        members[_group_of(n)].append(n)
+        members[group_of(n)].append(n)
+    clusters = _Clusters()
     order = sorted(members)
     key = {g: f"g{i}" for i, g in enumerate(order)}
     boxes = []
     for g in order:
         ns = members[g]
-        first = ns[0]
+        first, lane = ns[0], lane_of(ns[0])
+        stages = _stage_label(g[0] * width, min(g[0] * width + width - 1, last_stage))
+        if by == "stage":
+            cluster = clusters.get(("s", g[0]), stages, None)
+        else:
+            cluster = None if lane is None else clusters.get(("a", lane.order), lane.cluster_label, lane.fill)
+        fill = GATE_FILL if lane is None else lane.fill
         if len(ns) == 1:
             boxes.append(Box(key[g], _node_lines(first), first.is_gate, first.approve is not None,
-                             first.critical, GATE_FILL if first.is_gate else colours.get(first.agent, UNASSIGNED),
-                             clusters.of(first.stage, first.agent, first.is_gate), _node_tooltip(first),
-                             errors.get(first.id), 1, first.id))
+                             first.critical, fill, cluster, _node_tooltip(first), errors.get(first.id),
+                             1, first.id))
             continue
         total = duration(sum(n.estimate_s for n in ns))
         approvals = sum(n.approve is not None for n in ns)
-        if first.is_gate:
-            lines = (f"stage {first.stage}", f"{len(ns)} gates \u00b7 {total}")
+        if lane is None:
+            lines = (stages, f"{len(ns)} gates \u00b7 {total}")
             if approvals:
                 lines += (f"{approvals} need approval",)
         else:
-            lines = (f"{first.agent or 'unassigned'} \u00b7 stage {first.stage}", f"{len(ns)} tasks \u00b7 {total}")
+            lines = (f"{lane.label} \u00b7 {stages}", f"{len(ns)} tasks \u00b7 {total}")
+            if lane.merged:
+                lines += _merged_lines(ns)
         bad = [errors[n.id] for n in ns if n.id in errors]
-        boxes.append(Box(key[g], lines, first.is_gate, approvals > 0, any(n.critical for n in ns),
-                         GATE_FILL if first.is_gate else colours.get(first.agent, UNASSIGNED),
-                         clusters.of(first.stage, first.agent, first.is_gate),
-                         _clip(", ".join(n.id for n in ns)),
+        boxes.append(Box(key[g], lines, lane is None, approvals > 0, any(n.critical for n in ns), fill,
+                         cluster, _clip(", ".join(n.id for n in ns)),
                          f"{len(bad)} with errors; first {bad[0]}" if bad else None, len(ns)))
-    group = {n.id: key[_group_of(n)] for n in plan.nodes}
+    group = {n.id: key[group_of(n)] for n in plan.nodes}
     pairs = _critical_pairs(plan)
     counts: dict[tuple[str, str], list] = {}
     for n in plan.nodes:
         for up in n.needs:
             k = (group[up], group[n.id])
+            if k[0] == k[1]:                 # inside one box: its count says enough
+                continue
             c = counts.setdefault(k, [0, False])
             c[0] += 1
             c[1] = c[1] or (up, n.id) in pairs

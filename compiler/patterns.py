@@ -211,14 +211,16 @@ def _escape(xs: tuple[_Node, ...], bs: frozenset[_Node]) -> str | None:
         x, live = state
         stars = [n for n in live if n.star]
         segs = [n for n in live if n.glob is not None]
-        globs = tuple(sorted({n.glob for n in segs}, key=lambda g: g.text))
-        index = {g: k for k, g in enumerate(globs)}
         for xn in x.skips:
             if xn is _END:
                 continue
             ga, x_next = (ANY, xn) if xn.star else (xn.glob, xn.next)
+            # only B globs that share a segment with `ga` can follow it
+            globs = tuple(sorted({n.glob for n in segs if meet(ga, n.glob) is not None},
+                                 key=lambda g: g.text))
+            index = {g: k for k, g in enumerate(globs)}
             for sig, word in signatures(ga, globs):
-                moved = stars + [n.next for n in segs if index[n.glob] in sig]
+                moved = stars + [n.next for n in segs if index.get(n.glob, -1) in sig]
                 new_live = frozenset(m for n in moved for m in n.skips)
                 new = (x_next, new_live)
                 if new in parent or any(n.universal for n in new_live):

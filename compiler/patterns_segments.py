@@ -46,6 +46,15 @@ class Glob:
         return 1 << len(self.atoms)
 
     @cached_property
+    def ends(self) -> tuple[str, str, bool]:
+        """(literal head, literal tail, has a star): cheap facts that part most pairs."""
+        kinds = [a[0] for a in self.atoms]
+        n = next((i for i, k in enumerate(kinds) if k != "c"), len(kinds))
+        m = next((i for i, k in enumerate(reversed(kinds)) if k != "c"), len(kinds))
+        chars = [a[1] if a[0] == "c" else "" for a in self.atoms]
+        return "".join(chars[:n]), "".join(chars[len(chars) - m:]), _STAR in self.atoms
+
+    @cached_property
     def regex(self) -> re.Pattern:
         return _regex(self.atoms)
 
@@ -167,31 +176,57 @@ def _accepts(atom: tuple, code: int) -> bool:
     return any(lo <= code <= hi for lo, hi in atom[1]) != atom[2]
 
 
+_STEPS: dict[tuple[Glob, int, str], int] = {}
+
+
 def _step(g: Glob, mask: int, ch: str) -> int:
-    code, out, atoms, close = ord(ch), 0, g.atoms, g.close
-    while mask:
-        low = mask & -mask
-        p = low.bit_length() - 1
-        mask ^= low
-        if p < len(atoms) and _accepts(atoms[p], code):
-            out |= close[p] if atoms[p] is _STAR else close[p + 1]
+    """The positions of `g` after reading `ch` from the positions in `mask` (memoised:
+    searches revisit the same few (glob, positions, character) triples)."""
+    key = (g, mask, ch)
+    out = _STEPS.get(key)
+    if out is None:
+        code, out, atoms, close = ord(ch), 0, g.atoms, g.close
+        while mask:
+            low = mask & -mask
+            p = low.bit_length() - 1
+            mask ^= low
+            if p < len(atoms) and _accepts(atoms[p], code):
+                out |= close[p] if atoms[p] is _STAR else close[p + 1]
+        if len(_STEPS) > _CACHE_LIMIT:
+            _STEPS.clear()
+        _STEPS[key] = out
     return out
+
+
+def _marks(g: Glob) -> tuple[set[int], set[int]]:
+    """The characters `g` names and the cut points of its class ranges."""
+    named: set[int] = set()
+    cuts: set[int] = set()
+    for atom in g.atoms:
+        if atom[0] == "c":
+            named.add(ord(atom[1]))
+        elif atom[0] == "[":
+            for lo, hi in atom[1]:
+                cuts.update((lo, hi + 1))
+    return named, cuts
+
+
+_ALPHABETS: dict[frozenset, tuple[str, ...]] = {}
 
 
 def _alphabet(globs) -> tuple[str, ...]:
     """One character from every class the globs can tell apart, readable ones first."""
-    named: set[int] = set()
-    cuts: set[int] = set()
-    for g in globs:
-        for atom in g.atoms:
-            if atom[0] == "c":
-                named.add(ord(atom[1]))
-            elif atom[0] == "[":
-                for lo, hi in atom[1]:
-                    cuts.update((lo, hi + 1))
+    key = frozenset(globs)
+    if key in _ALPHABETS:
+        return _ALPHABETS[key]
+    named: set[int] = {ord(".")}          # dots decide what is a segment: never a stand-in
+    cuts: set[int] = {0, 0x110000}
+    for g in key:
+        n, c = _marks(g)
+        named |= n
+        cuts |= c
     named.discard(ord("/"))
-    named.add(ord("."))                   # dots decide what is a segment: never a stand-in
-    points = sorted(cuts | {0, 0x110000})
+    points = sorted(cuts)
     chosen = {chr(c) for c in named}
     for lo, hi in zip(points, points[1:]):
         pick = next((c for c in _READABLE if lo <= ord(c) < hi and ord(c) not in named), None)
@@ -202,29 +237,43 @@ def _alphabet(globs) -> tuple[str, ...]:
             pick = chr((printable or first)[0]) if first else None
         if pick is not None:
             chosen.add(pick)
-    return tuple(sorted(chosen, key=lambda c: (c not in _READABLE, _READABLE.find(c), c)))
+    out = tuple(sorted(chosen, key=lambda c: (c not in _READABLE, _READABLE.find(c), c)))
+    if len(_ALPHABETS) > _CACHE_LIMIT:
+        _ALPHABETS.clear()
+    _ALPHABETS[key] = out
+    return out
 
 
-def _shortest_common(globs: tuple[Glob, ...]) -> str | None:
-    """A shortest segment every glob matches (breadth first over the product), or None."""
-    alphabet = _alphabet(globs)
-    start = (0, *(g.close[0] for g in globs))
+def _shortest_common(a: Glob, b: Glob) -> str | None:
+    """A shortest segment both globs match (breadth first over the product), or None."""
+    alphabet = _alphabet((a, b))
+    accept_a, accept_b = a.accept, b.accept
+    start = (0, a.close[0], b.close[0])
     seen = {start}
     queue = deque([(start, "")])
     while queue:
-        (dots, *masks), word = queue.popleft()
+        (dots, mask_a, mask_b), word = queue.popleft()
         for ch in alphabet:
-            nxt = [_step(g, m, ch) for g, m in zip(globs, masks)]
-            if not all(nxt):
+            next_a = _step(a, mask_a, ch)
+            next_b = _step(b, mask_b, ch) if next_a else 0
+            if not next_b:
                 continue
-            state = (_DOTS_AFTER_DOT[dots] if ch == "." else _ORDINARY, *nxt)
+            state = (_DOTS_AFTER_DOT[dots] if ch == "." else _ORDINARY, next_a, next_b)
             if state in seen:
                 continue
-            if state[0] == _ORDINARY and all(m & g.accept for g, m in zip(globs, nxt)):
+            if state[0] == _ORDINARY and next_a & accept_a and next_b & accept_b:
                 return word + ch
             seen.add(state)
             queue.append((state, word + ch))
     return None
+
+
+def _apart(a: Glob, b: Glob) -> bool:
+    """True when the literal heads or tails clash, or two star-free globs differ in length."""
+    (ha, ta, sa), (hb, tb, sb) = a.ends, b.ends
+    n, m = min(len(ha), len(hb)), min(len(ta), len(tb))
+    return (ha[:n] != hb[:n] or (m > 0 and ta[-m:] != tb[-m:])
+            or (not sa and not sb and len(a.atoms) != len(b.atoms)))
 
 
 _MEET: dict[tuple[Glob, Glob], str | None] = {}
@@ -232,6 +281,8 @@ _MEET: dict[tuple[Glob, Glob], str | None] = {}
 
 def meet(a: Glob, b: Glob) -> str | None:
     """A shortest readable segment both globs match, or None."""
+    if id(a) > id(b):                     # symmetric, and the search finds the same word
+        a, b = b, a
     key = (a, b)
     if key in _MEET:
         return _MEET[key]
@@ -239,8 +290,10 @@ def meet(a: Glob, b: Glob) -> str | None:
         found = a.literal if is_segment(a.literal) and b.matches(a.literal) else None
     elif b.literal is not None:
         found = b.literal if is_segment(b.literal) and a.matches(b.literal) else None
+    elif _apart(a, b):
+        found = None
     else:
-        found = _shortest_common((a,) if a is b or b is ANY else (b,) if a is ANY else (a, b))
+        found = _shortest_common(a, b)
     if len(_MEET) > _CACHE_LIMIT:
         _MEET.clear()
     _MEET[key] = found
@@ -262,6 +315,20 @@ def signatures(a: Glob, bs: tuple[Glob, ...]) -> tuple[tuple[frozenset[int], str
     key = (a, bs)
     if key in _SIGNATURES:
         return _SIGNATURES[key]
+    near = [k for k, b in enumerate(bs) if meet(a, b) is not None]    # the rest never match
+    found = _signature_search(a, tuple(bs[k] for k in near))
+    minimal = tuple(sorted(((frozenset(near[i] for i in s), w) for s, w in found.items()
+                            if not any(o < s for o in found)),
+                           key=lambda sw: (len(sw[1]), sw[1])))
+    if len(_SIGNATURES) > _CACHE_LIMIT:
+        _SIGNATURES.clear()
+    _SIGNATURES[key] = minimal
+    return minimal
+
+
+def _signature_search(a: Glob, bs: tuple[Glob, ...]) -> dict[frozenset[int], str]:
+    """Breadth first over the product of `a` and every glob of `bs`; stops early once a
+    segment matched by none of `bs` turns up, since that set is below all others."""
     globs = (a, *bs)
     alphabet = _alphabet(globs)
     start = (0, *(g.close[0] for g in globs))
@@ -271,20 +338,18 @@ def signatures(a: Glob, bs: tuple[Glob, ...]) -> tuple[tuple[frozenset[int], str
     while queue:
         (dots, *masks), word = queue.popleft()
         for ch in alphabet:
-            nxt = [_step(g, m, ch) for g, m in zip(globs, masks)]
-            if not nxt[0]:
+            first = _step(a, masks[0], ch)
+            if not first:
                 continue
-            state = (_DOTS_AFTER_DOT[dots] if ch == "." else _ORDINARY, *nxt)
+            state = (_DOTS_AFTER_DOT[dots] if ch == "." else _ORDINARY, first,
+                     *[_step(g, m, ch) if m else 0 for g, m in zip(bs, masks[1:])])
             if state in seen:
                 continue
             seen.add(state)
             queue.append((state, word + ch))
-            if state[0] == _ORDINARY and nxt[0] & a.accept:
-                sig = frozenset(k for k, (g, m) in enumerate(zip(bs, nxt[1:])) if m & g.accept)
+            if state[0] == _ORDINARY and first & a.accept:
+                sig = frozenset(k for k, (g, m) in enumerate(zip(bs, state[2:])) if m & g.accept)
+                if not sig:
+                    return {sig: word + ch}
                 found.setdefault(sig, word + ch)
-    minimal = tuple(sorted(((s, w) for s, w in found.items() if not any(o < s for o in found)),
-                           key=lambda sw: (len(sw[1]), sw[1])))
-    if len(_SIGNATURES) > _CACHE_LIMIT:
-        _SIGNATURES.clear()
-    _SIGNATURES[key] = minimal
-    return minimal
+    return found

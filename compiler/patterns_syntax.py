@@ -51,7 +51,8 @@ def _group_at(text: str, i: int) -> tuple[int, list[int]] | None:
     return None
 
 
-def _expand(text: str, budget: int) -> list[str]:
+def _expand(text: str, budget: int) -> dict[str, None]:
+    """The distinct expansions of `text`, in order (a dict used as an ordered set)."""
     i = text.find("{")
     while i >= 0:
         group = _group_at(text, i)
@@ -59,15 +60,14 @@ def _expand(text: str, budget: int) -> list[str]:
             break
         i = text.find("{", i + 1)
     if i < 0:
-        return [text]
+        return {text: None}
     close, commas = group
     bounds = [i, *commas, close]
-    parts = [text[a + 1:b] for a, b in zip(bounds, bounds[1:])]
     head, tails = text[:i], _expand(text[close + 1:], budget)
-    out: list[str] = []
-    for part in parts:
-        for middle in _expand(part, budget):
-            out.extend(head + middle + tail for tail in tails)
+    out: dict[str, None] = {}
+    for a, b in zip(bounds, bounds[1:]):
+        for middle in _expand(text[a + 1:b], budget):
+            out.update(dict.fromkeys(head + middle + tail for tail in tails))
             if len(out) > budget:
                 raise TooManyAlternatives(f"its braces expand to more than {budget} alternatives")
     return out
@@ -75,10 +75,10 @@ def _expand(text: str, budget: int) -> list[str]:
 
 def expand_braces(text: str) -> list[str]:
     """`a/{b,c/{d,e}}` -> a/b, a/c/d, a/c/e (in order, without repeats or empty words).
-    Raises TooManyAlternatives past MAX_ALTERNATIVES."""
+    Raises TooManyAlternatives past MAX_ALTERNATIVES distinct alternatives."""
     if "{" not in text:
         return [text] if text else []
-    return [t for t in dict.fromkeys(_expand(text, MAX_ALTERNATIVES)) if t]
+    return [t for t in _expand(text, MAX_ALTERNATIVES) if t]
 
 
 def normalise(alternative: str) -> str:

@@ -7,6 +7,7 @@ problem: a bad field is reported and left out (None), and building goes on.
 """
 from __future__ import annotations
 
+import math
 import re
 
 from .ast import (Agent, Backoff, Defaults, Domain, Duration, EnvVar, Gate, Name, Number, Task,
@@ -36,12 +37,14 @@ def parse_duration(text: str) -> float | None:
     """Seconds for `90`, `90s`, `5m`, `1h30m`, `250ms`; None when it is not a duration."""
     text = text.strip()
     if _NUMBER.match(text):
-        return float(text)
+        value = float(text)
+        return value if math.isfinite(value) else None
     m = _DURATION.match(text)
     if not text or not m or not any(m.groupdict().values()):
         return None
     g = {k: float(v) if v else 0.0 for k, v in m.groupdict().items()}
-    return g["h"] * 3600 + g["m"] * 60 + g["s"] + g["ms"] / 1000
+    value = g["h"] * 3600 + g["m"] * 60 + g["s"] + g["ms"] / 1000
+    return value if math.isfinite(value) else None
 
 
 class _Builder:
@@ -146,7 +149,7 @@ class _Builder:
         s = None if node is None else self.scalar(node, what)
         if s is None:
             return None
-        if not re.fullmatch(r"\d+", s.value.strip()) or int(s.value) < minimum:
+        if not re.fullmatch(r"\d{1,18}", s.value.strip()) or int(s.value) < minimum:
             self.error("E102", f"{what} must be a whole number >= {minimum}, not '{s.value}'", s.span)
             return None
         return Number(int(s.value), s.span)
@@ -155,7 +158,7 @@ class _Builder:
         s = None if node is None else self.scalar(node, "backoff factor")
         if s is None:
             return None
-        if not _NUMBER.match(s.value.strip()) or float(s.value) < 1:
+        if not _NUMBER.match(s.value.strip()) or not math.isfinite(float(s.value)) or float(s.value) < 1:
             self.error("E102", f"backoff factor must be a number >= 1, not '{s.value}'", s.span)
             return None
         v = float(s.value)

@@ -1,307 +1,283 @@
 """AST -> canonical text in either form (`lanes fmt`).
 
-Both writers print exactly what the AST holds (fields the author did not write
-stay absent), so that parsing the output gives an equal AST: a round trip
-through both forms changes nothing but layout.
+What is printed is decided once per node (`_fields`: the fields the author wrote,
+in a fixed order); how it is printed is the business of the two writers below.
+Parsing the output builds an AST equal to the input (spans aside), so a round
+trip through either form changes nothing, and formatting is idempotent.
+Comments are not part of the AST and are not kept.
 """
 from __future__ import annotations
 
-import json
-import re
+from decimal import Decimal
+import math
 
-from .ast import Agent, Backoff, Defaults, Domain, Duration, EnvVar, Gate, Name, Number, Task, Text, Workflow
+from .ast import Backoff, Domain, Duration, EnvVar, Name, Number, Task, Text, Workflow
+from .build import parse_duration
 
-_PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
+WIDTH = 100                  # a statement or flow mapping longer than this is broken over lines
+ALIGN = 24                   # ids up to this long are padded so that domain and agent blocks line up
+_INFINITE = "9" * 309        # parses back to the float('inf') that the builder made of such a number
 
-
-def duration(s: float) -> str:
-    """Canonical duration: 250ms, 90 -> 1m30s, 5m, 1h30m."""
-    if s < 1 and s != 0:
-        ms = round(s * 1000, 6)
-        return f"{int(ms) if float(ms).is_integer() else ms}ms"
-    if not float(s).is_integer():
-        whole = int(s)
-        frac = s - whole
-        ms = round(frac * 1000, 6)
-        if float(ms).is_integer():
-            head = duration(whole) if whole else ""
-            return (head if head != "0s" else "") + f"{int(ms)}ms"
-        return f"{s}s"
-    s = int(s)
-    h, rest = divmod(s, 3600)
-    m, sec = divmod(rest, 60)
-    out = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{sec}s" if sec else "")
-    return out or "0s"
+# -- scalars -------------------------------------------------------------------------------------
 
 
-def _num(n: Number) -> str:
+def _decimal(x: float) -> str:
+    """The shortest plain decimal that parses back to exactly x (no exponent)."""
+    if not math.isfinite(x):
+        return _INFINITE
+    text = repr(x)
+    if "e" in text or "E" in text:
+        text = format(Decimal(x), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def duration(seconds: float) -> str:
+    """Canonical duration: 250ms, 90 -> 1m30s, 5m, 1h30m, 1.5 -> 1s500ms; exact whatever the value."""
+    if not math.isfinite(seconds):
+        return _INFINITE + "s"
+    whole = math.floor(seconds)
+    ms = round((seconds - whole) * 1000.0, 6)
+    if not ms.is_integer():                       # below a millisecond: plain seconds
+        return _decimal(seconds) + "s"
+    h, rest = divmod(int(whole), 3600)
+    m, s = divmod(rest, 60)
+    text = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
+    text = (text + (f"{int(ms)}ms" if ms else "")) or "0s"
+    # the pretty form must read back as the very same float; else the plain number of seconds
+    return text if parse_duration(text) == seconds else _decimal(seconds) + "s"
+
+
+def number(n: Number) -> str:
     v = n.value
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
+    if isinstance(v, int):
+        return str(v)
+    return str(int(v)) if math.isfinite(v) and v.is_integer() else _decimal(v)
 
 
-# -- the grammar form ---------------------------------------------------------------------------
+def _printable(ch: str) -> bool:
+    """Characters both forms may hold literally inside quotes (YAML's printable set, less
+    the line separators it would fold)."""
+    o = ord(ch)
+    return (0x20 <= o < 0x7F or 0xA0 <= o < 0xD800 and o not in (0x2028, 0x2029)
+            or 0xE000 <= o <= 0xFFFD and o != 0xFEFF or o >= 0x10000)
 
-def _q(text: str) -> str:
-    """A double-quoted string, or a triple-quoted one for several lines when that is exact."""
-    if "\n" in text and '"""' not in text and "\\" not in text and not text.endswith('"') \
-            and not text.startswith("\n"):
+
+_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def quote(text: str) -> str:
+    """A double-quoted string that both forms read back as `text` (JSON-style escapes)."""
+    out = []
+    for ch in text:
+        if ch in _SHORT:
+            out.append(_SHORT[ch])
+        elif _printable(ch):
+            out.append(ch)
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _verbatim_lines(text: str) -> bool:
+    """Several lines that a verbatim block (`\"\"\"` or YAML `|`) can hold exactly."""
+    return "\n" in text and all(ch in "\n\t" or _printable(ch) for ch in text)
+
+
+# -- what is printed: the fields of each node, in order -----------------------------------------
+
+def _fields(node, names) -> list[tuple[str, object]]:
+    """(field, value) for the fields that are set; an empty env or list is left out,
+    except `requires`, where an empty list differs from none."""
+    out = []
+    for name in names:
+        v = getattr(node, name)
+        if v is None or (v == () and name != "requires"):
+            continue
+        out.append((name, v))
+    return out
+
+
+DEFAULTS = ("timeout", "retries", "backoff", "env")
+AGENT = ("domain", "skills", "instances", "description", "env")
+TASK_HEAD = ("agent", "requires", "needs")
+TASK_BODY = ("run", "domain", "estimate", "timeout", "retries", "backoff", "rollback", "env", "description")
+GATE_BODY = ("run", "approve", "on_fail", "estimate", "timeout", "retries", "description")
+
+
+# -- the grammar form ------------------------------------------------------------------------------
+
+def _lanes_text(text: str) -> str:
+    if _verbatim_lines(text) and '"""' not in text and not text.endswith('"') and "\r" not in text:
         return '"""\n' + text + '"""'
-    return json.dumps(text, ensure_ascii=False)
+    return quote(text)
 
 
-_HEAD_WORDS = {"by", "needs", "requires", "max"}
+def _lanes_value(v) -> str:
+    if isinstance(v, Name):
+        return v.value
+    if isinstance(v, Text):
+        return _lanes_text(v.value)
+    if isinstance(v, Duration):
+        return duration(v.seconds)
+    if isinstance(v, Number):
+        return number(v)
+    return ", ".join(_lanes_value(i) for i in v)       # a list
 
 
-def _word(value: str) -> str:
-    return value if _PLAIN.match(value) and value not in _HEAD_WORDS else _q(value)
+def _lanes_statements(fields) -> list[str]:
+    out = []
+    for name, v in fields:
+        if isinstance(v, Domain):
+            body = [(k, getattr(v, k)) for k in ("writes", "reads") if getattr(v, k)]
+            out += _lanes_statements(body) if body else ["domain {}"]
+        elif isinstance(v, Backoff):
+            out.append(_lanes_backoff(v))
+        elif name == "env":
+            out.append("env { " + "; ".join(f"{e.name.value} {_lanes_text(e.value.value)}" for e in v) + " }")
+        elif v == ():
+            out.append(name)                              # a bare field is an empty list
+        else:
+            out.append(f"{name} {_lanes_value(v)}")
+    return out
 
 
-def _names(names) -> str:
-    return ", ".join(_word(n.value) for n in names)
-
-
-def _texts(texts) -> str:
-    return ", ".join(_q(t.value) for t in texts)
-
-
-def _env_block(env: tuple[EnvVar, ...]) -> str:
-    return "env { " + "; ".join(f"{e.name.value} {_q(e.value.value)}" for e in env) + " }"
-
-
-def _backoff_lanes(b: Backoff) -> str:
-    if b.initial is None:                     # only factor/max given: the block form says so
-        parts = []
-        if b.factor is not None:
-            parts.append(f"factor {_num(b.factor)}")
-        if b.max is not None:
-            parts.append(f"max {duration(b.max.seconds)}")
-        return "backoff { " + "; ".join(parts) + " }"
+def _lanes_backoff(b: Backoff) -> str:
+    if b.initial is None:
+        parts = [f"{k} {_lanes_value(getattr(b, k))}" for k in ("factor", "max") if getattr(b, k) is not None]
+        return "backoff { " + "; ".join(parts) + " }" if parts else "backoff {}"
     out = f"backoff {duration(b.initial.seconds)}"
     if b.factor is not None:
-        out += f" * {_num(b.factor)}"
+        out += f" * {number(b.factor)}"
     if b.max is not None:
         out += f" max {duration(b.max.seconds)}"
     return out
 
 
-def _domain_lanes(d: Domain) -> list[str]:
-    out = []
-    if d.writes:
-        out.append(f"writes {_texts(d.writes)}")
-    if d.reads:
-        out.append(f"reads {_texts(d.reads)}")
-    return out
-
-
-def _block(statements: list[str], indent: str = "") -> str:
+def _lanes_block(head: str, statements: list[str]) -> str:
     if not statements:
-        return ""
-    one = " { " + "; ".join(statements) + " }"
-    if len(one) <= 100 and not any("\n" in s for s in statements):
+        return head.rstrip()
+    one = f"{head} {{ " + "; ".join(statements) + " }"
+    if len(one) <= WIDTH and "\n" not in one:
         return one
-    inner = "\n".join(f"{indent}  {s}" for s in statements)
-    return " {\n" + inner + f"\n{indent}}}"
+    return head.rstrip() + " {\n" + "".join(f"  {s}\n" for s in statements) + "}"
 
 
-def _common(n, fields) -> list[str]:
-    out = []
-    for name in fields:
-        v = getattr(n, name)
-        if v is None:
-            continue
-        if isinstance(v, Duration):
-            out.append(f"{name} {duration(v.seconds)}")
-        elif isinstance(v, Number):
-            out.append(f"{name} {_num(v)}")
-        elif isinstance(v, Text):
-            out.append(f"{name} {_q(v.value)}")
-        elif isinstance(v, Name):
-            out.append(f"{name} {_word(v.value)}")
-        elif isinstance(v, Backoff):
-            out.append(_backoff_lanes(v))
-    return out
+def _pad(ids) -> int:
+    return min(max((len(i) for i in ids), default=0), ALIGN)
 
 
 def to_lanes(wf: Workflow) -> str:
-    lines = []
-    head = f"workflow {_word(wf.id.value) if wf.id else ''}".rstrip()
+    head = "workflow" + (f" {wf.id.value}" if wf.id else "")
     if wf.description is not None:
-        head += f" {_q(wf.description.value)}"
-    lines.append(head)
+        head += f" {_lanes_text(wf.description.value)}"
+    sections = [[head]]
     if wf.workdir is not None:
-        lines.append(f"workdir {_q(wf.workdir.value)}")
+        sections[0].append(f"workdir {_lanes_text(wf.workdir.value)}")
     if wf.defaults is not None:
-        d = wf.defaults
-        stmts = _common(d, ("timeout", "retries", "backoff"))
-        if d.env:
-            stmts.append(_env_block(d.env))
-        lines.append("defaults" + (_block(stmts) or " {}"))
-    if wf.domains:
-        lines.append("")
-    for d in wf.domains:
-        lines.append(f"domain {d.id.value}" + (_block(_domain_lanes(d)) or " {}"))
-    if wf.agents:
-        lines.append("")
-    for a in wf.agents:
-        lines.append(f"agent {a.id.value}" + (_block(_agent_lanes(a)) or " {}"))
-    if wf.tasks:
-        lines.append("")
-    for t in wf.tasks:
-        lines.append(_task_lanes(t))
-    if wf.gates:
-        lines.append("")
-    for g in wf.gates:
-        head = f"gate {g.id.value}" + (f" needs {_names(g.needs)}" if g.needs else "")
-        lines.append(head + _block(_common(g, ("run", "approve", "on_fail", "estimate", "timeout",
-                                                   "retries", "description"))))
-    return "\n".join(lines) + "\n"
+        stmts = _lanes_statements(_fields(wf.defaults, DEFAULTS))
+        sections[0].append(_lanes_block("defaults", stmts) if stmts else "defaults {}")
+    w = _pad(d.id.value for d in wf.domains)
+    sections.append([_lanes_block(f"domain {d.id.value:<{w}}",
+                                  _lanes_statements(_fields(d, ("writes", "reads")))) for d in wf.domains])
+    w = _pad(a.id.value for a in wf.agents)
+    sections.append([_lanes_block(f"agent {a.id.value:<{w}}", _lanes_statements(_fields(a, AGENT)))
+                     for a in wf.agents])
+    sections.append([_lanes_task(t) for t in wf.tasks])
+    sections.append([_lanes_gate(g) for g in wf.gates])
+    return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
 
 
-def _agent_lanes(a: Agent) -> list[str]:
-    out = []
-    if isinstance(a.domain, Name):
-        out.append(f"domain {a.domain.value}")
-    elif isinstance(a.domain, Domain):
-        out += _domain_lanes(a.domain)
-    if a.skills:
-        out.append(f"skills {_names(a.skills)}")
-    out += _common(a, ("instances", "description"))
-    if a.env:
-        out.append(_env_block(a.env))
-    return out
-
-
-def _task_lanes(t: Task) -> str:
+def _lanes_task(t: Task) -> str:
     head = f"task {t.id.value}"
+    body = _fields(t, TASK_BODY)
     if t.agent is not None:
-        head += f" by {_word(t.agent.value)}"
+        head += f" by {t.agent.value}"
     if t.requires:
-        head += f" requires {_names(t.requires)}"
+        head += f" requires {_lanes_value(t.requires)}"
+    elif t.requires is not None:
+        body.insert(0, ("requires", ()))                  # no skills: only a block can say it
     if t.needs:
-        head += f" needs {_names(t.needs)}"
-    stmts = _common(t, ("run",))
-    if isinstance(t.domain, Name):
-        stmts.append(f"domain {t.domain.value}")
-    elif isinstance(t.domain, Domain):
-        stmts += _domain_lanes(t.domain)
-    stmts += _common(t, ("estimate", "timeout", "retries", "backoff", "rollback", "description"))
-    if t.env:
-        stmts.append(_env_block(t.env))
-    return head + _block(stmts)
+        head += f" needs {_lanes_value(t.needs)}"
+    return _lanes_block(head, _lanes_statements(body))
 
 
-# -- the YAML form --------------------------------------------------------------------------
-
-def _y(text: str) -> str:
-    """A YAML scalar that reads back as this exact string."""
-    return json.dumps(text, ensure_ascii=False)          # JSON strings are YAML strings
+def _lanes_gate(g) -> str:
+    head = f"gate {g.id.value}" + (f" needs {_lanes_value(g.needs)}" if g.needs else "")
+    return _lanes_block(head, _lanes_statements(_fields(g, GATE_BODY)))
 
 
-def _yid(value: str) -> str:
-    return value if _PLAIN.match(value) and value.lower() not in ("null", "true", "false", "yes", "no",
-                                                                   "on", "off", "y", "n") else _y(value)
+# -- the YAML form ----------------------------------------------------------------------------------
+
+_YAML_WORDS = {"null", "true", "false", "yes", "no", "on", "off", "y", "n", "~"}
 
 
-def _flow(pairs: list[tuple[str, str]]) -> str:
-    return "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
+def _yaml_id(value: str) -> str:
+    """Ids are plain; those a YAML reader would take for null or a boolean are quoted."""
+    return quote(value) if value.lower() in _YAML_WORDS else value
 
 
-def _ylist(items, conv) -> str:
-    return "[" + ", ".join(conv(i.value) for i in items) + "]"
-
-
-def _ydomain(d: Domain) -> str:
-    pairs = []
-    if d.writes or not d.reads:
-        pairs.append(("writes", _ylist(d.writes, _y)))
-    if d.reads:
-        pairs.append(("reads", _ylist(d.reads, _y)))
-    return _flow(pairs)
-
-
-def _yvalue(v) -> str:
+def _yaml_value(v, indent: str | None = None) -> str:
+    """A value; `indent` is that of its key in block style, None inside a flow collection."""
+    if isinstance(v, Name):
+        return _yaml_id(v.value)
+    if isinstance(v, Text):
+        return (indent is not None and _yaml_literal(v.value, indent)) or quote(v.value)
     if isinstance(v, Duration):
         return duration(v.seconds)
     if isinstance(v, Number):
-        return _num(v)
-    if isinstance(v, Text):
-        return _y(v.value)
-    if isinstance(v, Name):
-        return _yid(v.value)
+        return number(v)
+    if isinstance(v, Domain):
+        return _flow([(k, getattr(v, k)) for k in ("writes", "reads") if getattr(v, k)])
     if isinstance(v, Backoff):
-        return _flow([(k, _yvalue(getattr(v, k))) for k in ("initial", "factor", "max")
-                      if getattr(v, k) is not None])
-    raise TypeError(type(v))
+        return _flow([(k, getattr(v, k)) for k in ("initial", "factor", "max") if getattr(v, k) is not None])
+    if v and isinstance(v[0], EnvVar):
+        return "{" + ", ".join(f"{_yaml_id(e.name.value)}: {quote(e.value.value)}" for e in v) + "}"
+    return "[" + ", ".join(_yaml_value(i) for i in v) + "]"
 
 
-def _ycommon(n, fields) -> list[tuple[str, str]]:
-    return [(f, _yvalue(getattr(n, f))) for f in fields if getattr(n, f) is not None]
+def _yaml_literal(text: str, indent: str) -> str | None:
+    """A literal block (`|-`) for a multi-line text it can hold exactly, else None."""
+    if not _verbatim_lines(text) or text.endswith("\n\n") or not text.strip():
+        return None
+    lines = text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
+    # an explicit indentation when the first line's own blanks would be taken for indentation
+    marker = "|" + ("2" if text[0] in " \n" or any(not ln.strip() for ln in lines) else "")
+    marker += "" if text.endswith("\n") else "-"
+    pad = indent + "  "
+    return marker + "".join(f"\n{pad}{ln}" if ln else "\n" for ln in lines)
 
 
-def _yenv(env) -> str:
-    return _flow([(_yid(e.name.value), _y(e.value.value)) for e in env])
+def _flow(pairs) -> str:
+    return "{" + ", ".join(f"{k}: {_yaml_value(v)}" for k, v in pairs) + "}"
 
 
-def _ybody(pairs: list[tuple[str, str]], indent: str) -> str:
-    one = _flow(pairs)
-    if len(one) <= 110:
-        return " " + one
-    return "\n" + "\n".join(f"{indent}  {k}: {v}" for k, v in pairs)
+def _yaml_entry(key: str, pairs, indent: str, pad: int = 0) -> str:
+    """`key: {a: 1, b: 2}` when it fits on a line and holds no multi-line text, else one
+    field per line (where a multi-line text is a literal block)."""
+    one = f"{indent}{key + ':':<{pad + 1}} " + _flow(pairs)
+    if len(one) <= WIDTH and not any(isinstance(v, Text) and _yaml_literal(v.value, "") for _, v in pairs):
+        return one
+    inner = indent + "  "
+    return f"{indent}{key}:" + "".join(f"\n{inner}{k}: {_yaml_value(v, inner)}" for k, v in pairs)
 
 
 def to_yaml(wf: Workflow) -> str:
-    lines = [f"workflow: {_yid(wf.id.value) if wf.id else ''}".rstrip()]
+    head = [f"workflow: {_yaml_id(wf.id.value)}" if wf.id else "workflow:"]
     if wf.description is not None:
-        lines.append(f"description: {_y(wf.description.value)}")
+        head.append(f"description: {_yaml_value(wf.description, '')}")
     if wf.workdir is not None:
-        lines.append(f"workdir: {_y(wf.workdir.value)}")
+        head.append(f"workdir: {_yaml_value(wf.workdir, '')}")
     if wf.defaults is not None:
-        d: Defaults = wf.defaults
-        pairs = _ycommon(d, ("timeout", "retries", "backoff"))
-        if d.env:
-            pairs.append(("env", _yenv(d.env)))
-        lines.append("defaults:" + _ybody(pairs, ""))
-    if wf.domains:
-        lines.append("domains:")
-        for dom in wf.domains:
-            lines.append(f"  {_yid(dom.id.value)}: {_ydomain(dom)}")
-    if wf.agents:
-        lines.append("agents:")
-        for a in wf.agents:
-            pairs = []
-            if isinstance(a.domain, Name):
-                pairs.append(("domain", a.domain.value))
-            elif isinstance(a.domain, Domain):
-                pairs.append(("domain", _ydomain(a.domain)))
-            if a.skills:
-                pairs.append(("skills", _ylist(a.skills, _yid)))
-            pairs += _ycommon(a, ("instances", "description"))
-            if a.env:
-                pairs.append(("env", _yenv(a.env)))
-            lines.append(f"  {_yid(a.id.value)}:" + _ybody(pairs, "  "))
-    if wf.tasks:
-        lines.append("tasks:")
-        for t in wf.tasks:
-            pairs = []
-            if t.agent is not None:
-                pairs.append(("agent", _yid(t.agent.value)))
-            if t.requires is not None:
-                pairs.append(("requires", _ylist(t.requires, _yid)))
-            if t.needs:
-                pairs.append(("needs", _ylist(t.needs, _yid)))
-            pairs += _ycommon(t, ("run",))
-            if isinstance(t.domain, Name):
-                pairs.append(("domain", t.domain.value))
-            elif isinstance(t.domain, Domain):
-                pairs.append(("domain", _ydomain(t.domain)))
-            pairs += _ycommon(t, ("estimate", "timeout", "retries", "backoff", "rollback", "description"))
-            if t.env:
-                pairs.append(("env", _yenv(t.env)))
-            lines.append(f"  {_yid(t.id.value)}:" + _ybody(pairs, "  "))
-    if wf.gates:
-        lines.append("gates:")
-        for g in wf.gates:
-            pairs = [("needs", _ylist(g.needs, _yid))] + _ycommon(
-                g, ("run", "approve", "on_fail", "estimate", "timeout", "retries", "description"))
-            lines.append(f"  {_yid(g.id.value)}:" + _ybody(pairs, "  "))
-    return "\n".join(lines) + "\n"
+        head.append(_yaml_entry("defaults", _fields(wf.defaults, DEFAULTS), ""))
+    sections = [head]
+    for title, nodes, fields in (("domains", wf.domains, lambda d: _fields(d, ("writes", "reads"))),
+                                 ("agents", wf.agents, lambda a: _fields(a, AGENT)),
+                                 ("tasks", wf.tasks, lambda t: _fields(t, TASK_HEAD + TASK_BODY)),
+                                 ("gates", wf.gates, lambda g: _fields(g, ("needs",) + GATE_BODY))):
+        if nodes:
+            keys = [_yaml_id(n.id.value) for n in nodes]
+            pad = _pad(keys)
+            sections.append([f"{title}:"] + [_yaml_entry(k, fields(n), "  ", pad)
+                                             for k, n in zip(keys, nodes)])
+    return "\n\n".join("\n".join(s) for s in sections) + "\n"
+

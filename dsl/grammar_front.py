@@ -1,279 +1,547 @@
 """Grammar front end (*.lanes): text -> the same raw tree the YAML front end gives.
 
-lark (LALR, positions propagated) fixes the shape of statements; this module
-gives them their meaning: `task api by backend needs schema { run "make api" }`
-becomes the map `{agent: backend, needs: [schema], run: "make api"}` under
-`tasks: {api: ...}`, with every key and value carrying its span. Field names are
-not checked here: the shared builder reports unknown ones (E101) for both forms.
+lark (LALR) fixes the shape of statements (lanes.lark); the callbacks below, run
+by the parser as it reduces (no parse tree is built), give them their meaning:
+`task api by backend needs schema { run "make api" }` becomes the map
+`{agent: backend, needs: [schema], run: "make api"}` under `tasks: {api: ...}`,
+every key and value with its span. Field names are not checked here: the shared
+builder reports unknown ones (E101) for both forms.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from contextlib import contextmanager
+import gc
 from importlib import resources
 import re
+import threading
+from typing import NamedTuple
 
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.lexer import Lexer
 
-from .diagnostics import Diagnostic, diag
+from .diagnostics import Diagnostic, Related, diag, sort_diagnostics
 from .raw import Map, Raw, Scalar, Seq
 from .span import Span
 
-MAX_DEPTH = 8                     # workflow > task > domain/env/backoff: 3 levels are ever needed
+MAX_DEPTH = 8          # blocks in blocks; a workflow needs 2 (task > env), the rest is hostile
+MAX_ERRORS = 20        # syntax errors reported from one file
 DECLARATIONS = {"domain": "domains", "agent": "agents", "task": "tasks", "gate": "gates"}
-_TOKEN_WORDS = {
-    "WORD": "a name or value", "STRING": "a string", "LONG_STRING": "a string", "COMMA": "','",
-    "STAR": "'*'", "LBRACE": "'{'", "RBRACE": "'}'", "_SEP": "end of statement (newline or ';')",
-    "$END": "end of file",
-}
+HEAD_CLAUSES = {"task": ("by", "requires", "needs"), "gate": ("needs",)}
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f",
             "0": "\0"}
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.S)
+# a line where a top-level declaration starts: where parsing resumes after a syntax error
+_RESUME = re.compile(r"^(?:workflow|description|workdir|defaults|domain|agent|task|gate)\b", re.M)
 
 
-class _Stop(Exception):
-    def __init__(self, d: Diagnostic) -> None:
-        self.diagnostic = d
-
-
-@lru_cache(maxsize=1)
-def _parser() -> Lark:
-    grammar = resources.files("lanes.dsl").joinpath("lanes.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+class _TooDeep(Exception):
+    def __init__(self, token: Token) -> None:
+        self.token = token
 
 
 def _unescape(body: str) -> str:
     def one(m: re.Match) -> str:
         e = m.group(1)
-        if e[0] in "uU" and len(e) > 1:
-            return chr(int(e[1:], 16))
-        return _ESCAPES.get(e, "\\" + e)
+        if len(e) > 1:
+            code = int(e[1:], 16)
+            return chr(code) if code <= 0x10FFFF else m.group(0)
+        return _ESCAPES.get(e, m.group(0))        # an unknown escape stays as written: `grep '\d'`
     return _ESCAPE.sub(one, body)
 
 
-class _Interpreter:
-    def __init__(self, file: str) -> None:
+def _brace(tok: Token) -> tuple[int, int]:
+    """Line and column of the '{' itself (its token may begin with the blank lines before it)."""
+    return tok.end_line, tok.end_column - 1
+
+
+class _Clause(tuple):
+    """`(key, value)` of a head clause (a type of its own: error messages look for it)."""
+
+    __slots__ = ()
+
+
+class _Decl(NamedTuple):
+    """A statement that only the top level can hold: `task id [clauses] { block }`."""
+
+    key: Scalar
+    ident: Raw
+    clauses: tuple
+    block: Map | None
+    description: Scalar | None
+    end: Span                                     # where the statement ends
+
+
+class _Statements(Transformer):
+    """Reduction callbacks (lark calls them inline: `Lark(..., transformer=)`).
+
+    One instance serves every parse, under `_LOCK`; `begin` resets the per-parse state.
+    A statement becomes an entry `(key Scalar, value Raw)`, or a `_Decl` for the shapes
+    only declarations have. Problems are recorded, never raised, so the parse goes on.
+    """
+
+    def begin(self, file: str) -> None:
         self.file = file
+        self.problems: list[Diagnostic] = []
+        self.braces: list[Token] = []             # the '{' not yet closed
 
-    def span(self, first, last=None) -> Span:
-        last = last or first
-        return Span(self.file, first.line, first.column, last.end_line, last.end_column)
+    def problem(self, message: str, span: Span) -> None:
+        self.problems.append(diag("E100", message, span))
 
-    def fail(self, message: str, at) -> None:
-        raise _Stop(diag("E100", message, self.span(at)))
+    # -- tokens ---------------------------------------------------------------------------------
+
+    def span(self, tok: Token) -> Span:
+        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def key(self, tok: Token) -> Scalar:
+        return Scalar(str(tok), Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column))
 
     def scalar(self, tok: Token) -> Scalar:
-        if tok.type == "STRING":
-            return Scalar(_unescape(tok.value[1:-1]), self.span(tok))
-        if tok.type == "LONG_STRING":
-            body = tok.value[3:-3]
-            if body.startswith("\n"):
-                body = body[1:]
-            elif body.startswith("\r\n"):
-                body = body[2:]
-            return Scalar(_unescape(body), self.span(tok))
-        if tok.type == "WORD":
-            return Scalar(tok.value, self.span(tok))
-        self.fail(f"expected a value, found '{tok.value.strip()}'", tok)
+        kind = tok.type
+        if kind == "WORD":
+            value = str(tok)
+        elif kind == "STRING":
+            value = tok[1:-1]
+            if "\\" in value:
+                value = self.unescape(value, tok)
+        else:                                     # LONG_STRING: verbatim, less one leading newline
+            value = tok[3:-3]
+            if value.startswith("\n"):
+                value = value[1:]
+            elif value.startswith("\r\n"):
+                value = value[2:]
+        return Scalar(value, Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column))
 
-    def key(self, tok: Token, name: str | None = None) -> Scalar:
-        return Scalar(name or tok.value, self.span(tok))
+    def unescape(self, body: str, tok: Token) -> str:
+        value = _unescape(body)
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            try:                                  # JSON-style pairs: "\ud83d\ude00"
+                value = value.encode("utf-16", "surrogatepass").decode("utf-16")
+            except UnicodeDecodeError:
+                self.problem("a '\\u' escape names half of a UTF-16 surrogate pair", self.span(tok))
+        return value
 
-    # -- statements -----------------------------------------------------------------------
+    def seq(self, toks) -> Seq:
+        items = tuple(self.scalar(t) for t in toks)
+        a, b = items[0].span, items[-1].span
+        return Seq(items, Span(self.file, a.line, a.column, b.end_line, b.end_column))
 
-    @staticmethod
-    def pieces(stmt: Tree) -> tuple[Token, list[Token], Tree | None]:
-        children = stmt.children
-        block = children[-1] if children and isinstance(children[-1], Tree) else None
-        parts = children[1:-1] if block is not None else children[1:]
-        return children[0], list(parts), block
+    def join(self, a: Span, b: Span) -> Span:
+        return Span(self.file, a.line, a.column, b.end_line, b.end_column)
 
-    def values(self, parts: list[Token], keyword: Token) -> Raw:
-        """`a` -> Scalar; `a, b, c` -> Seq; anything else is a syntax error."""
-        if not parts:
-            self.fail(f"'{keyword.value}' needs a value", keyword)
-        items: list[Scalar] = []
-        expect_value = True
-        for tok in parts:
-            if expect_value:
-                if tok.type == "COMMA":
-                    self.fail("expected a value before ','", tok)
-                items.append(self.scalar(tok))
-            elif tok.type != "COMMA":
-                self.fail(f"expected ',' or end of statement after a value, found '{tok.value}'"
-                          + (" (quote text that holds spaces)" if tok.type == "WORD" else ""), tok)
-            expect_value = not expect_value
-        if expect_value:
-            self.fail("expected a value after ','", parts[-1])
-        if len(items) == 1 and parts[-1].type != "COMMA":
-            return items[0]
-        return Seq(tuple(items), Span(self.file, items[0].span.line, items[0].span.column,
-                                      items[-1].span.end_line, items[-1].span.end_column))
+    # -- statements -------------------------------------------------------------------------------
 
-    def backoff(self, parts: list[Token]) -> Raw:
-        """`2s * 2 max 1m`, `2s * 2`, `2s max 1m` -> {initial, factor, max}."""
-        entries = [(Scalar("initial", self.span(parts[0])), self.scalar(parts[0]))]
-        rest = parts[1:]
-        if rest and rest[0].type == "STAR":
-            if len(rest) < 2:
-                self.fail("expected the factor after '*'", rest[0])
-            entries.append((self.key(rest[0], "factor"), self.scalar(rest[1])))
-            rest = rest[2:]
-        if rest and rest[0].type == "WORD" and rest[0].value == "max":
-            if len(rest) < 2:
-                self.fail("expected a duration after 'max'", rest[0])
-            entries.append((self.key(rest[0]), self.scalar(rest[1])))
-            rest = rest[2:]
-        if rest:
-            self.fail(f"expected 'INITIAL * FACTOR max MAX' for backoff, found '{rest[0].value}'", rest[0])
-        return Map(tuple(entries), self.span(parts[0], parts[-1]))
+    def bare(self, c):
+        return (self.key(c[0]), Scalar(None, self.span(c[0])))
 
-    def field(self, stmt: Tree, depth: int) -> tuple[Scalar, Raw]:
-        keyword, parts, block = self.pieces(stmt)
-        if block is not None:
-            if parts:
-                self.fail(f"'{keyword.value}' takes either values or a block, not both", parts[0])
-            return self.key(keyword), self.block(block, depth + 1)
-        if keyword.value == "backoff" and any(t.type == "STAR" or t.value == "max" for t in parts):
-            return self.key(keyword), self.backoff(parts)
-        return self.key(keyword), self.values(parts, keyword)
+    def single(self, c):
+        return (self.key(c[0]), self.scalar(c[1]))
 
-    def block(self, block: Tree, depth: int, inline_domain: bool = False) -> Map:
-        if depth > MAX_DEPTH:
-            self.fail(f"blocks nest deeper than {MAX_DEPTH} levels", block.children[0])
-        entries: list[tuple[Scalar, Raw]] = []
-        domain: list[tuple[Scalar, Raw]] = []
-        domain_key: Scalar | None = None
-        for stmt in block.children[1:-1]:
-            k, v = self.field(stmt, depth)
-            if inline_domain and k.value in ("writes", "reads"):
-                if domain_key is None:
-                    domain_key = Scalar("domain", k.span)
-                    entries.append((domain_key, Map((), k.span)))   # placeholder keeps the order
-                domain.append((k, v))
-            else:
-                entries.append((k, v))
-        if domain_key is not None:
-            i = next(i for i, (k, _) in enumerate(entries) if k is domain_key)
-            first, last = domain[0][0].span, domain[-1][1].span
-            entries[i] = (domain_key, Map(tuple(domain), Span(self.file, first.line, first.column,
-                                                              last.end_line, last.end_column)))
-        lb, rb = block.children[0], block.children[-1]
-        return Map(tuple(entries), self.span(lb, rb))
+    def listed(self, c):
+        return (self.key(c[0]), self.seq(c[1:]))
 
-    def head(self, kind: str, keyword: Token, parts: list[Token]) -> list[tuple[Scalar, Raw]]:
-        """`by A`, `requires s, t`, `needs x, y` after a task's or gate's id."""
-        allowed = ("by", "requires", "needs") if kind == "task" else ("needs",)
+    def blocked(self, c):
+        return (self.key(c[0]), c[1])
+
+    def declared(self, c):
+        return _Decl(self.key(c[0]), self.scalar(c[1]), (), c[2], None, c[2].span)
+
+    def declared_list(self, c):
+        return _Decl(self.key(c[0]), self.seq(c[1:-1]), (), c[-1], None, c[-1].span)
+
+    def described(self, c):
+        desc = self.scalar(c[2])
+        return _Decl(self.key(c[0]), self.scalar(c[1]), (), None, desc, desc.span)
+
+    def headed(self, c):
+        block = c[-1]
+        clauses = tuple(c[2:-1])
+        end = block.span if block is not None else clauses[-1][1].span
+        return _Decl(self.key(c[0]), self.scalar(c[1]), clauses, block, None, end)
+
+    def clause(self, c):
+        key = self.key(c[0])
+        if c[0] == "by":
+            key = Scalar("agent", key.span)
+            return _Clause((key, self.scalar(c[1]) if len(c) == 2 else self.seq(c[1:])))
+        return _Clause((key, self.seq(c[1:])))   # requires/needs in a head are always lists
+
+    def backoff(self, c):
+        """`backoff 2s * 2 max 1m` -> {initial: 2s, factor: 2, max: 1m}."""
+        key, initial, star, factor, top, limit = c
+        entries = [(Scalar("initial", self.span(initial)), self.scalar(initial)),
+                   (Scalar("factor", self.span(star)), self.scalar(factor))]
+        if top is not None:
+            entries.append((self.key(top), self.scalar(limit)))
+        return self.backoff_entry(key, entries)
+
+    def backoff_max(self, c):
+        key, initial, top, limit = c
+        return self.backoff_entry(key, [(Scalar("initial", self.span(initial)), self.scalar(initial)),
+                                        (self.key(top), self.scalar(limit))])
+
+    def backoff_entry(self, key: Token, entries):
+        k = self.key(key)
+        if key != "backoff":
+            bad = entries[1][0]
+            self.problem(f"'{'*' if bad.value == 'factor' else 'max'}' belongs to 'backoff "
+                         f"INITIAL * FACTOR max LIMIT'; separate the values of '{key}' with ','", bad.span)
+        span = self.join(entries[0][1].span, entries[-1][1].span)
+        return (k, Map(tuple(entries), span))
+
+    # -- blocks -------------------------------------------------------------------------------------
+
+    def block(self, c):
         entries = []
-        i = 0
-        while i < len(parts):
-            word = parts[i]
-            if word.type != "WORD" or word.value not in allowed:
-                self.fail(f"expected {' or '.join(repr(a) for a in allowed)} or '{{' in the head of "
-                          f"{kind} '{keyword.value}', found '{word.value.strip()}'", word)
-            j = i + 1
-            while j < len(parts) and not (parts[j].type == "WORD" and parts[j].value in allowed
-                                          and parts[j - 1].type != "COMMA"):
-                j += 1
-            name = "agent" if word.value == "by" else word.value
-            value = self.values(parts[i + 1:j], word)
-            if name != "agent" and isinstance(value, Scalar):
-                value = Seq((value,), value.span)
-            entries.append((self.key(word, name), value))
-            i = j
-        return entries
-
-    def declaration(self, stmt: Tree, kind: str) -> tuple[Scalar, Map]:
-        keyword, parts, block = self.pieces(stmt)
-        if not parts or parts[0].type != "WORD":
-            self.fail(f"expected the id of the {kind} after '{keyword.value}'", parts[0] if parts else keyword)
-        ident = self.scalar(parts[0])
-        entries = self.head(kind, parts[0], parts[1:]) if kind in ("task", "gate") else []
-        if kind in ("domain", "agent") and len(parts) > 1:
-            self.fail(f"expected '{{' after {kind} '{parts[0].value}'", parts[1])
-        if block is not None:
-            body = self.block(block, 1, inline_domain=kind in ("agent", "task"))
-            entries += body.entries
-        end = block.children[-1] if block is not None else (parts[-1] if parts else keyword)
-        return ident, Map(tuple(entries), self.span(keyword, end))
-
-    def workflow(self, tree: Tree) -> Map:
-        entries: list[tuple[Scalar, Raw]] = []
-        collections: dict[str, tuple[Scalar, list]] = {}
-        for stmt in tree.children:
-            keyword, parts, block = self.pieces(stmt)
-            word = keyword.value
-            if word in DECLARATIONS:
-                ident, body = self.declaration(stmt, word)
-                name = DECLARATIONS[word]
-                if name not in collections:
-                    key = Scalar(name, self.span(keyword))
-                    collections[name] = (key, [])
-                    entries.append((key, Map((), key.span)))          # placeholder keeps the order
-                collections[name][1].append((ident, body))
-            elif word == "workflow" and block is None and len(parts) == 2 and parts[1].type != "COMMA":
-                entries.append((self.key(keyword), self.scalar(parts[0])))
-                entries.append((Scalar("description", self.span(parts[1])), self.scalar(parts[1])))
+        for stmt in c[1:-1]:
+            if stmt is None:
+                continue
+            if type(stmt) is tuple:
+                entries.append(stmt)
             else:
-                entries.append(self.field(stmt, 0))
-        out = []
-        for k, v in entries:
-            if k.value in collections and collections[k.value][0] is k:
-                items = collections[k.value][1]
-                first, last = items[0][1].span, items[-1][1].span
-                v = Map(tuple(items), Span(self.file, first.line, first.column, last.end_line, last.end_column))
-            out.append((k, v))
-        if not tree.children:
-            self.fail("empty workflow file (expected 'workflow NAME' and declarations)", Token("WORD", "", 0, 1, 1, 1, 2))
-        first = tree.children[0].children[0]
-        return Map(tuple(out), self.span(first))
+                self.misplaced(stmt, "in a block")
+        (l1, c1), rb = _brace(c[0]), c[-1]
+        return Map(tuple(entries), Span(self.file, l1, c1, rb.end_line, rb.end_column))
 
-
-def _expected(tokens) -> str:
-    names = sorted({_TOKEN_WORDS.get(t, t.lower()) for t in tokens})
-    return ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1] if names else "something else"
-
-
-def _end_of(text: str, file: str) -> Span:
-    return Span.point(file, text.count("\n") + 1, len(text) - text.rfind("\n"))
-
-
-def _syntax_error(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
-    line, col = max(1, exc.line), max(1, exc.column)
-    if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
-        if ch == '"':
-            msg = "unterminated string (a string ends with '\"' on the same line; use \"\"\" for several lines)"
-        elif ch == ":":
-            msg = "unexpected ':' (the grammar form writes 'field value', not 'field: value'; YAML goes in a .yaml file)"
-        elif ch.isprintable() and ch:
-            msg = f"unexpected character '{ch}'"
+    def misplaced(self, d: _Decl, where: str) -> None:
+        name = d.key.value
+        if d.description is not None:
+            self.problem(f"expected ',' between the values of '{name}' (only 'workflow' takes a "
+                         "description after its id)", d.description.span)
+        elif d.clauses:
+            word = d.clauses[0][0]
+            self.problem(f"'{'by' if word.value == 'agent' else word.value}' is written only in the head "
+                         "of a task or a gate at the top level", word.span)
         else:
-            msg = f"unexpected character {ch!r}"
-        return diag("E100", msg, Span.point(file, line, col))
-    if isinstance(exc, UnexpectedToken):
-        tok = exc.token
-        if tok.type == "$END":
-            return diag("E100", f"unexpected end of file: expected {_expected(exc.expected)} "
-                        "(is a '}' missing?)", _end_of(text, file))
-        found = "end of statement" if tok.type == "_SEP" else f"'{tok.value}'"
-        return diag("E100", f"expected {_expected(exc.expected)}, found {found}", Span.point(file, line, col))
-    if isinstance(exc, UnexpectedEOF):
-        return diag("E100", f"unexpected end of file: expected {_expected(exc.expected)} (is a '}}' missing?)",
-                    _end_of(text, file))
-    return diag("E100", f"syntax error: {exc}", Span.point(file, line, col))
+            self.problem(f"'{name}' takes values or a block, not both {where}"
+                         + (" (declarations are written at the top level)" if name in DECLARATIONS else ""),
+                         d.key.span)
+
+    # -- the top level ----------------------------------------------------------------------------
+
+    def start(self, c):
+        entries: list = []
+        collections: dict[str, tuple[int, Scalar, list, Span]] = {}
+        first = last = None
+        for stmt in c:
+            if stmt is None:
+                continue
+            if type(stmt) is tuple:
+                key, value = stmt
+                first = first or key.span
+                last = value.span
+                if key.value in DECLARATIONS:
+                    self.declare(_Decl(key, value, (), None, None, value.span), entries, collections)
+                else:
+                    entries.append(stmt)
+                continue
+            first = first or stmt.key.span
+            last = stmt.end
+            if stmt.key.value in DECLARATIONS and stmt.description is None:
+                self.declare(stmt, entries, collections)
+            elif stmt.key.value == "workflow" and stmt.description is not None:
+                entries.append((stmt.key, stmt.ident))
+                entries.append((Scalar("description", stmt.description.span), stmt.description))
+            else:
+                self.misplaced(stmt, "here")
+        if first is None:
+            return None
+        for index, key, items, span in collections.values():
+            entries[index] = (key, Map(tuple(items), span))
+        return Map(tuple(entries), self.join(first, last))
+
+    def declare(self, d: _Decl, entries: list, collections: dict) -> None:
+        kind = d.key.value
+        ident = d.ident
+        if not isinstance(ident, Scalar) or ident.value is None:
+            what = "a list" if isinstance(ident, Seq) else "a block" if isinstance(ident, Map) else "nothing"
+            self.problem(f"expected one id after '{kind}', found {what}", ident.span)
+            return
+        body: list = []
+        allowed = HEAD_CLAUSES.get(kind, ())
+        for key, value in d.clauses:
+            word = "by" if key.value == "agent" else key.value
+            if word not in allowed:
+                where = f"a {kind}'s head takes " + " or ".join(f"'{a}'" for a in allowed) if allowed \
+                    else "only tasks and gates have head clauses"
+                self.problem(f"unexpected '{word}' after {kind} '{ident.value}' ({where})", key.span)
+            body.append((key, value))
+        if d.block is not None:
+            body += self.inline_domain(d.block.entries) if kind in ("agent", "task") else d.block.entries
+        span = self.join(d.key.span, d.end)
+        name = DECLARATIONS[kind]
+        if name not in collections:
+            collections[name] = (len(entries), Scalar(name, d.key.span), [], span)
+            entries.append(None)                  # the collection's place: where it first appears
+        collections[name][2].append((ident, Map(tuple(body), span)))
+
+    def inline_domain(self, entries) -> list:
+        """`writes`/`reads` in an agent or task are its inline `domain: {writes, reads}`."""
+        out, domain, at = [], [], None
+        for key, value in entries:
+            if key.value in ("writes", "reads"):
+                if at is None:
+                    at = len(out)
+                    out.append(None)
+                domain.append((key, value))
+            else:
+                out.append((key, value))
+        if at is not None:
+            first, end = domain[0][0].span, domain[-1][1].span
+            out[at] = (Scalar("domain", first), Map(tuple(domain), self.join(first, end)))
+        return out
+
+
+class _Lexer(Lexer):
+    """What lark's contextual lexer does, in half the time (a 10k-task file has 170k tokens).
+
+    One regular expression, built from the terminals of lanes.lark in lark's order
+    (priority, then longest), with the ignored blanks and comments folded in front of
+    each token; `by`, `requires`, `needs` and `max` are keywords only where the parser
+    can take them, as with lark's contextual lexer. Braces are counted here so that
+    hostile nesting stops before anything is built.
+    """
+
+    __future_interface__ = 2
+    KEYWORDS = ("BY", "REQUIRES", "NEEDS", "MAX")
+    NEWLINES = frozenset(("_SEP", "_COMMA", "LBRACE", "LONG_STRING"))
+
+    def __init__(self, conf) -> None:
+        terms = {t.name: t for t in conf.terminals}
+        self.keywords = {terms[k].pattern.value: k for k in self.KEYWORDS}
+        ignored = "|".join(terms[n].pattern.to_regexp() for n in conf.ignore)
+        skip = {*self.KEYWORDS, *conf.ignore}
+        tokens = sorted((t for t in conf.terminals if t.name not in skip),
+                        key=lambda t: (-t.priority, -t.pattern.max_width, t.name))
+        alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in tokens)
+        # END stops at trailing blanks without backtracking into them; BAD is anything else
+        self.scanner = re.compile(f"(?:{ignored})*(?:{alternatives}|(?P<END>\\Z)|(?P<BAD>(?s:.)))")
+
+    def lex(self, lexer_state, parser_state):
+        text = getattr(lexer_state.text, "text", lexer_state.text)     # a TextSlice since lark 1.2
+        states = parser_state.parse_conf.states
+        keywords, newlines, braces = self.keywords, self.NEWLINES, _STATEMENTS.braces
+        line, line_start, pos = 1, 0, 0
+        for m in self.scanner.finditer(text):
+            kind = m.lastgroup
+            start = m.start(kind)
+            n = text.count("\n", pos, start)            # a line continuation among the blanks
+            if n:
+                line += n
+                line_start = text.rfind("\n", pos, start) + 1
+            pos = m.end()
+            value = m.group(kind)
+            if kind == "WORD":
+                if value in keywords and keywords[value] in states[parser_state.position]:
+                    kind = keywords[value]
+            elif kind == "END":
+                return
+            elif kind == "BAD":
+                raise UnexpectedCharacters(text, start, line, start - line_start + 1, state=parser_state)
+            tok = Token(kind, value, start, line, start - line_start + 1)
+            if kind in newlines:
+                n = value.count("\n")
+                if n:
+                    line += n
+                    line_start = start + value.rfind("\n") + 1
+            tok.end_line, tok.end_column, tok.end_pos = line, pos - line_start + 1, pos
+            if kind == "LBRACE":
+                braces.append(tok)
+                if len(braces) > MAX_DEPTH:
+                    raise _TooDeep(tok)
+            elif kind == "RBRACE" and braces:
+                braces.pop()
+            yield tok
+
+
+_STATEMENTS = _Statements()
+_LOCK = threading.Lock()
+_PARSER: Lark | None = None
+
+
+def _parser() -> Lark:
+    global _PARSER
+    if _PARSER is None:
+        grammar = resources.files("lanes.dsl").joinpath("lanes.lark").read_text(encoding="utf-8")
+        # positions come from the tokens themselves: no tree is built, so no
+        # propagate_positions (it costs a fifth of the parse and would have nothing to fill)
+        _PARSER = Lark(grammar, parser="lalr", lexer=_Lexer, transformer=_STATEMENTS, maybe_placeholders=True)
+    return _PARSER
+
+
+@contextmanager
+def _collector_paused():
+    """A parse allocates some 30 small acyclic objects per line; left on, the cyclic
+    collector rescans them again and again and doubles the time of a large file."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def parse_lanes(text: str, file: str) -> tuple[Map | None, list[Diagnostic]]:
-    try:
-        tree = _parser().parse(text)
-    except UnexpectedInput as exc:
-        return None, [_syntax_error(exc, text, file)]
-    except RecursionError:
-        return None, [diag("E100", "the file nests too deeply; refused", Span.point(file, 1, 1))]
-    try:
-        return _Interpreter(file).workflow(tree), []
-    except _Stop as stop:
-        return None, [stop.diagnostic]
-    except RecursionError:
-        return None, [diag("E100", "the file nests too deeply; refused", Span.point(file, 1, 1))]
+    """The raw tree of a *.lanes text, or None and every syntax error (E100), sorted.
+
+    After a syntax error, parsing resumes at the next line that starts a top-level
+    statement, so that one run reports the errors of several statements."""
+    if text.startswith("\ufeff"):                # a byte order mark is not part of line 1
+        text = text[1:]
+    with _LOCK, _collector_paused():
+        parser = _parser()
+        _STATEMENTS.begin(file)
+        errors: list[Diagnostic] = []
+        root = None
+        attempt = text
+        while True:
+            _STATEMENTS.braces = []
+            try:
+                root = parser.parse(attempt)
+                break
+            except UnexpectedInput as exc:
+                errors.append(_syntax_error(exc, attempt, file, _STATEMENTS.braces))
+                attempt = _resumed(attempt, exc)
+                if attempt is None or len(errors) >= MAX_ERRORS:
+                    break
+            except _TooDeep as exc:
+                errors.append(diag("E100", f"blocks nest deeper than {MAX_DEPTH} levels; refused",
+                                   Span.point(file, *_brace(exc.token))))
+                break
+        problems = _STATEMENTS.problems
+        _STATEMENTS.begin("")                     # drop references to this file's tokens
+    if errors or problems:
+        return None, sort_diagnostics([*errors, *problems])
+    if root is None:
+        return None, [diag("E100", "empty workflow file (expected 'workflow NAME' and declarations)",
+                           Span.point(file, 1, 1))]
+    return root, []
+
+
+def _resumed(text: str, exc: UnexpectedInput) -> str | None:
+    """The text from the next top-level statement after the error, the lines before it
+    blanked (so that positions stay true), or None when there is none."""
+    if isinstance(exc, UnexpectedCharacters):
+        at = exc.pos_in_stream
+    elif isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
+        at = exc.token.start_pos
+    else:
+        return None
+    m = _RESUME.search(text, text.find("\n", at) + 1 or len(text))
+    return None if m is None else "\n" * text.count("\n", 0, m.start()) + text[m.start():]
+
+
+# -- syntax errors in words -----------------------------------------------------------------------
+
+_WORDS = {"name": "a name", "value": "a value", "BY": "'by'", "REQUIRES": "'requires'", "NEEDS": "'needs'",
+          "_COMMA": "','", "STRING": "a description string", "STAR": "'*'", "MAX": "'max'", "LBRACE": "'{'",
+          "RBRACE": "'}'", "_SEP": "end of statement", "$END": "end of file"}         # in the order listed
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, file: str, braces: list) -> Diagnostic:
+    if isinstance(exc, UnexpectedCharacters):
+        return _bad_character(exc, text, file)
+    if not isinstance(exc, UnexpectedToken):      # lark raises no other kind for LALR
+        return diag("E100", f"syntax error: {exc}", Span.point(file, max(1, exc.line), max(1, exc.column)))
+    tok = exc.token
+    if tok.type == "$END":
+        end = Span.point(file, text.count("\n") + 1, len(text) - text.rfind("\n"))
+        if braces:
+            line, col = _brace(braces[-1])
+            return diag("E100", f"unexpected end of file: '}}' missing (the '{{' at line {line}, column "
+                        f"{col} is never closed)", end,
+                        related=[Related("the block opened here", Span.point(file, line, col))])
+        return diag("E100", f"unexpected end of file: expected {_expected(exc, None, 0)}", end)
+    line, col = _brace(tok) if tok.type == "LBRACE" else (tok.line, tok.column)
+    at = Span.point(file, line, col)
+    if tok.type == "RBRACE" and "RBRACE" not in exc.expected:
+        return diag("E100", "found '}' with no '{' to close", at)
+    stack = exc.interactive_parser.parser_state.value_stack if exc.interactive_parser else []
+    keyword, after = _statement_of(stack)
+    depth = sum(1 for t in stack if isinstance(t, Token) and t.type == "LBRACE")
+    message = f"expected {_expected(exc, keyword if after else None, depth, after)}, found {_found(tok)}"
+    if tok.type == "WORD" and "_COMMA" in exc.expected:
+        message += (" (separate values with ',' and statements with ';' or a new line; "
+                    "quote text with spaces)")
+    elif tok.type == "LBRACE" and "LBRACE" not in exc.expected and "WORD" in exc.expected:
+        message += " (a statement starts with a name)"
+    return diag("E100", message, at)
+
+
+def _bad_character(exc: UnexpectedCharacters, text: str, file: str) -> Diagnostic:
+    pos = exc.pos_in_stream
+    ch = text[pos] if pos < len(text) else ""
+    line, col = exc.line, exc.column
+    if ch == '"' and text[max(0, pos - 2):pos] == '""':
+        msg, col = "unterminated '\"\"\"' string (it ends with '\"\"\"')", col - 2
+    elif ch == '"':
+        msg = "unterminated string (a string ends with '\"' on the same line; use \"\"\" for several lines)"
+    elif ch == ":":
+        msg = ("unexpected ':' (the grammar form writes 'field value', not 'field: value'; "
+               "YAML goes in a .yaml file)")
+    elif ch == "=":
+        msg = "unexpected '=' (the grammar form writes 'field value', not 'field = value')"
+    elif ch in "[]":
+        msg = f"unexpected '{ch}' (a list is written 'a, b, c', without brackets)"
+    elif ch.isprintable() and ch:
+        msg = f"unexpected character '{ch}' (quote text that is not a plain word)"
+    else:
+        msg = f"unexpected character {ch!r}"
+    return diag("E100", msg, Span.point(file, line, max(1, col)))
+
+
+def _statement_of(stack) -> tuple[str | None, int]:
+    """The name of the statement being parsed and how many items follow it."""
+    i = len(stack)
+    while i > 0:
+        item = stack[i - 1]
+        if isinstance(item, Token):
+            if item.type in ("_SEP", "LBRACE"):
+                break
+        elif not isinstance(item, _Clause):
+            break
+        i -= 1
+    if i < len(stack) and isinstance(stack[i], Token) and stack[i].type == "WORD":
+        return str(stack[i]), len(stack) - i - 1
+    return None, 0
+
+
+def _expected(exc: UnexpectedToken, keyword: str | None, depth: int, after: int = 0) -> str:
+    """The tokens the parser could take, in words, leaving out those that would only
+    lead to another error for this statement."""
+    raw = set(exc.expected)
+    names = set()
+    for t in raw:
+        if t == "WORD" and "STRING" not in raw:
+            names.add("name")                     # the start of a statement
+        elif t in ("WORD", "STRING", "LONG_STRING") and "WORD" in raw:
+            names.add("value")
+        elif t in ("STRING", "LONG_STRING"):          # after a value: a description
+            if keyword == "workflow" and depth == 0:
+                names.add("STRING")
+        elif t in ("BY", "REQUIRES", "NEEDS"):
+            if depth == 0 and t.lower() in HEAD_CLAUSES.get(keyword or "", ()):
+                names.add(t)
+        elif t in ("STAR", "MAX"):
+            if keyword == "backoff":
+                names.add(t)
+        elif t == "_COMMA" and keyword in DECLARATIONS and depth == 0 and after == 1:
+            continue                              # a declaration has one id
+        else:
+            names.add(t)
+    if "_SEP" in names:
+        names -= {"$END"} if "name" in names else {"RBRACE", "$END"}
+    words = [w for n, w in _WORDS.items() if n in names]
+    if not words:
+        return "something else"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _found(tok: Token) -> str:
+    if tok.type == "_SEP":
+        return "';'" if tok.startswith(";") else "end of line"
+    if tok.type == "LBRACE":
+        return "'{'"
+    text = str(tok)
+    return f"'{text[:40]}...'" if len(text) > 40 else f"'{text}'"

@@ -1,172 +1,301 @@
 """YAML front end: text -> raw tree (Scalar/Seq/Map with spans), safely and bounded.
 
-Built from PyYAML's event stream of the C parser (`yaml.parse` with CSafeLoader):
-nothing is ever constructed from a tag, marks give every node its position, and
-aliases are ours to bound. A billion-laughs file costs a few hundred events here,
-never an expansion: an alias shares the anchored subtree (the tree is frozen) and
-only its size is charged to a budget.
+The tree is built from PyYAML's event stream (`yaml.parse`, libyaml's C parser when
+present), not from `yaml.load`: nothing is ever constructed from a tag, and every event
+carries the marks that become spans. Building the tree ourselves also puts the bounds
+that make an untrusted file safe to read in one place:
+
+- nesting: an explicit stack, refused past MAX_DEPTH levels (a 100k-deep `[[[[` stops
+  at level 65; both parsers are state machines that never recurse);
+- aliases: an alias shares the anchored subtree (the tree is frozen) and only the
+  subtree's expanded size is charged to the MAX_NODES budget, so a "billion laughs"
+  file costs a few dozen events and is refused at the alias that crosses the budget;
+- tags: only the standard scalar and collection tags;
+- one document, whose top level is a mapping.
 """
 from __future__ import annotations
 
-import yaml
+import gc
 
-from .diagnostics import Diagnostic, diag
+import yaml
+from yaml.events import (AliasEvent, DocumentStartEvent, MappingEndEvent, MappingStartEvent,
+                         ScalarEvent, SequenceEndEvent, SequenceStartEvent)
+from yaml.reader import ReaderError
+
+from .diagnostics import Diagnostic, Related, diag
 from .raw import Map, Raw, Scalar, Seq
 from .span import Span
 
-try:
-    _LOADER = yaml.CSafeLoader
-except AttributeError:  # PyYAML built without libyaml
-    _LOADER = yaml.SafeLoader
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # PyYAML may be built without libyaml
 
-MAX_DEPTH = 64
-MAX_NODES = 2_000_000          # nodes in the tree, aliases counted at their full size
-_STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
-_NULLS = {"", "~", "null", "Null", "NULL"}
+MAX_DEPTH = 64                 # collections inside collections, aliases counted at their height
+# Values in the tree, aliases counted at their expanded size. Workflows take 6 to 9 bytes
+# a value (100k tasks: about 1.3M values), so any real file under the 16 MB limit fits;
+# a file of `[x,x,x,...` would otherwise make 8M values, 2.4 GB and 15 s.
+MAX_NODES = 4_000_000
+
+_YAML_TAG = "tag:yaml.org,2002:"
+_NULL_TAG = _YAML_TAG + "null"
+_ALLOWED_TAGS = frozenset({"!"} | {_YAML_TAG + t for t in ("str", "int", "float", "bool", "null",
+                                                            "map", "seq")})
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_PLAIN = (None, "")            # a plain scalar's style: None from PyYAML's parser, '' from libyaml
+_MERGE = "<<"                  # YAML 1.1 merge key, as in `<<: *defaults`
+
+_EMPTY = "empty workflow file (expected a mapping with 'workflow:')"
+_NOT_A_MAPPING = ("a workflow file is a mapping of fields ('workflow:', 'tasks:', ...), "
+                  "not a single value or a list")
+_KEY_NOT_NAME = "a mapping key must be a single name, not "
+_TOO_MANY = f"the document holds more than {MAX_NODES:,} values; refused"
 
 
-class _Stop(Exception):
-    def __init__(self, d: Diagnostic) -> None:
-        self.diagnostic = d
+class _Refused(Exception):
+    """Stops the build at the first bound crossed; never leaves this module."""
+
+    def __init__(self, message: str, mark) -> None:
+        super().__init__(message)
+        self.message, self.mark = message, mark
+
+
+class _Open:
+    """A collection whose end event has not come yet."""
+
+    __slots__ = ("is_map", "start", "anchor", "flow", "items", "size", "height", "first", "last",
+                 "merge_keys")
+
+    def __init__(self, ev, is_map: bool) -> None:
+        self.is_map = is_map
+        self.start = ev.start_mark
+        self.anchor = ev.anchor
+        self.flow = bool(ev.flow_style)
+        self.items: list[Raw] = []
+        self.size = 1            # values in the expanded subtree, itself included
+        self.height = 1          # collections on the longest path down, itself included
+        self.first = self.last = None   # marks where the first item starts and the last one ends
+        self.merge_keys: list[tuple[int, object]] = []   # (item index, mark) of plain `<<` keys
 
 
 def _span(file: str, start, end) -> Span:
     return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
-class _Builder:
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.anchors: dict[str, tuple[Raw, int]] = {}
-        self.nodes = 0
+def _tag_name(tag: str) -> str:
+    return "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
 
-    def fail(self, message: str, mark) -> None:
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        raise _Stop(diag("E100", message, Span.point(self.file, line, col)))
 
-    def check_tag(self, event) -> None:
-        tag = getattr(event, "tag", None)
-        if tag and tag != "!" and tag not in _STANDARD_TAGS:
-            self.fail(f"YAML tag '{tag}' is not allowed in a workflow (only plain data is)",
-                      event.start_mark)
+def _check_tag(ev) -> None:
+    if ev.tag is not None and ev.tag not in _ALLOWED_TAGS:
+        raise _Refused(f"YAML tag '{_tag_name(ev.tag)}' is not allowed in a workflow file "
+                       "(only plain strings, numbers, lists and mappings are)", ev.start_mark)
 
-    def charge(self, n: int, mark) -> None:
-        self.nodes += n
-        if self.nodes > MAX_NODES:
-            self.fail("the document is too large once its aliases are expanded (a 'billion laughs' "
-                      "document?); refused", mark)
 
-    def build(self, events) -> Raw | None:
-        """Iterative: a stack of open collections, so depth never reaches Python's stack."""
-        stack: list[list] = []      # [kind, start_mark, items, anchor, size]
-        root: Raw | None = None
-        docs = 0
-        file = self.file
-        ScalarEvent = yaml.ScalarEvent
-        for ev in events:
-            if type(ev) is ScalarEvent and ev.tag is None and not ev.anchor and stack:   # the common case
-                sm, em = ev.start_mark, ev.end_mark
-                value = ev.value
-                if not ev.style and value in _NULLS:        # plain style is "" in the C parser
-                    value = None
-                node = Scalar(value, Span(file, sm.line + 1, sm.column + 1, em.line + 1, em.column + 1))
-                self.nodes += 1
-                stack[-1][2].append(node)
-                stack[-1][4] += 1
-                continue
-            if isinstance(ev, yaml.DocumentStartEvent):
-                docs += 1
-                if docs > 1:
-                    self.fail("a workflow file holds one YAML document; found a second one here",
-                              ev.start_mark)
-                continue
-            if isinstance(ev, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
-                continue
-            node = None
-            size = 1
-            if isinstance(ev, yaml.AliasEvent):
-                found = self.anchors.get(ev.anchor)
-                if found is None:
-                    self.fail(f"unknown YAML alias '*{ev.anchor}'", ev.start_mark)
-                node, size = found
-                self.charge(size, ev.start_mark)
-            elif isinstance(ev, yaml.ScalarEvent):
-                self.check_tag(ev)
-                plain = ev.implicit[0] and not ev.style
-                value = None if plain and ev.value in _NULLS else ev.value
-                if ev.tag == "tag:yaml.org,2002:null":
-                    value = None
-                node = Scalar(value, _span(self.file, ev.start_mark, ev.end_mark))
-                self.charge(1, ev.start_mark)
-                if ev.anchor:
-                    self.anchors[ev.anchor] = (node, 1)
-            elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-                self.check_tag(ev)
-                if len(stack) >= MAX_DEPTH:
-                    self.fail(f"the document nests deeper than {MAX_DEPTH} levels; refused", ev.start_mark)
-                kind = "seq" if isinstance(ev, yaml.SequenceStartEvent) else "map"
-                stack.append([kind, ev.start_mark, [], ev.anchor, 1])
-                self.charge(1, ev.start_mark)
-                continue
-            elif isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-                kind, start, items, anchor, size = stack.pop()
-                end = ev.end_mark
-                if kind == "seq":
-                    node = Seq(tuple(items), _span(self.file, start, end))
-                else:
-                    if len(items) % 2:
-                        self.fail("a mapping key has no value", start)
-                    entries = []
-                    for k, v in zip(items[::2], items[1::2]):
-                        if not isinstance(k, Scalar) or k.value is None:
-                            self.fail("a mapping key must be a plain name", _mark_of(k, start))
-                        entries.append((k, v))
-                    first = entries[0][0].span if entries else None
-                    span = _span(self.file, start, end)
-                    if first is not None and (first.line, first.column) > (span.line, span.column):
-                        span = Span(self.file, first.line, first.column, span.end_line, span.end_column)
-                    node = Map(tuple(entries), span)
-                if anchor:
-                    self.anchors[anchor] = (node, size)
-            else:
-                continue
-            if stack:
-                stack[-1][2].append(node)
-                stack[-1][4] += size
-            else:
+def _close(top: _Open, end_ev, file: str) -> tuple[Raw, object, object]:
+    """The finished node, and the marks where its text starts and ends."""
+    if top.flow or not top.items:
+        start, end = top.start, end_ev.end_mark
+    else:
+        # a block collection ends at its last item (its end event sits on the next line),
+        # and a block mapping starts at its first key (not at an anchor or tag before it)
+        start, end = (top.first if top.is_map else top.start), top.last
+    span = _span(file, start, end)
+    if not top.is_map:
+        return Seq(tuple(top.items), span), start, end
+    items = top.items
+    entries = tuple(zip(items[::2], items[1::2]))
+    if top.merge_keys:
+        entries = _merge(entries, top.merge_keys)
+    return Map(entries, span), start, end
+
+
+def _merge(entries, merge_keys) -> tuple[tuple[Scalar, Raw], ...]:
+    """YAML merge keys: `<<: *base` (or a list of bases) brings in the entries of the base
+    that the mapping does not write itself; of several bases, the earlier one wins."""
+    at = {index // 2: mark for index, mark in merge_keys}
+    own = tuple(e for i, e in enumerate(entries) if i not in at)
+    seen = {k.value for k, _ in own}
+    merged = []
+    for i, mark in at.items():
+        value = entries[i][1]
+        for base in value.items if isinstance(value, Seq) else (value,):
+            if not isinstance(base, Map):
+                raise _Refused("a merge key '<<' takes a mapping or a list of mappings", mark)
+            for k, v in base.entries:
+                if k.value not in seen:
+                    seen.add(k.value)
+                    merged.append((k, v))
+    return (*merged, *own)
+
+
+def _special_value(ev, top: _Open) -> str | None:
+    """The value of a tagged scalar, a null or a merge key (the rare scalars)."""
+    value = ev.value
+    # keys stay text: a task may be called `null`
+    is_key = top.is_map and not len(top.items) % 2
+    if ev.tag is not None:
+        _check_tag(ev)
+        return None if ev.tag == _NULL_TAG and not is_key else value
+    if ev.style not in _PLAIN:
+        return value
+    if is_key:
+        if value == _MERGE:
+            top.merge_keys.append((len(top.items), ev.start_mark))
+        return value
+    return None if value in _NULLS else value
+
+
+def _build(events, file: str) -> Map | None:
+    stack: list[_Open] = []
+    anchors: dict[str, tuple[Raw, int, int]] = {}    # name -> (node, size, height)
+    nodes = 0                                         # values so far, aliases expanded
+    documents = 0
+    root: Map | None = None
+    for ev in events:
+        kind = type(ev)
+        if kind is ScalarEvent:
+            if not stack:
+                if ev.style in _PLAIN and ev.tag is None and ev.value in _NULLS:
+                    raise _Refused(_EMPTY, None)      # `---` or `~` alone
+                raise _Refused(_NOT_A_MAPPING, ev.start_mark)
+            top = stack[-1]
+            value = ev.value
+            if ev.tag is not None or value in _NULLS or value == _MERGE:
+                value = _special_value(ev, top)
+            start, end = ev.start_mark, ev.end_mark
+            node: Raw = Scalar(value, Span(file, start.line + 1, start.column + 1,
+                                           end.line + 1, end.column + 1))
+            size, height = 1, 0
+            if ev.anchor:
+                anchors[ev.anchor] = (node, size, height)
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise _Refused(_TOO_MANY, start)
+        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+            _check_tag(ev)
+            if not stack:
+                if kind is SequenceStartEvent:
+                    raise _Refused(_NOT_A_MAPPING, ev.start_mark)
+            elif stack[-1].is_map and not len(stack[-1].items) % 2:
+                what = "a mapping" if kind is MappingStartEvent else "a list"
+                raise _Refused(_KEY_NOT_NAME + what, ev.start_mark)
+            if len(stack) >= MAX_DEPTH:
+                raise _Refused(f"the document nests deeper than {MAX_DEPTH} levels; refused",
+                               ev.start_mark)
+            stack.append(_Open(ev, kind is MappingStartEvent))
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise _Refused(_TOO_MANY, ev.start_mark)
+            continue
+        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            done = stack.pop()
+            node, start, end = _close(done, ev, file)
+            size, height = done.size, done.height
+            if done.anchor:
+                anchors[done.anchor] = (node, size, height)
+            if not stack:       # the root, a mapping; a second document may follow
                 root = node
-        return root
+                continue
+            top = stack[-1]
+        elif kind is AliasEvent:
+            found = anchors.get(ev.anchor)
+            if found is None:
+                raise _Refused(f"unknown YAML alias '*{ev.anchor}' (an alias must come after "
+                               f"its anchor '&{ev.anchor}')", ev.start_mark)
+            node, size, height = found
+            nodes += size
+            if nodes > MAX_NODES:
+                raise _Refused("too many alias expansions: with its aliases expanded the "
+                               f"document would hold more than {MAX_NODES:,} values "
+                               "(a 'billion laughs' file?); refused", ev.start_mark)
+            if len(stack) + height > MAX_DEPTH:
+                raise _Refused(f"this alias makes the document nest deeper than {MAX_DEPTH} "
+                               "levels; refused", ev.start_mark)
+            top = stack[-1]     # not at the root: no anchor can be defined before the root
+            if top.is_map and not len(top.items) % 2 and not isinstance(node, Scalar):
+                raise _Refused(_KEY_NOT_NAME + ("a mapping" if isinstance(node, Map) else "a list"),
+                               ev.start_mark)
+            start, end = ev.start_mark, ev.end_mark
+        elif kind is DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                raise _Refused("a workflow file holds one YAML document; a second one starts here",
+                               ev.start_mark)
+            continue
+        else:                   # stream start and end, document end
+            continue
+        top.items.append(node)
+        top.size += size
+        if height >= top.height:
+            top.height = height + 1
+        if top.first is None:
+            top.first = start
+        top.last = end
+    return root
 
 
-class _Mark:
-    def __init__(self, line: int, column: int) -> None:
-        self.line, self.column = line, column
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
+    if exc.context == "while scanning a quoted scalar" and exc.context_mark is not None \
+            and "end of stream" in (exc.problem or ""):
+        # the end of the file is no help: the quote that is never closed is
+        cm = exc.context_mark
+        return diag("E100", "YAML syntax error: a quoted string is never closed",
+                    Span.point(file, cm.line + 1, cm.column + 1))
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = (exc.problem or exc.context or "invalid YAML").replace("in this context", "here")
+    message = f"YAML syntax error: {problem}{_hint(problem, text, mark)}"
+    related = ()
+    cm = exc.context_mark
+    if exc.context and cm is not None and (cm.line, cm.column) != (line - 1, column - 1):
+        related = (Related(f"{exc.context} that starts here",
+                           Span.point(file, cm.line + 1, cm.column + 1)),)
+    return diag("E100", message, Span.point(file, line, column), related=related)
 
 
-def _mark_of(node: Raw, fallback):
-    return _Mark(node.span.line - 1, node.span.column - 1) if node is not None else fallback
+def _hint(problem: str, text: str, mark) -> str:
+    """The usual cause of the commonest mistakes, in a few words."""
+    at = text[mark.index] if mark is not None and 0 <= mark.index < len(text) else ""
+    if at == "\t" or "'\\t'" in problem:
+        return " (a tab: YAML indents with spaces only)"
+    if problem.startswith("mapping values are not allowed"):
+        return " (a value that holds ': ' must be quoted, or the line is indented wrongly)"
+    return ""
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _point(file: str, text: str, index: int) -> Span:
+    return Span.point(file, *_line_col(text, max(0, index)))
 
 
 def parse_yaml(text: str, file: str) -> tuple[Map | None, list[Diagnostic]]:
-    b = _Builder(file)
+    """The raw tree of a one-document YAML workflow, or None and one E100 diagnostic."""
+    collecting = gc.isenabled()
+    # A tree of a million small acyclic objects sets off the cycle collector again and again
+    # (4x the whole build time at 100k tasks); nothing built here can form a cycle.
+    gc.disable()
     try:
-        root = b.build(yaml.parse(text, Loader=_LOADER))
-    except _Stop as stop:
-        return None, [stop.diagnostic]
+        root = _build(yaml.parse(text, Loader=_LOADER), file)
+    except _Refused as stop:
+        where = (stop.mark.line + 1, stop.mark.column + 1) if stop.mark is not None else (1, 1)
+        return None, [diag("E100", stop.message, Span.point(file, *where))]
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or exc.context or "invalid YAML"
-        return None, [diag("E100", f"YAML syntax error: {what}", Span.point(file, line, col))]
+        return None, [_syntax_error(exc, text, file)]
+    except ReaderError as exc:
+        # libyaml reports a byte offset, PyYAML a character index: find the character itself
+        index = text.find(chr(exc.character)) if isinstance(exc.character, int) else -1
+        what = f" (U+{exc.character:04X})" if isinstance(exc.character, int) else ""
+        return None, [diag("E100", f"the file holds a character that YAML does not allow{what}",
+                           _point(file, text, index))]
+    except UnicodeEncodeError as exc:     # a lone surrogate in the str: no file decodes to one
+        return None, [diag("E100", "the text is not valid Unicode", _point(file, text, exc.start))]
     except yaml.YAMLError as exc:
         return None, [diag("E100", f"YAML error: {exc}", Span.point(file, 1, 1))]
-    except (RecursionError, MemoryError):
-        return None, [diag("E100", "the document is too deeply nested or too large; refused",
-                           Span.point(file, 1, 1))]
+    finally:
+        if collecting:
+            gc.enable()
     if root is None:
-        return None, [diag("E100", "empty workflow file (expected a mapping with 'workflow:')",
-                           Span.point(file, 1, 1))]
-    if not isinstance(root, Map):
-        return None, [diag("E100", "a workflow file is a mapping of fields ('workflow:', 'tasks:', ...)",
-                           Span.point(file, root.span.line, root.span.column))]
+        return None, [diag("E100", _EMPTY, Span.point(file, 1, 1))]
     return root, []

@@ -1,4 +1,9 @@
-"""`lanes fmt FILE --to yaml|lanes [-o OUT]`: convert a workflow between the two forms."""
+"""`lanes fmt FILE [--to yaml|lanes] [-o OUT]`: print a workflow canonically, in either form.
+
+Without `--to` the file keeps its own form (a canonical reformat); with it, the
+workflow is converted. Only a file that parses and builds is written: a file with
+syntax or structure errors (E1xx) is reported, not guessed at. Never runs anything.
+"""
 from __future__ import annotations
 
 import sys
@@ -6,14 +11,15 @@ import sys
 import lanes.api as api
 from lanes.cmd_plan import write_atomically
 from lanes.dsl.fmt import to_lanes, to_yaml
+from lanes.dsl.loader import form_of
 from lanes.render import print_diagnostics
 
 
 def register(sub) -> None:
-    p = sub.add_parser("fmt", help="convert a workflow to the YAML or the grammar form")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--to", choices=("yaml", "lanes"), required=True, help="the form to write")
-    p.add_argument("-o", "--output", metavar="OUT", help="write here (default: stdout)")
+    p = sub.add_parser("fmt", help="print a workflow canonically, or convert it between the two forms")
+    p.add_argument("file", metavar="FILE", help="a workflow file (*.yaml, *.yml, *.lanes)")
+    p.add_argument("--to", choices=("yaml", "lanes"), help="the form to write (default: the file's own)")
+    p.add_argument("-o", "--output", metavar="OUT", help="write here (default: standard output)")
     p.set_defaults(func=run)
 
 
@@ -23,10 +29,10 @@ def run(args) -> int:
         print(f"lanes: {loaded.unreadable}", file=sys.stderr)
         return 2
     if loaded.has_errors or loaded.workflow is None:
-        # only what the file says is converted: a file that does not parse is not guessed at
         print_diagnostics(loaded.diagnostics, {loaded.path: loaded.source.text}, sys.stderr, summary=True)
         return 1
-    text = (to_yaml if args.to == "yaml" else to_lanes)(loaded.workflow)
+    form = args.to or form_of(loaded.path, loaded.source.text)
+    text = (to_yaml if form == "yaml" else to_lanes)(loaded.workflow)
     if args.output:
         try:
             write_atomically(args.output, text)

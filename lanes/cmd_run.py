@@ -1,17 +1,16 @@
-"""`lanes run FILE|plan.json` and `lanes resume [RUN_ID]` (SPEC section 7)."""
+"""`lanes run FILE|plan.json` and `lanes resume [RUN_ID]` (SPEC section 7).
+
+Exit status: 0 when every task succeeded and no gate with on_fail stop or
+rollback failed (a failed `continue` gate is reported, the run still succeeds);
+1 when the run failed, was interrupted (Ctrl-C, SIGTERM: resumable), or the
+workflow has errors (then nothing runs); 2 for bad usage or unreadable input.
+"""
 from __future__ import annotations
 
 import os
 import secrets
 import sys
 import time
-
-from lanes.compiler.planfile import to_json, from_json
-from lanes.inputs import read_input
-from lanes.runtime.driver import Driver, Options, prepare_resume, runtime_alive
-from lanes.runtime.progress import LiveProgress, PlainProgress, summary
-from lanes.runtime.scheduler import Scheduler
-from lanes.runtime.store import Store, StoreError
 
 
 def new_run_id() -> str:
@@ -42,52 +41,91 @@ def register(sub) -> None:
     r.set_defaults(func=resume)
 
 
-def _executor(args, driver_cb):
+def _usage_error(args) -> str | None:
+    if args.jobs < 1:
+        return "--jobs must be at least 1"
+    if args.scheduler and args.executor != "dask":
+        return "--scheduler needs --executor dask"
+    return None
+
+
+def _briefs(plan) -> dict[str, str] | None:
+    """Every agent's brief, rendered before anything runs (None after printing why not)."""
+    from lanes.compiler.brief import BriefError, render_briefs
+    try:
+        return render_briefs(plan)
+    except BriefError as exc:
+        print(f"lanes: cannot render the agent briefs: {exc}", file=sys.stderr)
+        return None
+
+
+def _executor(args, on_started):
     if args.executor == "dask":
         from lanes.runtime.dask_executor import DaskExecutor
-        return DaskExecutor(args.scheduler, on_started=driver_cb)
+        return DaskExecutor(args.scheduler, on_started=on_started)
     from lanes.runtime.local import LocalExecutor
-    return LocalExecutor(on_started=driver_cb)
+    return LocalExecutor(on_started=on_started)
 
 
 def _progress(plan, args):
+    from lanes.runtime.progress import LiveProgress, PlainProgress
     if sys.stdout.isatty() and not args.no_progress:
         return LiveProgress(plan)
     return PlainProgress()
 
 
-def execute(plan, store: Store, run_id: str, args, states=None) -> int:
-    if args.jobs < 1:
-        print("lanes: --jobs must be at least 1", file=sys.stderr)
-        return 2
+def execute(plan, store, run_id: str, args, briefs: dict[str, str]) -> int:
+    """Run (or go on running) a run that exists in the store, to its end."""
+    from lanes.runtime.driver import Driver, Options, write_briefs
+    from lanes.runtime.progress import summary
+    from lanes.runtime.scheduler import PENDING, SUCCEEDED, Scheduler
     opts = Options(jobs=args.jobs, stages=args.stages, keep_going=args.keep_going, yes=args.yes)
-    sched = Scheduler(plan, opts.jobs, opts.stages, opts.keep_going, status=dict(states or {}))
-    progress = _progress(plan, args)
+    os.chdir(plan.workdir)       # tasks run here: the local executor spawns without changing directory
+    rows = store.nodes(run_id)
+    states = {nid: (SUCCEEDED if r["status"] == SUCCEEDED else PENDING) for nid, r in rows.items()}
+    attempts = {nid: r["attempts"] for nid, r in rows.items()}
+    sched = Scheduler(plan, opts.jobs, opts.stages, opts.keep_going, status=states, attempts=attempts,
+                      tries_before=dict(attempts))
     holder = {}
-    executor = _executor(args, lambda n, a, pgid: holder["driver"].on_started(n, a, pgid))
-    driver = Driver(plan, store, run_id, opts, executor, progress)
-    holder["driver"] = driver
+    try:
+        executor = _executor(args, lambda n, a, pgid: holder["driver"].on_started(n, a, pgid))
+    except Exception as exc:   # noqa: BLE001 (a cluster that cannot be reached, a missing package)
+        print(f"lanes: cannot start the {args.executor} executor: {exc}", file=sys.stderr)
+        store.set_run(run_id, status="failed", finished_at=time.time())
+        return 1
+    driver = holder["driver"] = Driver(plan, store, run_id, opts, executor, _progress(plan, args))
+    write_briefs(plan, driver.brief_dir, briefs)
     try:
         ok = driver.run(sched)
     finally:
         executor.close()
-    summary(plan, store, run_id, driver.wall, sys.stdout)
+    summary(plan, driver.view, driver.wall, driver.busy_s, sys.stdout)
     if driver.interrupted:
-        print(f"run {run_id} interrupted; resume with: lanes resume {run_id}", file=sys.stderr)
+        print(f"lanes: run {run_id} interrupted; continue with: lanes resume {run_id}"
+              + (f" --state {store.dir}" if args.state else ""), file=sys.stderr)
         return 1
     return 0 if ok else 1
 
 
 def run(args) -> int:
+    from lanes.compiler.planfile import to_json
+    from lanes.inputs import read_input
+    from lanes.runtime.store import Store, StoreError
+    problem = _usage_error(args)
+    if problem:
+        print(f"lanes: {problem}", file=sys.stderr)
+        return 2
     inp = read_input(args.file)
     if inp.plan is None:
         return inp.status
     plan = inp.plan
-    state = args.state or os.path.join(plan.workdir, ".lanes")
     if not os.path.isdir(plan.workdir):
         print(f"lanes: workdir {plan.workdir} does not exist", file=sys.stderr)
         return 2
-    store = Store(state)
+    briefs = _briefs(plan)
+    if briefs is None:
+        return 1
+    store = Store(args.state or os.path.join(plan.workdir, ".lanes"))
     run_id = args.run_id or new_run_id()
     try:
         store.create_run(run_id, plan, to_json(plan), inp.source_path, "run",
@@ -96,11 +134,23 @@ def run(args) -> int:
         print(f"lanes: {exc}", file=sys.stderr)
         return 1
     print(f"run {run_id}", flush=True)
-    return execute(plan, store, run_id, args)
+    return execute(plan, store, run_id, args, briefs)
 
 
 def resume(args) -> int:
-    store = Store(args.state or ".lanes")
+    from lanes.compiler.planfile import PlanError, from_json, to_json
+    from lanes.inputs import read_input
+    from lanes.runtime.driver import prepare_resume, runtime_alive
+    from lanes.runtime.store import Store, StoreError
+    problem = _usage_error(args)
+    if problem:
+        print(f"lanes: {problem}", file=sys.stderr)
+        return 2
+    state = args.state or ".lanes"
+    if not os.path.exists(os.path.join(state, "state.db")):
+        print(f"lanes: no lanes state in {state} (use --state DIR)", file=sys.stderr)
+        return 1
+    store = Store(state)
     run_id = args.run_id or store.latest_run(unfinished=True)
     if run_id is None:
         print(f"lanes: no unfinished run in {store.dir}", file=sys.stderr)
@@ -110,21 +160,39 @@ def resume(args) -> int:
     except StoreError as exc:
         print(f"lanes: {exc}", file=sys.stderr)
         return 1
-    if runtime_alive(row):
-        print(f"lanes: run {run_id} is in progress (runtime pid {row['pid']})", file=sys.stderr)
-        return 1
     if row["mode"] != "run":
         print(f"lanes: run {run_id} is a pull-mode run; its agents claim tasks with `lanes claim`",
               file=sys.stderr)
         return 1
-    plan = from_json(row["plan_json"])
+    if runtime_alive(row):
+        print(f"lanes: run {run_id} is in progress (runtime pid {row['pid']})", file=sys.stderr)
+        return 1
     source = row["source_path"]
-    if source and os.path.exists(source):      # a changed workflow: changed nodes rerun
+    if source and os.path.exists(source):      # reread: a changed node reruns with its downstream
         inp = read_input(source)
         if inp.plan is None:
             return inp.status
         plan = inp.plan
+    else:
+        try:
+            plan = from_json(row["plan_json"])
+        except PlanError as exc:
+            print(f"lanes: run {run_id}: stored plan unreadable: {exc}", file=sys.stderr)
+            return 1
+    briefs = _briefs(plan)
+    if briefs is None:
+        return 1
+    if row["status"] == "succeeded" and all(
+            r["status"] == "succeeded" and r["digest"] == plan.node_by_id[nid].digest
+            for nid, r in store.nodes(run_id).items() if nid in plan.node_by_id) \
+            and set(store.nodes(run_id)) == set(plan.node_by_id):
+        print(f"run {run_id}\nlanes: run {run_id} already succeeded; nothing to do")
+        return 0
+    busy = store.take_over(run_id, runtime_alive)
+    if busy is not None:
+        print(f"lanes: run {run_id} is in progress (runtime pid {busy['pid']})", file=sys.stderr)
+        return 1
     print(f"run {run_id}", flush=True)
-    states = prepare_resume(store, run_id, plan)
-    store.set_run(run_id, status="running", pid=os.getpid(), plan_json=to_json(plan), finished_at=None)
-    return execute(plan, store, run_id, args, states)
+    prepare_resume(store, run_id, plan)
+    store.set_run(run_id, plan_json=to_json(plan))
+    return execute(plan, store, run_id, args, briefs)

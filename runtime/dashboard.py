@@ -26,5 +26,5 @@ def write_dashboard(path: str, data: dict) -> None:
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".dashboard-", dir=directory)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
+        f.write(json.dumps(data, separators=(",", ":")))   # the C encoder: no indent
     os.replace(tmp, path)

@@ -1,11 +1,15 @@
 """The run loop: the scheduler decides, an executor runs, the store records.
 
-Every transition is written before the loop moves on, so a runtime killed at any
-moment can be resumed: `prepare_resume` ends the process groups it left behind,
-keeps what succeeded (unless its digest changed) and resets the rest.
+Each turn of the loop collects the attempts that ended, lets the scheduler decide
+what follows (retries, skips, new launches), commits all of it in one transaction
+and only then starts the new processes. So the state on disk is always one the
+run really passed through: a runtime killed at any moment is resumed by
+`prepare_resume`, which ends the process groups it left behind, keeps what
+succeeded (unless its digest changed) and resets the rest.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 import os
 import signal
@@ -16,11 +20,13 @@ from lanes.compiler.planfile import Plan
 from lanes.runtime.dashboard import dashboard, write_dashboard
 from lanes.runtime.executor import Launch, Outcome
 from lanes.runtime.local import kill_group
-from lanes.runtime.scheduler import (CANCELLED, FAILED, PENDING, RUNNING, SKIPPED, SUCCEEDED, WAITING,
+from lanes.runtime.scheduler import (CANCELLED, FAILED, FINAL, PENDING, RUNNING, SKIPPED, SUCCEEDED, WAITING,
                                      Scheduler)
-from lanes.runtime.store import Store
+from lanes.runtime.store import Change, Store, change, process_start
 
-DASHBOARD_EVERY_S = 0.1      # at most ten rewrites a second; the final state is always written
+DASHBOARD_EVERY_S = 0.2      # at most five rewrites a second; the final state is always written
+APPROVAL_POLL_S = 0.2        # how often a run with a waiting gate looks for `lanes approve`
+IDLE_WAKE_S = 0.2            # the loop wakes at least this often (signals, pgids, approvals)
 
 
 @dataclass(frozen=True)
@@ -29,10 +35,6 @@ class Options:
     stages: bool = False
     keep_going: bool = False
     yes: bool = False
-
-
-class Interrupted(Exception):
-    pass
 
 
 def _node_env(plan: Plan, node, run_id: str, attempt: int, brief_dir: str) -> tuple:
@@ -48,15 +50,41 @@ def _node_env(plan: Plan, node, run_id: str, attempt: int, brief_dir: str) -> tu
     return tuple(sorted(env.items()))
 
 
-def write_briefs(plan: Plan, brief_dir: str) -> None:
-    from lanes.compiler.brief import render_brief
+def write_briefs(plan: Plan, brief_dir: str, briefs: dict[str, str] | None = None) -> None:
+    """`briefs/AGENT.md` for every agent (rendered here unless given; raises BriefError)."""
+    if briefs is None:
+        from lanes.compiler.brief import render_briefs
+        briefs = render_briefs(plan)
     os.makedirs(brief_dir, exist_ok=True)
-    for a in plan.agents:
-        with open(os.path.join(brief_dir, f"{a.id}.md"), "w", encoding="utf-8") as f:
-            f.write(render_brief(plan, a.id))
+    for agent_id, text in briefs.items():
+        with open(os.path.join(brief_dir, f"{agent_id}.md"), "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def rollback_targets(plan: Plan, rows, gate) -> list[str]:
+    """The tasks a failed rollback gate undoes: those upstream of it that succeeded since
+    the previous gate (the walk stops at gates) and have a `rollback`, newest first.
+    `rows`: node id -> a mapping with "status" and "completed_at"."""
+    by_id = plan.node_by_id
+    seen, stack, tasks = set(), list(gate.needs), []
+    while stack:
+        nid = stack.pop()
+        if nid in seen:
+            continue
+        seen.add(nid)
+        n = by_id[nid]
+        if n.is_gate:
+            continue                      # an earlier gate: what lies behind it was checked
+        tasks.append(nid)
+        stack.extend(n.needs)
+    done = [t for t in tasks if rows[t]["status"] == SUCCEEDED and by_id[t].rollback]
+    return sorted(done, key=lambda t: rows[t]["completed_at"] or 0, reverse=True)
 
 
 class Driver:
+    """Runs one plan to its end with one executor; `run(scheduler)` -> whether it succeeded.
+    `interrupted` tells whether a signal stopped it; `wall` is its duration in seconds."""
+
     def __init__(self, plan: Plan, store: Store, run_id: str, options: Options, executor, progress) -> None:
         self.plan, self.store, self.run_id, self.opts = plan, store, run_id, options
         self.executor = executor
@@ -65,31 +93,58 @@ class Driver:
         self.log_dir = os.path.join(self.run_dir, "logs")
         self.brief_dir = os.path.join(self.run_dir, "briefs")
         self.dashboard_path = os.path.join(self.run_dir, "dashboard.json")
+        run = store.run(run_id)
+        self.run_row = {"run_id": run_id, "workflow": run["workflow"], "started_at": run["started_at"],
+                        "status": "running"}
+        rows = store.nodes(run_id)
+        # what the dashboard, the summary and rollbacks read, kept beside the store
+        self.view = {n.id: {k: rows[n.id][k] for k in ("status", "agent", "attempts", "started_at",
+                                                       "completed_at", "seconds", "error")}
+                     for n in plan.nodes}
+        self.changes: list[Change] = []
+        self.spawned: deque = deque()       # (node, attempt, pgid) from executor threads
+        self.dirty = True
         self.last_dashboard = 0.0
+        self.last_approval_poll = 0.0
         self.interrupted = False
-        self.seconds = {nid: r["seconds"] for nid, r in store.nodes(run_id).items()}
+        self.wall = 0.0
+        self.busy_s = 0.0                   # summed attempt time in this session
+        self._down_cache: dict[str, set[str]] = {}
         os.makedirs(self.log_dir, exist_ok=True)
 
-    # -- bookkeeping ------------------------------------------------------------------------------
+    # -- recording ------------------------------------------------------------------------------
+
+    def _note(self, node_id: str, event: str | None, data: dict | None = None, attempt: dict | None = None,
+              **fields) -> None:
+        """Queue one transition for the next commit and show it in the view at once."""
+        self.changes.append(change(node_id, event, data, attempt, **fields))
+        view = self.view[node_id]
+        for k, v in fields.items():
+            if k in view:
+                view[k] = v
+        self.dirty = True
+
+    def _commit(self, run_fields: dict | None = None) -> None:
+        if self.changes or run_fields:
+            self.store.apply(self.run_id, self.changes, run_fields)
+            self.changes = []
 
     def refresh(self, force: bool = False) -> None:
         now = time.monotonic()
-        if force or now - self.last_dashboard >= DASHBOARD_EVERY_S:
+        if force or (self.dirty and now - self.last_dashboard >= DASHBOARD_EVERY_S):
             self.last_dashboard = now
-            write_dashboard(self.dashboard_path, dashboard(self.store.run(self.run_id),
-                                                           self.store.nodes(self.run_id)))
+            self.dirty = False
+            write_dashboard(self.dashboard_path, dashboard(self.run_row, self.view))
 
-    def _record_skips(self, sched: Scheduler, before: dict[str, str]) -> None:
-        changes = [(n, s, {}) for n, s in sched.status.items()
-                   if s in (SKIPPED, CANCELLED) and before.get(n) != s]
-        for n, s, _ in changes:
-            self.progress.event(f"{s} {n}")
-        self.store.transitions(self.run_id, changes)
+    def on_started(self, node_id: str, attempt: int, pgid: int | None) -> None:
+        """Executors call this (from any thread) once the process group exists; the loop
+        records it for crash recovery."""
+        if pgid is not None:
+            self.spawned.append((node_id, attempt, pgid))
 
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self, sched: Scheduler) -> bool:
-        write_briefs(self.plan, self.brief_dir)
         old_int = signal.signal(signal.SIGINT, self._on_signal)
         old_term = signal.signal(signal.SIGTERM, self._on_signal)
         started = time.time()
@@ -100,7 +155,8 @@ class Driver:
             signal.signal(signal.SIGINT, old_int)
             signal.signal(signal.SIGTERM, old_term)
         status = "succeeded" if ok else ("cancelled" if self.interrupted else "failed")
-        self.store.set_run(self.run_id, status=status, finished_at=time.time())
+        self.run_row["status"] = status
+        self._commit({"status": status, "finished_at": time.time()})
         self.refresh(force=True)
         self.wall = time.time() - started
         return ok
@@ -109,147 +165,192 @@ class Driver:
         self.interrupted = True
 
     def _loop(self, sched: Scheduler) -> bool:
-        by_id = self.plan.node_by_id
-        while True:
-            now = time.time()
-            if self.interrupted:
-                self._cancel_running(sched)
-                return False
-            if self.opts.yes or sched.waiting():
+        while not self.interrupted:
+            if sched.waiting_set:
                 self._approvals(sched)
-            before = dict(sched.status)
-            for nid in sched.next_launches(now):
-                self._launch(sched, by_id[nid])
-            newly_waiting = [n for n in sched.waiting() if before.get(n) != WAITING]
-            for n in newly_waiting:
-                self.store.transition(self.run_id, n, WAITING, started_at=time.time())
-                self.progress.event(f"waiting {n}: {by_id[n].approve}  (lanes approve {self.run_id} {n})")
+            before_waiting = set(sched.waiting_set)
+            launches = [self._launch(sched, nid) for nid in sched.next_launches(time.time())]
+            newly_waiting = sched.waiting_set - before_waiting
+            for gate in sorted(newly_waiting, key=sched.rank.__getitem__):
+                self._note(gate, WAITING, status=WAITING, started_at=time.time())
+                self.progress.event(f"waiting {gate}: {self.plan.node_by_id[gate].approve}  "
+                                    f"(lanes approve {self.run_id} {gate})")
+            self._commit()                         # recorded before any of them starts
+            for launch in launches:
+                self.executor.start(launch)
             if self.opts.yes and newly_waiting:
                 continue
             self.progress.update(sched)
+            self.progress.flush()
             if sched.done:
                 break
-            wake = sched.next_wake()
-            timeout = 0.2 if wake is None else max(0.0, min(0.2, wake - time.time()))
-            for outcome in self.executor.wait(timeout):
-                self._finished(sched, outcome)
             self.refresh()
-        before = dict(sched.status)
-        for nid, s in sched.status.items():          # not started because the run stopped
-            if s in (PENDING, "ready"):
-                sched.cancel(nid)
-        self._record_skips(sched, before)
-        return not sched.failed_run and all(s == SUCCEEDED or (s == FAILED and by_id[n].is_gate)
-                                            for n, s in sched.status.items())
+            outcomes = self.executor.wait(self._timeout(sched))
+            self._record_spawned(sched)
+            for o in outcomes:
+                self._finished(sched, o)
+        if self.interrupted:
+            self._cancel_running(sched)
+        self._cancel_unstarted(sched)
+        by_id = self.plan.node_by_id
+        return not self.interrupted and not sched.failed_run and all(
+            s == SUCCEEDED or (s == FAILED and by_id[n].is_gate) for n, s in sched.status.items())
 
-    def _launch(self, sched: Scheduler, node) -> None:
-        attempt = sched.attempts[node.id]
-        now = time.time()
-        self.store.transition(self.run_id, node.id, RUNNING, data={"attempt": attempt},
-                              attempts=attempt, started_at=now, completed_at=None, exit_code=None,
-                              error=None, pgid=None)
-        self.progress.event(f"started {node.id}" + (f" ({node.agent}" if node.agent else " (gate")
-                            + f", attempt {attempt})")
-        self.executor.start(Launch(
-            self.run_id, node.id, attempt, node.run, self.plan.workdir,
-            _node_env(self.plan, node, self.run_id, attempt, self.brief_dir),
-            os.path.join(self.log_dir, f"{node.id}.log"), node.timeout_s))
+    def _timeout(self, sched: Scheduler) -> float:
+        timeout = IDLE_WAKE_S
+        wake = sched.next_wake()
+        if wake is not None:
+            timeout = min(timeout, max(0.0, wake - time.time()))
+        if self.dirty:
+            timeout = min(timeout, max(0.0, DASHBOARD_EVERY_S - (time.monotonic() - self.last_dashboard)))
+        return timeout
 
-    def on_started(self, node_id: str, attempt: int, pgid: int | None) -> None:
-        """Executors call this once the process group exists: recorded for crash recovery."""
-        self.store.transition(self.run_id, node_id, RUNNING, event="spawned", data={"pgid": pgid},
-                              pgid=pgid)
+    def _launch(self, sched: Scheduler, node_id: str) -> Launch:
+        node = self.plan.node_by_id[node_id]
+        attempt = sched.attempts[node_id]
+        self._note(node_id, RUNNING, {"attempt": attempt}, status=RUNNING, attempts=attempt,
+                   started_at=time.time(), completed_at=None, exit_code=None, error=None, pgid=None)
+        self.progress.event(f"started {node_id} ({node.agent or 'gate'}, attempt {attempt})")
+        return Launch(self.run_id, node_id, attempt, node.run, self.plan.workdir,
+                      _node_env(self.plan, node, self.run_id, attempt, self.brief_dir),
+                      os.path.join(self.log_dir, f"{node_id}.log"), node.timeout_s)
+
+    def _record_spawned(self, sched: Scheduler) -> None:
+        while self.spawned:
+            node_id, attempt, pgid = self.spawned.popleft()
+            if sched.status.get(node_id) == RUNNING and sched.attempts[node_id] == attempt:
+                self._note(node_id, None, pgid=pgid)
 
     def _finished(self, sched: Scheduler, o: Outcome) -> None:
-        node = self.plan.node_by_id[o.node_id]
-        if self.interrupted or sched.status.get(o.node_id) != RUNNING:
+        if sched.status.get(o.node_id) != RUNNING or sched.attempts[o.node_id] != o.attempt:
             return
-        before = dict(sched.status)
+        node = self.plan.node_by_id[o.node_id]
+        before = None if o.ok else {n: sched.status[n] for n in self._downstream(o.node_id)}
         state = sched.finished(o.node_id, o.ok, time.time())
         seconds = o.finished_at - o.started_at
-        self.seconds[o.node_id] = self.seconds.get(o.node_id, 0.0) + seconds
+        total = (self.view[o.node_id]["seconds"] or 0.0) + seconds
+        self.busy_s += seconds
         outcome = "succeeded" if o.ok else (o.error or f"exit {o.exit_code}")
-        self.store.transition(
-            self.run_id, o.node_id, state, event=f"attempt-{'ok' if o.ok else 'failed'}",
-            data={"attempt": o.attempt, "exit_code": o.exit_code, "error": o.error},
-            attempt_row={"attempt": o.attempt, "started_at": o.started_at, "finished_at": o.finished_at,
-                         "exit_code": o.exit_code, "outcome": outcome},
-            completed_at=o.finished_at if state != PENDING else None, exit_code=o.exit_code,
-            error=None if o.ok else outcome, seconds=self.seconds[o.node_id], pgid=None)
+        self._note(o.node_id, f"attempt-{'ok' if o.ok else 'failed'}",
+                   {"attempt": o.attempt, "exit_code": o.exit_code, "error": o.error, "status": state},
+                   {"attempt": o.attempt, "started_at": o.started_at, "finished_at": o.finished_at,
+                    "exit_code": o.exit_code, "outcome": outcome},
+                   status=state, completed_at=o.finished_at if state != PENDING else None,
+                   exit_code=o.exit_code, error=None if o.ok else outcome, seconds=total, pgid=None)
         if o.ok:
             self.progress.event(f"succeeded {o.node_id} in {seconds:.2f}s")
-        elif state == PENDING:
+            return
+        if state == PENDING:
             delay = sched.not_before[o.node_id] - time.time()
             self.progress.event(f"failed {o.node_id} ({outcome}); retry in {max(delay, 0):.1f}s")
-        else:
-            self.progress.event(f"failed {o.node_id} ({outcome})")
-            if node.is_gate and node.on_fail == "rollback":
-                self._rollback(node)
-        self._record_skips(sched, before)
-        self.refresh()
+            return
+        self.progress.event(f"failed {o.node_id} ({outcome})")
+        for n, s in before.items():
+            if sched.status[n] == SKIPPED and s != SKIPPED:
+                self._note(n, SKIPPED, {"after": o.node_id}, status=SKIPPED)
+                self.progress.event(f"skipped {n} (after {o.node_id})")
+        if node.is_gate and node.on_fail == "rollback":
+            self._commit()                     # the failure is on record before anything is undone
+            self._rollback(node)
+
+    def _downstream(self, node_id: str) -> set[str]:
+        """Everything downstream of a node: what its failure may skip."""
+        if node_id not in self._down_cache:
+            seen, stack = set(), list(self.plan.dependents[node_id])
+            while stack:
+                d = stack.pop()
+                if d not in seen:
+                    seen.add(d)
+                    stack.extend(self.plan.dependents[d])
+            self._down_cache[node_id] = seen
+        return self._down_cache[node_id]
 
     def _approvals(self, sched: Scheduler) -> None:
-        approved = self.store.approved(self.run_id)
+        if self.opts.yes:
+            approved = set(sched.waiting_set)
+        else:
+            now = time.monotonic()
+            if now - self.last_approval_poll < APPROVAL_POLL_S:
+                return
+            self.last_approval_poll = now
+            approved = self.store.approved(self.run_id)
         for gate in sched.waiting():
-            if self.opts.yes or gate in approved:
+            if gate in approved:
                 sched.approve(gate)
-                now = time.time()
-                self.store.transition(self.run_id, gate, SUCCEEDED, event="gate-approved",
-                                      completed_at=now, approved=1)
+                self._note(gate, "gate-approved", {"by": "--yes" if self.opts.yes else "lanes approve"},
+                           status=SUCCEEDED, completed_at=time.time(), approved=1)
                 self.progress.event(f"approved {gate}" + (" (--yes)" if self.opts.yes else ""))
 
     def _cancel_running(self, sched: Scheduler) -> None:
-        running = sched.running()
+        """Ctrl-C or SIGTERM: terminate every running process group; what ends on its own
+        meanwhile keeps its outcome, the rest is recorded as cancelled."""
+        running = set(sched.running())
         self.executor.cancel_all()
-        deadline = time.time() + 10
-        left = set(running)
-        while left and time.time() < deadline:
+        deadline = time.time() + getattr(self.executor, "grace_s", 5.0) + 5
+        while running and time.time() < deadline:
+            self._record_spawned(sched)
             for o in self.executor.wait(0.2):
-                left.discard(o.node_id)
-        for nid in running:
+                if o.node_id not in running:
+                    continue
+                running.discard(o.node_id)
+                if o.ok and o.error is None:
+                    self._finished(sched, o)
+                    continue
+                self._note(o.node_id, CANCELLED, {"reason": "interrupted"},
+                           {"attempt": o.attempt, "started_at": o.started_at, "finished_at": o.finished_at,
+                            "exit_code": o.exit_code, "outcome": "cancelled"},
+                           status=CANCELLED, completed_at=o.finished_at, exit_code=o.exit_code,
+                           error="cancelled", pgid=None)
+                sched.cancel(o.node_id)
+        for nid in running:                    # did not end in time: the pgid stays for resume
             sched.cancel(nid)
-        self.store.transitions(self.run_id, [(n, CANCELLED, {"pgid": None, "completed_at": time.time()})
-                                             for n in running], {"reason": "interrupted"})
+            self._note(nid, CANCELLED, {"reason": "interrupted"}, status=CANCELLED, completed_at=time.time(),
+                       error="cancelled")
         self.progress.event("interrupted: running tasks terminated and recorded as cancelled; "
                             f"continue with `lanes resume {self.run_id}`")
+
+    def _cancel_unstarted(self, sched: Scheduler) -> None:
+        """A stopped run: what never started (or waited for an approval) is cancelled."""
+        for nid, s in list(sched.status.items()):
+            if s not in FINAL and s != RUNNING:
+                sched.cancel(nid)
+                self._note(nid, CANCELLED, {"reason": "run stopped"}, status=CANCELLED)
+                self.progress.event(f"cancelled {nid}")
 
     # -- rollback -------------------------------------------------------------------------------
 
     def rollback_targets(self, gate) -> list[str]:
-        """Succeeded tasks upstream of the gate since the previous gate, newest first."""
-        by_id = self.plan.node_by_id
-        seen, stack, tasks = set(), list(gate.needs), []
-        while stack:
-            nid = stack.pop()
-            if nid in seen:
-                continue
-            seen.add(nid)
-            n = by_id[nid]
-            if n.is_gate:
-                continue                      # an earlier gate: what lies behind it was checked
-            tasks.append(nid)
-            stack.extend(n.needs)
-        rows = self.store.nodes(self.run_id)
-        done = [t for t in tasks if rows[t]["status"] == SUCCEEDED and by_id[t].rollback]
-        return sorted(done, key=lambda t: rows[t]["completed_at"] or 0, reverse=True)
+        """See `rollback_targets`, from the store (pull mode calls this with its own view)."""
+        return rollback_targets(self.plan, self.store.nodes(self.run_id), gate)
 
     def _rollback(self, gate) -> None:
-        for nid in self.rollback_targets(gate):
+        for nid in rollback_targets(self.plan, self.view, gate):
             node = self.plan.node_by_id[nid]
             log = os.path.join(self.log_dir, f"{nid}.rollback.log")
             self.progress.event(f"rollback {nid}: {node.rollback}")
+            self.progress.flush()
+            env = {**os.environ, **dict(_node_env(self.plan, node, self.run_id, 0, self.brief_dir)),
+                   "LANES_ROLLBACK": "1", "LANES_GATE": gate.id}
             with open(log, "ab") as f:
-                r = subprocess.run(["bash", "-c", node.rollback], cwd=self.plan.workdir, stdout=f,
-                                   stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, **dict(node.env), "LANES_RUN_ID": self.run_id,
-                                        "LANES_TASK": nid, "LANES_ROLLBACK": "1"})
-            self.store.event(self.run_id, nid, "rolled-back", {"gate": gate.id, "exit_code": r.returncode})
+                proc = subprocess.Popen(["bash", "-c", node.rollback], cwd=self.plan.workdir, stdout=f,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                        start_new_session=True)
+            try:
+                code = proc.wait(timeout=node.timeout_s)
+            except subprocess.TimeoutExpired:
+                kill_group(proc.pid)
+                code = proc.wait()
+            self.store.event(self.run_id, nid, "rolled-back", {"gate": gate.id, "exit_code": code})
+            if code != 0:
+                self.progress.event(f"rollback of {nid} failed (exit {code}); see {log}")
 
 
 # -- resume -------------------------------------------------------------------------------------
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
+def runtime_alive(run_row) -> bool:
+    """Is the runtime that owns this run still running (the same process: pid and start time)?"""
+    pid = run_row["pid"]
+    if not pid or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
@@ -257,11 +358,40 @@ def _alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    start = process_start(pid)
+    recorded = run_row["pid_start"] if "pid_start" in run_row.keys() else None
+    if start is None:                          # no /proc: trust the pid
+        return True
+    if recorded is not None and start != recorded:
+        return False                           # the pid now belongs to another process
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
-def runtime_alive(run_row) -> bool:
-    return run_row["pid"] is not None and run_row["pid"] != os.getpid() and _alive(run_row["pid"])
+def orphan_groups(run_id: str) -> set[int]:
+    """Process groups of live processes started for this run (their environment holds
+    LANES_RUN_ID): catches a task whose pgid the dead runtime had not recorded yet."""
+    marker = f"LANES_RUN_ID={run_id}".encode()
+    own = {os.getpid(), os.getpgid(0)}
+    found = set()
+    if not os.path.isdir("/proc"):
+        return found
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in own:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            if marker in env:
+                pgid = os.getpgid(int(entry))
+                if pgid not in own:
+                    found.add(pgid)
+        except (OSError, ProcessLookupError):
+            continue
+    return found
 
 
 def prepare_resume(store: Store, run_id: str, plan: Plan, grace_s: float = 5.0) -> dict[str, str]:
@@ -269,25 +399,29 @@ def prepare_resume(store: Store, run_id: str, plan: Plan, grace_s: float = 5.0) 
     changed, then it and its downstream rerun), reset the rest; returns the states."""
     store.ensure_nodes(run_id, plan)
     rows = store.nodes(run_id)
-    for nid, r in rows.items():
-        if r["status"] == RUNNING and r["pgid"]:
-            kill_group(r["pgid"], grace_s)
-            store.event(run_id, nid, "orphan-killed", {"pgid": r["pgid"]})
-    changed = {n.id for n in plan.nodes if n.id in rows and rows[n.id]["digest"] != n.digest}
+    gone = [nid for nid in rows if nid not in plan.node_by_id]
+    if gone:
+        store.forget_nodes(run_id, gone)
+    groups = {r["pgid"]: nid for nid, r in rows.items() if r["status"] == RUNNING and r["pgid"]}
+    for pgid in orphan_groups(run_id):
+        groups.setdefault(pgid, None)
+    for pgid, nid in groups.items():
+        kill_group(pgid, grace_s)
+        store.event(run_id, nid, "orphan-killed", {"pgid": pgid})
+    changed = {n.id for n in plan.nodes if rows[n.id]["digest"] != n.digest}
     stack = list(changed)
     while stack:
-        nid = stack.pop()
-        for d in plan.dependents[nid]:
+        for d in plan.dependents[stack.pop()]:
             if d not in changed:
                 changed.add(d)
                 stack.append(d)
     states, changes = {}, []
     for n in plan.nodes:
-        r = rows.get(n.id)
-        keep = r is not None and r["status"] == SUCCEEDED and n.id not in changed
+        keep = rows[n.id]["status"] == SUCCEEDED and n.id not in changed
         states[n.id] = SUCCEEDED if keep else PENDING
         if not keep:
-            changes.append((n.id, PENDING, {"attempts": 0, "pgid": None, "digest": n.digest,
-                                            "agent": n.agent, "approved": 0}))
-    store.transitions(run_id, changes, {"reason": "resume"})
+            changes.append(change(n.id, PENDING, {"reason": "resume"}, status=PENDING, pgid=None,
+                                  digest=n.digest, agent=n.agent, approved=0, started_at=None,
+                                  completed_at=None, exit_code=None, error=None))
+    store.apply(run_id, changes)
     return states

@@ -1,23 +1,32 @@
 """Run commands as local processes, each in its own process group.
 
-A thread per running command waits for it (with the timeout), so the driver's
-loop only reads finished outcomes from a queue. On timeout or cancel the whole
-process group gets SIGTERM, then SIGKILL after a grace period, so grandchildren
-do not outlive their task.
+One thread does everything, as make does: `start` spawns the command at once
+(posix_spawn: a vfork and an exec, no shell when the command has no shell
+syntax, see lanes.runtime.executor.argv_of) and `wait` is a poll loop over every
+running command's pidfd (it has exited) and output pipe (copied into the node's
+log, which is created by the first byte: a silent task costs no file). Worker
+threads were tried first: they lose more time queueing for the GIL than they save.
+
+Timeouts and cancels give the whole process group SIGTERM, then SIGKILL after a
+grace period, so grandchildren do not outlive their task; when a task ends,
+whatever it left in its group is killed as well.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 import os
-import queue
+import select
+import shutil
 import signal
 import subprocess
-import threading
 import time
 from typing import Callable
 
 from lanes.runtime.executor import Launch, Outcome, argv_of
 
 GRACE_S = 5.0
+_RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)     # Python ignores these; a command must not
 
 
 def group_alive(pgid: int) -> bool:
@@ -44,115 +53,273 @@ def group_alive(pgid: int) -> bool:
     return False
 
 
+def signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def kill_group(pgid: int, grace: float = GRACE_S, alive: Callable[[], bool] | None = None) -> None:
-    """SIGTERM the group, then SIGKILL whatever is left after `grace` seconds."""
+    """SIGTERM the group, then SIGKILL whatever is left after `grace` seconds. Blocking:
+    for groups whose leader is not ours to reap (after a crash, on a Dask worker);
+    `alive` tells whether our own child leader still runs (a zombie would look alive)."""
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if alive is not None and not alive():
-            break
-        if not group_alive(pgid):
+        if (alive is None or not alive()) and not group_alive(pgid):
             return
         time.sleep(0.05)
+    signal_group(pgid, signal.SIGKILL)
+
+
+@lru_cache(maxsize=4096)
+def _argv(command: str, path: str | None) -> tuple[str, ...]:
+    """The argv of a command, its program looked up in PATH once (as the shell's hash
+    table does) rather than in every child."""
+    argv = argv_of(command)
+    if "/" not in argv[0]:
+        found = shutil.which(argv[0], path=path)
+        if found:
+            argv = [found, *argv[1:]]
+    return tuple(argv)
+
+
+@lru_cache(maxsize=64)
+def _same_dir(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _spawn(argv: tuple[str, ...], cwd: str, env: dict, out: int) -> int:
+    """Start `argv` in a new session (its own process group) with stdout and stderr on
+    `out`; its pid. posix_spawn when the command runs in our own directory, which
+    `lanes run` makes the plan's workdir; Popen otherwise (posix_spawn cannot change
+    directory before Python 3.13)."""
+    if _same_dir(cwd, os.getcwd()):
+        actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                   (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)]
+        return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORED)
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                            start_new_session=True)
+    proc.returncode = 0          # reaped by the executor with waitpid; Popen's __del__ must not try
+    return proc.pid
+
+
+def _keep_descriptors_to_ourselves() -> None:
+    """posix_spawn does not close descriptors as Popen does: make any that we inherited
+    (ours are close-on-exec already) close on exec, so commands do not hold them open."""
     try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        fds = [int(f) for f in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for fd in fds:
+        if fd > 2:
+            try:
+                if os.get_inheritable(fd):
+                    os.set_inheritable(fd, False)
+            except OSError:
+                pass
+
+
+class _Log:
+    """A node's log, created when the first byte arrives (creating files is the dearest
+    part of starting a no-op task)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def write(self, data: bytes) -> None:
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError:
+            pass                                 # a full disk must not stop the run
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+@dataclass
+class _Running:
+    launch: Launch
+    pid: int
+    pidfd: int | None
+    out: int | None                  # the read end of its output pipe, None once closed
+    log: _Log
+    started: float
+    timeout_at: float | None         # monotonic
+    kill_at: float | None = None     # SIGKILL due (after a SIGTERM)
+    timed_out: bool = False
+    cancelled: bool = False
 
 
 class LocalExecutor:
+    """The Executor protocol (lanes.runtime.executor) for this machine. Not thread-safe:
+    one thread calls everything. `on_started(node_id, attempt, pgid)` is called by
+    `start` once the process group exists."""
+
     def __init__(self, on_started: Callable[[str, int, int | None], None] | None = None,
                  grace_s: float = GRACE_S) -> None:
         self.on_started = on_started
         self.grace_s = grace_s
-        self.done: queue.Queue[Outcome] = queue.Queue()
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.cancelled: set[str] = set()
-        self.lock = threading.Lock()
+        self.running: dict[str, _Running] = {}
+        self.fds: dict[int, _Running] = {}
+        self.poller = select.poll()
+        self.finished: list[Outcome] = []        # ended before `wait` was asked
+        self.base_env = dict(os.environ)
+        _keep_descriptors_to_ourselves()
 
     def start(self, launch: Launch) -> None:
-        env = {**os.environ, **dict(launch.env)}
+        env = {**self.base_env, **dict(launch.env)} if launch.env else self.base_env
+        log = _Log(launch.log_path)
         started = time.time()
+        out, into = os.pipe()
         try:
-            log = open(launch.log_path, "ab", buffering=0)
+            pid = _spawn(_argv(launch.command, env.get("PATH")), launch.cwd, env, into)
         except OSError as exc:
-            self.done.put(Outcome(launch.node_id, launch.attempt, None, False, False,
-                                  f"cannot open log: {exc}", started, time.time()))
-            return
-        try:
-            proc = subprocess.Popen(argv_of(launch.command), cwd=launch.cwd, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as exc:
-            log.write(f"lanes: cannot start: {exc}\n".encode())
+            os.close(out)
+            reason = exc.strerror or str(exc)
+            log.write(f"lanes: cannot start: {reason}\n".encode())
             log.close()
-            self.done.put(Outcome(launch.node_id, launch.attempt, 127, False, False,
-                                  f"cannot start: {exc.strerror or exc}", started, time.time()))
+            self.finished.append(Outcome(launch.node_id, launch.attempt, 127, False, False,
+                                         f"cannot start: {reason}", started, time.time()))
             return
-        log.close()
-        with self.lock:
-            self.procs[launch.node_id] = proc
-        if self.on_started:
-            self.on_started(launch.node_id, launch.attempt, proc.pid)
-        threading.Thread(target=self._wait, args=(launch, proc, started), daemon=True).start()
-
-    def _wait(self, launch: Launch, proc: subprocess.Popen, started: float) -> None:
-        timed_out = False
+        finally:
+            os.close(into)
+        os.set_blocking(out, False)
         try:
-            code = proc.wait(timeout=launch.timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            kill_group(proc.pid, self.grace_s, alive=lambda: proc.poll() is None)
-            code = proc.wait()
-        try:                                   # the group may hold grandchildren still
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        with self.lock:
-            self.procs.pop(launch.node_id, None)
-            cancelled = launch.node_id in self.cancelled
+            pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):            # not Linux: `wait` polls the pid instead
+            pidfd = None
+        timeout_at = None if launch.timeout_s is None else time.monotonic() + launch.timeout_s
+        r = _Running(launch, pid, pidfd, out, log, started, timeout_at)
+        self.running[launch.node_id] = r
+        for fd in (out, pidfd):
+            if fd is not None:
+                self.fds[fd] = r
+                self.poller.register(fd, select.POLLIN)
+        if self.on_started:
+            self.on_started(launch.node_id, launch.attempt, pid)
+
+    def wait(self, timeout: float | None) -> list[Outcome]:
+        """Outcomes of the commands that ended; [] when none did within `timeout`."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            out, self.finished = self.finished, []
+            now = time.monotonic()
+            due = [t for r in self.running.values() for t in (r.kill_at, None if r.timed_out else r.timeout_at)
+                   if t is not None]
+            wake = min([end, *due] if end is not None else due, default=None)
+            if out:
+                wake = now                              # collect what is ready, do not block
+            ms = -1 if wake is None else max(0, int((wake - now) * 1000) + 1)
+            if any(r.pidfd is None for r in self.running.values()):
+                ms = 50 if ms < 0 else min(ms, 50)
+            for fd, _ in self.poller.poll(ms) if self.running else self._sleep(ms):
+                r = self.fds.get(fd)
+                if r is None:
+                    continue
+                if fd == r.out:
+                    self._copy(r)
+                else:
+                    out.append(self._end(r))
+            for r in [r for r in self.running.values() if r.pidfd is None]:
+                if os.waitid(os.P_PID, r.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    out.append(self._end(r))
+            self._enforce(time.monotonic())
+            if out or (end is not None and time.monotonic() >= end):
+                return out
+
+    @staticmethod
+    def _sleep(ms: int) -> list:
+        if ms > 0:
+            time.sleep(ms / 1000)
+        return []
+
+    def _copy(self, r: _Running) -> None:
+        """Move what the command wrote into its log; close the pipe at its end."""
+        while r.out is not None:
+            try:
+                data = os.read(r.out, 65536)
+            except BlockingIOError:
+                return
+            if data:
+                r.log.write(data)
+                continue
+            self._forget(r.out)
+            os.close(r.out)
+            r.out = None
+
+    def _enforce(self, now: float) -> None:
+        for r in self.running.values():
+            if r.timeout_at is not None and not r.timed_out and now >= r.timeout_at:
+                r.timed_out = True
+                self._terminate(r, now)
+            elif r.kill_at is not None and now >= r.kill_at:
+                r.kill_at = None
+                signal_group(r.pid, signal.SIGKILL)
+
+    def _terminate(self, r: _Running, now: float) -> None:
+        signal_group(r.pid, signal.SIGTERM)
+        r.kill_at = now + self.grace_s
+
+    def _forget(self, fd: int) -> None:
+        self.poller.unregister(fd)
+        del self.fds[fd]
+
+    def _end(self, r: _Running) -> Outcome:
+        """The command exited: reap it, kill what it left in its group, keep the last output."""
+        _, status = os.waitpid(r.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        signal_group(r.pid, signal.SIGKILL)
+        if r.pidfd is not None:
+            self._forget(r.pidfd)
+            os.close(r.pidfd)
+        if r.out is not None:
+            self._copy(r)                        # a daemon that left the group may keep the pipe
+            if r.out is not None:
+                self._forget(r.out)
+                os.close(r.out)
+        del self.running[r.launch.node_id]
         error = None
-        if timed_out:
-            error = f"timed out after {launch.timeout_s:g}s"
-            with open(launch.log_path, "ab") as log:
-                log.write(f"\nlanes: {error}; process group terminated\n".encode())
-        elif cancelled:
+        if r.timed_out:
+            error = f"timed out after {r.launch.timeout_s:g}s"
+            r.log.write(f"\nlanes: {error}; process group terminated\n".encode())
+        elif r.cancelled:
             error = "cancelled"
         elif code < 0:
             error = f"killed by signal {-code}"
-        self.done.put(Outcome(launch.node_id, launch.attempt, None if code < 0 else code, timed_out,
-                              False, error, started, time.time()))
-
-    def wait(self, timeout: float | None) -> list[Outcome]:
-        out = []
-        try:
-            out.append(self.done.get(timeout=timeout))
-        except queue.Empty:
-            return out
-        while True:
-            try:
-                out.append(self.done.get_nowait())
-            except queue.Empty:
-                return out
-
-    def running(self) -> int:
-        with self.lock:
-            return len(self.procs)
+        r.log.close()
+        return Outcome(r.launch.node_id, r.launch.attempt, None if code < 0 else code, r.timed_out, False,
+                       error, r.started, time.time())
 
     def cancel(self, node_id: str) -> None:
-        with self.lock:
-            proc = self.procs.get(node_id)
-            self.cancelled.add(node_id)
-        if proc is not None:
-            threading.Thread(target=kill_group, args=(proc.pid, self.grace_s), daemon=True).start()
+        """SIGTERM now; `wait` sends SIGKILL after the grace period if it is still there."""
+        r = self.running.get(node_id)
+        if r is not None and not r.cancelled:
+            r.cancelled = True
+            self._terminate(r, time.monotonic())
 
     def cancel_all(self) -> None:
-        with self.lock:
-            nodes = list(self.procs)
-        for n in nodes:
-            self.cancel(n)
+        for node_id in list(self.running):
+            self.cancel(node_id)
 
     def close(self) -> None:
+        """End whatever still runs (SIGTERM, SIGKILL after the grace period) and reap it."""
         self.cancel_all()
+        end = time.monotonic() + self.grace_s + 1
+        while self.running and time.monotonic() < end:
+            self.wait(0.1)
+        for r in list(self.running.values()):
+            signal_group(r.pid, signal.SIGKILL)
+        while self.running:
+            self.wait(0.1)

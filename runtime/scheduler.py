@@ -5,10 +5,14 @@ priorities (longest remaining critical path first, ties in plan order), retries
 with backoff, approvals, gate outcomes and the failure cascade. Drivers (the
 local run loop, the Dask run loop, pull-mode claims) ask it what may start and
 tell it what ended; times are passed in.
+
+Everything is incremental: a node enters a per-lane priority queue when its last
+need is met, so choosing what to start costs O(lanes + started), not O(nodes).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import heapq
 import random
 
 from lanes.compiler.planfile import Plan
@@ -17,6 +21,7 @@ PENDING, READY, RUNNING, WAITING = "pending", "ready", "running", "waiting"
 SUCCEEDED, FAILED, SKIPPED, CANCELLED = "succeeded", "failed", "skipped", "cancelled"
 STATES = (PENDING, READY, RUNNING, WAITING, SUCCEEDED, FAILED, SKIPPED, CANCELLED)
 FINAL = (SUCCEEDED, FAILED, SKIPPED, CANCELLED)
+GATES = ""                     # the lane key of gates (they hold no agent lane)
 
 
 def remaining_path(plan: Plan) -> dict[str, float]:
@@ -39,24 +44,41 @@ class Scheduler:
     stages: bool = False
     keep_going: bool = False
     status: dict[str, str] = field(default_factory=dict)
-    attempts: dict[str, int] = field(default_factory=dict)
-    not_before: dict[str, float] = field(default_factory=dict)     # retry backoff
-    stopping: bool = False                  # a failure without --keep-going: start nothing new
-    failed_run: bool = False
+    attempts: dict[str, int] = field(default_factory=dict)   # attempts so far (numbering goes on)
     rng: random.Random = field(default_factory=random.Random)
+    # attempts made before this scheduler (a resumed run): the retry budget starts afresh
+    tries_before: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for n in self.plan.nodes:
+        plan = self.plan
+        for n in plan.nodes:
             self.status.setdefault(n.id, PENDING)
             self.attempts.setdefault(n.id, 0)
-        self.rank = priority_order(self.plan)
-        self.nodes = self.plan.node_by_id
-        self.lanes = {a.id: a.instances for a in self.plan.agents}
-        for n in self.plan.nodes:            # a resumed run: what failed upstream stays skipped
+        self.nodes = plan.node_by_id
+        self.rank = priority_order(plan)
+        self.lanes = {a.id: a.instances for a in plan.agents}
+        self.lane_of = {n.id: (n.agent if n.agent in self.lanes else GATES) for n in plan.nodes}
+        self.not_before: dict[str, float] = {}
+        self.stopping = False
+        self.failed_run = False
+        self.busy: dict[str, int] = {}
+        self.n_running = 0
+        self.waiting_set: set[str] = set()
+        self.queues: dict[str, list] = {}
+        self.delayed: list[tuple[float, str]] = []
+        self.open_in_stage: dict[int, int] = {}
+        for n in plan.nodes:
+            if self.status[n.id] not in FINAL:
+                self.open_in_stage[n.stage] = self.open_in_stage.get(n.stage, 0) + 1
+        self.missing = {n.id: sum(not self._satisfied(u) for u in n.needs) for n in plan.nodes}
+        for n in plan.nodes:              # a resumed run: what failed upstream stays skipped
             if self.status[n.id] in (FAILED, SKIPPED) and not self._satisfied(n.id):
                 self._cascade(n.id)
+        for n in plan.nodes:
+            if self.status[n.id] in (PENDING, READY) and self.missing[n.id] == 0:
+                self._enqueue(n.id)
 
-    # -- questions ----------------------------------------------------------------------------
+    # -- queues -------------------------------------------------------------------------------
 
     def _satisfied(self, node_id: str) -> bool:
         """Dependents may go on: it succeeded, or it is a gate whose failure is `continue`."""
@@ -64,111 +86,181 @@ class Scheduler:
         n = self.nodes[node_id]
         return s == SUCCEEDED or (s == FAILED and n.is_gate and n.on_fail == "continue")
 
-    def _lane_busy(self) -> dict[str, int]:
-        busy: dict[str, int] = {}
-        for nid, s in self.status.items():
-            if s == RUNNING:
-                agent = self.nodes[nid].agent
-                if agent:
-                    busy[agent] = busy.get(agent, 0) + 1
-        return busy
+    def _enqueue(self, node_id: str) -> None:
+        self.status[node_id] = READY
+        heapq.heappush(self.queues.setdefault(self.lane_of[node_id], []), (self.rank[node_id], node_id))
+
+    def _close(self, node_id: str) -> None:
+        stage = self.nodes[node_id].stage
+        self.open_in_stage[stage] = self.open_in_stage.get(stage, 1) - 1
+
+    def _settle(self, node_id: str) -> None:
+        """A node reached a final state: release what waited for it."""
+        self._close(node_id)
+        if self._satisfied(node_id):
+            for d in self.plan.dependents[node_id]:
+                self.missing[d] -= 1
+                if self.missing[d] == 0 and self.status[d] == PENDING and d not in self.not_before:
+                    self._enqueue(d)
+
+    def _current_stage(self) -> int | None:
+        open_stages = [s for s, k in self.open_in_stage.items() if k > 0]
+        return min(open_stages) if open_stages else None
+
+    def _release_due(self, now: float) -> None:
+        while self.delayed and self.delayed[0][0] <= now:
+            _, nid = heapq.heappop(self.delayed)
+            self.not_before.pop(nid, None)
+            if self.status[nid] == PENDING:
+                self._enqueue(nid)
+
+    def _pick(self, now: float, room, limit: int | None, agent: str | None = None) -> list[str]:
+        """Pop ready nodes best-first while `room(lane)` allows, at most `limit`."""
+        self._release_due(now)
+        if self.stopping:
+            return []
+        stage = self._current_stage() if self.stages else None
+        out: list[str] = []
+        held: list[tuple[str, tuple]] = []
+        candidates = []
+        for lane, q in self.queues.items():
+            if agent is not None and lane != agent:
+                continue
+            while q and self.status[q[0][1]] != READY:          # drop stale entries
+                heapq.heappop(q)
+            if q:
+                candidates.append((q[0][0], lane))
+        heapq.heapify(candidates)
+        while candidates and (limit is None or len(out) < limit):
+            _, lane = heapq.heappop(candidates)
+            q = self.queues[lane]
+            if not q or not room(lane):
+                continue
+            item = heapq.heappop(q)
+            nid = item[1]
+            if stage is not None and self.nodes[nid].stage != stage:
+                held.append((lane, item))
+            else:
+                out.append(nid)
+                self._take(nid)
+            while q and self.status[q[0][1]] != READY:
+                heapq.heappop(q)
+            if q:
+                heapq.heappush(candidates, (q[0][0], lane))
+        for lane, item in held:
+            heapq.heappush(self.queues[lane], item)
+        return out
+
+    def _take(self, nid: str) -> None:
+        lane = self.lane_of[nid]
+        if lane != GATES:
+            self.busy[lane] = self.busy.get(lane, 0) + 1
+
+    # -- questions ----------------------------------------------------------------------------
 
     def running(self) -> list[str]:
         return [n for n, s in self.status.items() if s == RUNNING]
 
     def waiting(self) -> list[str]:
-        return [n for n, s in self.status.items() if s == WAITING]
+        return sorted(self.waiting_set, key=self.rank.__getitem__)
 
-    def _current_stage(self) -> int | None:
-        open_stages = [self.nodes[n].stage for n, s in self.status.items() if s not in FINAL]
-        return min(open_stages) if open_stages else None
-
-    def ready(self, now: float) -> list[str]:
-        """Nodes whose needs are met, in priority order (lanes and slots not yet applied)."""
-        if self.stopping:
-            return []
-        stage = self._current_stage() if self.stages else None
-        out = []
-        for nid, s in self.status.items():
-            if s not in (PENDING, READY):
-                continue
-            n = self.nodes[nid]
-            if stage is not None and n.stage != stage:
-                continue
-            if all(self._satisfied(u) for u in n.needs) and self.not_before.get(nid, 0) <= now:
-                self.status[nid] = READY
-                out.append(nid)
-        return sorted(out, key=self.rank.__getitem__)
-
-    def claimable(self, now: float, agent: str | None = None, held: dict[str, int] | None = None) -> list[str]:
-        """Ready nodes a puller may take: lanes respected (`held`: leases per agent);
-        with `agent`, only that agent's tasks."""
-        busy = dict(held if held is not None else self._lane_busy())
-        out = []
-        for nid in self.ready(now):
-            n = self.nodes[nid]
-            if agent is not None and n.agent != agent:
-                continue
-            if n.agent and busy.get(n.agent, 0) >= self.lanes.get(n.agent, 1):
-                continue
-            if n.agent:
-                busy[n.agent] = busy.get(n.agent, 0) + 1
-            out.append(nid)
-        return out
+    def _wait_for_approval(self, node_id: str) -> None:
+        self.status[node_id] = WAITING
+        self.waiting_set.add(node_id)
 
     def next_launches(self, now: float) -> list[str]:
         """What to start now: ready nodes by priority that have a free lane and a free slot.
-        Approval gates become `waiting` instead (they need no slot)."""
-        slots = self.jobs - len(self.running())
-        busy = self._lane_busy()
+        Approval gates become `waiting` instead (they need no slot and no lane)."""
         out = []
-        for nid in self.ready(now):
+        while True:
+            slots = self.jobs - self.n_running
+            room = lambda lane: lane == GATES or self.busy.get(lane, 0) < self.lanes[lane]  # noqa: E731
+            picked = self._pick(now, room, max(slots, 0) if slots > 0 else 0)
+            if not picked:
+                # approval gates need no slot: let them through even when slots are full
+                waits = self._approval_gates(now)
+                if not waits:
+                    return out
+                continue
+            again = False
+            for nid in picked:
+                n = self.nodes[nid]
+                if n.is_gate and n.approve is not None:
+                    self._wait_for_approval(nid)
+                    again = True
+                    continue
+                self.status[nid] = RUNNING
+                self.attempts[nid] += 1
+                self.n_running += 1
+                out.append(nid)
+            if not again:
+                return out
+
+    def _approval_gates(self, now: float) -> bool:
+        q = self.queues.get(GATES, [])
+        found = False
+        for _, nid in list(q):
             n = self.nodes[nid]
-            if n.is_gate and n.approve is not None:
-                self.status[nid] = WAITING
-                continue
-            if slots <= 0:
-                break
-            if n.agent and busy.get(n.agent, 0) >= self.lanes.get(n.agent, 1):
-                continue
-            if n.agent:
-                busy[n.agent] = busy.get(n.agent, 0) + 1
-            slots -= 1
-            self.status[nid] = RUNNING
-            self.attempts[nid] += 1
-            out.append(nid)
+            if self.status[nid] == READY and n.approve is not None and not self.stopping and \
+                    (not self.stages or n.stage == self._current_stage()):
+                self._wait_for_approval(nid)
+                found = True
+        return found
+
+    def claimable(self, now: float, agent: str | None, held: dict[str, int], limit: int = 1) -> list[str]:
+        """For pull mode: ready nodes a puller may take, lanes respected (`held`: leases per
+        agent lane); with `agent`, only that agent's tasks. Nothing is marked taken."""
+        saved = dict(self.busy)
+        self.busy = dict(held)
+        room = lambda lane: lane == GATES or self.busy.get(lane, 0) < self.lanes[lane]  # noqa: E731
+        out = self._pick(now, room, limit, agent)
+        for nid in out:                       # put them back: the store decides who gets them
+            self._enqueue(nid)
+        self.busy = saved
         return out
 
     def next_wake(self) -> float | None:
-        """The earliest time a retry becomes due, if any node waits for one."""
-        due = [t for nid, t in self.not_before.items() if self.status[nid] in (PENDING, READY)]
-        return min(due) if due else None
+        return self.delayed[0][0] if self.delayed else None
 
     @property
     def done(self) -> bool:
-        if any(s in (RUNNING, WAITING) for s in self.status.values()):
+        """Nothing runs and nothing more will start (a stopping run does not wait for
+        approvals; the driver cancels what never started)."""
+        if self.n_running:
             return False
         if self.stopping:
             return True
-        return not any(s in (PENDING, READY) for s in self.status.values())
+        return not self.waiting_set and not any(k > 0 for k in self.open_in_stage.values())
 
     # -- events -------------------------------------------------------------------------------
 
     def started(self, node_id: str) -> None:
-        """A puller took it (pull mode); `next_launches` does this itself."""
+        """Pull mode: a puller took it."""
         self.status[node_id] = RUNNING
         self.attempts[node_id] += 1
+        self.n_running += 1
+        self._take(node_id)
+
+    def _release_lane(self, node_id: str) -> None:
+        lane = self.lane_of[node_id]
+        if lane != GATES and self.busy.get(lane, 0) > 0:
+            self.busy[lane] -= 1
+        self.n_running = max(0, self.n_running - 1)
 
     def finished(self, node_id: str, ok: bool, now: float) -> str:
-        """Record an attempt's end; returns the node's new state (ready again for a retry)."""
+        """Record an attempt's end; returns the node's new state (pending while a retry waits)."""
         n = self.nodes[node_id]
+        self._release_lane(node_id)
         if ok:
             self.status[node_id] = SUCCEEDED
-            self.not_before.pop(node_id, None)
+            self._settle(node_id)
             return SUCCEEDED
-        if self.attempts[node_id] <= n.retries and not self.stopping:
+        tries = self.attempts[node_id] - self.tries_before.get(node_id, 0)
+        if tries <= n.retries and not self.stopping:
             jitter = 1 + self.rng.uniform(0, 0.1)
-            self.not_before[node_id] = now + n.backoff.delay(self.attempts[node_id]) * jitter
+            due = now + n.backoff.delay(tries) * jitter
+            self.not_before[node_id] = due
+            heapq.heappush(self.delayed, (due, node_id))
             self.status[node_id] = PENDING
             return PENDING
         self.fail(node_id)
@@ -177,6 +269,7 @@ class Scheduler:
     def fail(self, node_id: str) -> None:
         n = self.nodes[node_id]
         self.status[node_id] = FAILED
+        self._settle(node_id)
         if n.is_gate and n.on_fail == "continue":
             return                                   # recorded; the run goes on
         self.failed_run = True
@@ -186,9 +279,16 @@ class Scheduler:
 
     def approve(self, gate_id: str) -> None:
         if self.status.get(gate_id) == WAITING:
+            self.waiting_set.discard(gate_id)
             self.status[gate_id] = SUCCEEDED
+            self._settle(gate_id)
 
     def cancel(self, node_id: str) -> None:
+        if self.status[node_id] == RUNNING:
+            self._release_lane(node_id)
+        if self.status[node_id] not in FINAL:
+            self._close(node_id)
+        self.waiting_set.discard(node_id)
         self.status[node_id] = CANCELLED
 
     def _cascade(self, node_id: str) -> None:
@@ -196,7 +296,9 @@ class Scheduler:
         while stack:
             d = stack.pop()
             if self.status[d] in (PENDING, READY, WAITING):
+                self.waiting_set.discard(d)
                 self.status[d] = SKIPPED
+                self._close(d)
                 stack.extend(self.plan.dependents[d])
 
     def counts(self) -> dict[str, int]:

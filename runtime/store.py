@@ -9,6 +9,7 @@ power cut may lose the last transitions, never corrupt the file.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 import json
 import os
@@ -20,7 +21,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, plan_json TEXT NOT NULL,
     source_path TEXT, mode TEXT NOT NULL, status TEXT NOT NULL,
-    started_at REAL NOT NULL, finished_at REAL, pid INTEGER, options TEXT
+    started_at REAL NOT NULL, finished_at REAL, pid INTEGER, options TEXT,
+    pid_start INTEGER
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL, node_id TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
@@ -52,6 +54,32 @@ class StoreError(Exception):
     """A run or node that does not exist, or a state that forbids the operation."""
 
 
+@dataclass(frozen=True)
+class Change:
+    """One node's transition: new column values, the event that records it, and the
+    attempt it closes (a dict of the attempts columns) if any."""
+    node_id: str
+    fields: tuple[tuple[str, object], ...]
+    event: str | None                      # None: a detail (a pgid), not worth an event
+    data: dict | None = None
+    attempt: dict | None = None
+
+
+def change(node_id: str, event: str | None, data: dict | None = None, attempt: dict | None = None,
+           **fields) -> Change:
+    return Change(node_id, tuple(fields.items()), event, data, attempt)
+
+
+def process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot): with the pid, it names one
+    process even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class Store:
     def __init__(self, state_dir: str) -> None:
         os.makedirs(state_dir, exist_ok=True)
@@ -63,6 +91,9 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.executescript(SCHEMA)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
+        if "pid_start" not in columns:             # a state directory from before the column
+            self.db.execute("ALTER TABLE runs ADD COLUMN pid_start INTEGER")
 
     def close(self) -> None:
         self.db.close()
@@ -90,9 +121,10 @@ class Store:
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone():
                 raise StoreError(f"run '{run_id}' already exists (use `lanes resume {run_id}`)")
-            db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+            pid = os.getpid() if mode == "run" else None
+            db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                        (run_id, plan.workflow, plan_json, source_path, mode, "running", now, None,
-                        os.getpid() if mode == "run" else None, json.dumps(options or {})))
+                        pid, json.dumps(options or {}), pid and process_start(pid)))
             db.executemany("INSERT INTO nodes (run_id, node_id, status, attempts, agent, digest) "
                            "VALUES (?,?,?,?,?,?)",
                            [(run_id, n.id, "pending", 0, n.agent, n.digest) for n in plan.nodes])
@@ -119,32 +151,54 @@ class Store:
             if "status" in fields:
                 self._event(db, run_id, None, f"run-{fields['status']}", None)
 
+    def take_over(self, run_id: str, in_progress) -> sqlite3.Row | None:
+        """Make this process the run's runtime (resume), unless `in_progress(row)` says its
+        runtime still lives: then return that row. Check and claim are one transaction, so
+        two resumes of one run cannot both go on."""
+        pid = os.getpid()
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if in_progress(row):
+                return row
+            db.execute("UPDATE runs SET pid=?, pid_start=?, status='running', finished_at=NULL WHERE run_id=?",
+                       (pid, process_start(pid), run_id))
+            self._event(db, run_id, None, "run-resumed", {"pid": pid})
+        return None
+
     # -- nodes ----------------------------------------------------------------------------------
 
     def nodes(self, run_id: str) -> dict[str, sqlite3.Row]:
         return {r["node_id"]: r for r in self.db.execute("SELECT * FROM nodes WHERE run_id=?", (run_id,))}
 
+    def apply(self, run_id: str, changes, run_fields: dict | None = None) -> None:
+        """Several transitions (a finish, the skips it causes, the launches it unlocks) in
+        one transaction: they are all recorded or none is."""
+        if not changes and not run_fields:
+            return
+        with self.transaction() as db:
+            for c in changes:
+                if c.fields:
+                    self._update(db, "nodes", "run_id=? AND node_id=?", (run_id, c.node_id), dict(c.fields))
+                if c.attempt is not None:
+                    a = c.attempt
+                    db.execute("INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?)",
+                               (run_id, c.node_id, a["attempt"], a.get("started_at"), a.get("finished_at"),
+                                a.get("exit_code"), a.get("outcome"), a.get("worker")))
+                if c.event is not None:
+                    self._event(db, run_id, c.node_id, c.event, c.data)
+            if run_fields:
+                self._update(db, "runs", "run_id=?", (run_id,), run_fields)
+                if "status" in run_fields:
+                    self._event(db, run_id, None, f"run-{run_fields['status']}", None)
+
     def transition(self, run_id: str, node_id: str, status: str, event: str | None = None,
                    data: dict | None = None, attempt_row: dict | None = None, **fields) -> None:
         """One node's change of state, its attempt record and its event: one transaction."""
-        with self.transaction() as db:
-            self._update(db, "nodes", "run_id=? AND node_id=?", (run_id, node_id), {"status": status, **fields})
-            if attempt_row is not None:
-                db.execute("INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?)",
-                           (run_id, node_id, attempt_row["attempt"], attempt_row.get("started_at"),
-                            attempt_row.get("finished_at"), attempt_row.get("exit_code"),
-                            attempt_row.get("outcome"), attempt_row.get("worker")))
-            self._event(db, run_id, node_id, event or status, data)
+        self.apply(run_id, [change(node_id, event or status, data, attempt_row, status=status, **fields)])
 
     def transitions(self, run_id: str, changes: list[tuple[str, str, dict]], event_data=None) -> None:
         """Several nodes at once (a cascade of skips, a reset for resume): one transaction."""
-        if not changes:
-            return
-        with self.transaction() as db:
-            for node_id, status, fields in changes:
-                self._update(db, "nodes", "run_id=? AND node_id=?", (run_id, node_id),
-                             {"status": status, **fields})
-                self._event(db, run_id, node_id, status, event_data)
+        self.apply(run_id, [change(n, s, event_data, None, status=s, **f) for n, s, f in changes])
 
     def ensure_nodes(self, run_id: str, plan) -> None:
         """Rows for nodes a changed workflow added since the run began (resume)."""
@@ -152,6 +206,13 @@ class Store:
             db.executemany("INSERT OR IGNORE INTO nodes (run_id, node_id, status, attempts, agent, digest) "
                            "VALUES (?,?,?,?,?,?)",
                            [(run_id, n.id, "pending", 0, n.agent, n.digest) for n in plan.nodes])
+
+    def forget_nodes(self, run_id: str, node_ids) -> None:
+        """Nodes a changed workflow no longer has (resume); their attempts stay on record."""
+        with self.transaction() as db:
+            for nid in node_ids:
+                db.execute("DELETE FROM nodes WHERE run_id=? AND node_id=?", (run_id, nid))
+                self._event(db, run_id, nid, "removed", None)
 
     def approve(self, run_id: str, gate: str) -> None:
         with self.transaction() as db:

@@ -105,7 +105,7 @@ def test_uncovered(a, bs, covered):
     ("{a,/b}", "absolute"),
     ("a//b", "empty"),
     ("", "empty"),
-    ("port:", "empty"),
+    ("port:", "nothing follows"),
     ("./src/", None),
     ("src/**", None),
 ])

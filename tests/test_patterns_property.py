@@ -1,29 +1,121 @@
-"""Both deciders against a brute-force twin: an independent regex translation of the
-pattern language and every resource up to a small bound."""
+"""The pattern language and both deciders against a brute-force twin.
+
+The twin is written apart from the code under test: patterns are generated as trees
+(so the twin expands braces from the tree, not from the text), each alternative is
+translated to a Python regex, and "every resource" is an enumerated universe of
+paths over the characters `a`, `b`, `.`. The universe is bounded, so:
+- a witness from a decider is checked with the twin regex itself (no bound);
+- a None from a decider is checked against every resource of the universe;
+- a resource of the universe that shows an overlap (or a gap) forbids a None.
+"""
 from __future__ import annotations
 
+from functools import cached_property
 import itertools
+import random
 import re
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from lanes.compiler.patterns import intersect, uncovered
+from lanes.compiler.patterns import (
+    compile_pattern, expand_braces, intersect, matches, pattern_problem, uncovered,
+)
 
-ALPHABET = "ab."
-SEGMENTS = [s for n in (1, 2) for s in map("".join, itertools.product(ALPHABET, repeat=n))
-            if s not in (".", "..")]
-UNIVERSE = ["/".join(p) for n in (1, 2, 3) for p in itertools.product(SEGMENTS, repeat=n)]
+# -- the universe ----------------------------------------------------------------------------
 
-
-def expand(text: str) -> list[str]:
-    """Brace expansion, written apart from the one under test."""
-    m = re.search(r"\{([^{}]*,[^{}]*)\}", text)          # innermost group with a comma
-    if not m:
-        return [text]
-    return [y for alt in m.group(1).split(",") for y in expand(text[:m.start()] + alt + text[m.end():])]
+CHARS = "ab."
 
 
-def seg_regex(seg: str) -> str:
+def _words(n: int) -> list[str]:
+    return ["".join(p) for p in itertools.product(CHARS, repeat=n)]
+
+
+S2 = [w for n in (1, 2) for w in _words(n) if w not in (".", "..")]
+S3 = S2 + _words(3)
+
+
+def _paths(segments: list[str], counts) -> set[str]:
+    return {"/".join(p) for n in counts for p in itertools.product(segments, repeat=n)}
+
+
+UNIVERSE = sorted(_paths(S2, (1, 2, 3)) | _paths(S3, (1, 2)) | _paths(["a", "b"], (4, 5)))
+
+# -- patterns as trees -----------------------------------------------------------------------
+# A tree is a tuple of nodes: a string (segment text or "/") or a tuple of alternatives
+# (a brace group), each alternative itself a tree. Segments and groups come from pools
+# built once with a fixed seed, simplest first, so a pattern takes a few draws (fast) and
+# shrinks toward simple patterns.
+
+TOKENS = ["a", "b", ".", "*", "?", "[ab]", "[!a]", "[^b]", "[a-b]", "[!ab]", "[.a]"]
+_rnd = random.Random(20261124)
+_SEQS = [p for n in (1, 2) for p in itertools.product(TOKENS, repeat=n)]
+SEGMENTS = ["**", *("".join(p) for p in _SEQS),
+            *("".join(p) for p in _rnd.sample(list(itertools.product(TOKENS, repeat=3)), 200))]
+
+
+def _alternative(in_segment: bool) -> tuple:
+    seq = "".join(_rnd.choice(_SEQS))
+    if in_segment:
+        return _rnd.choice([(seq,), (seq,), ()])
+    kind = _rnd.randrange(5)
+    if kind == 0:
+        return (seq, "/", "".join(_rnd.choice(_SEQS)))
+    if kind == 1:
+        return (seq, tuple(_alternative(True) for _ in range(2)))       # nested group
+    if kind == 2:
+        return ("**", "/", "a")
+    return (seq,)
+
+
+GROUPS = sorted({tuple(_alternative(k % 2 == 0) for _ in range(2 + k % 3)) for k in range(600)},
+                key=lambda g: (len(repr(g)), repr(g)))
+
+
+_segments = st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=3)
+_groups = st.lists(st.tuples(st.integers(0, 6), st.sampled_from(GROUPS)), max_size=2)
+_ends = st.integers(0, 19)
+
+
+@st.composite
+def trees(draw):
+    """Up to three segments, up to two brace groups anywhere (so `//` and other
+    unusable patterns come up too), sometimes a leading `./` or a trailing `/`."""
+    segs = draw(_segments)
+    tree = [segs[0]]
+    for seg in segs[1:]:
+        tree += ["/", seg]
+    for at, group in draw(_groups):
+        tree.insert(min(at, len(tree)), group)
+    ends = draw(_ends)
+    return (*(("./",) if ends == 1 else ()), *tree, *(("/",) if ends == 2 else ()))
+
+
+def render(tree) -> str:
+    return "".join(n if isinstance(n, str) else "{" + ",".join(map(render, n)) + "}" for n in tree)
+
+
+def twin_expand(tree) -> list[str]:
+    choices = [[n] if isinstance(n, str) else [w for alt in n for w in twin_expand(alt)] for n in tree]
+    return ["".join(p) for p in itertools.product(*choices)]
+
+
+def twin_alternatives(tree) -> list[str] | None:
+    """Normalised alternatives, or None when the pattern is unusable."""
+    out = []
+    for alt in dict.fromkeys(w for w in twin_expand(tree) if w):
+        if alt.startswith("/"):
+            return None
+        while alt[:2] == "./":
+            alt = alt[2:]
+        if alt.endswith("/"):
+            alt += "**"
+        if not alt or any(s in ("", ".", "..") for s in alt.split("/")):
+            return None
+        out.append(alt)
+    return out or None
+
+
+def twin_segment(seg: str) -> str:
     out, i = "", 0
     while i < len(seg):
         c = seg[i]
@@ -32,9 +124,12 @@ def seg_regex(seg: str) -> str:
         elif c == "?":
             out += "[^/]"
         elif c == "[":
-            j = seg.index("]", i)
-            body = seg[i + 1:j]
-            out += "[^/" + re.escape(body[1:]) + "]" if body.startswith("!") else "[" + re.escape(body) + "]"
+            j = seg.index("]", i + 2)
+            body = seg[i + 1:j].replace("[", "\\[")
+            if body[0] in "!^":
+                out += "[^/" + body[1:] + "]"
+            else:
+                out += "[" + body + "]"
             i = j
         else:
             out += re.escape(c)
@@ -42,9 +137,9 @@ def seg_regex(seg: str) -> str:
     return out
 
 
-def to_regex(pattern: str) -> re.Pattern:
-    alts = []
-    for alt in expand(pattern):
+def twin_regex(alternatives: list[str]) -> re.Pattern:
+    rx = []
+    for alt in alternatives:
         segs = alt.split("/")
         out = ""
         for i, s in enumerate(segs):
@@ -52,51 +147,136 @@ def to_regex(pattern: str) -> re.Pattern:
             if s == "**":
                 out += "[^/]+(?:/[^/]+)*" if last else "(?:[^/]+/)*"
             else:
-                out += seg_regex(s.replace("**", "*")) + ("" if last else "/")
-        alts.append(out)
-    return re.compile("(?:" + "|".join(f"(?:{a})" for a in alts) + r")\Z")
+                out += twin_segment(s) + ("" if last else "/")
+        rx.append(out)
+    return re.compile("|".join(f"(?:{r})" for r in rx))
 
 
-def brute(pattern: str, resource: str) -> bool:
-    return to_regex(pattern).match(resource) is not None and "//" not in resource
+def resource_ok(r: str) -> bool:
+    return all(s not in ("", ".", "..") for s in r.split("/"))
 
 
-atom = st.sampled_from(["a", "b", ".", "*", "?", "[ab]", "[!a]", "[a-b]"])
-plain_segment = st.lists(atom, min_size=1, max_size=3).map("".join)
-segment = st.one_of(plain_segment, plain_segment, st.just("**"),
-                    st.tuples(plain_segment, plain_segment).map(lambda t: "{%s,%s}" % t),
-                    st.tuples(plain_segment, plain_segment).map(lambda t: "{%s,%s/*}" % t))
-pattern = st.lists(segment, min_size=1, max_size=3).map("/".join).filter(
-    lambda p: all(s not in (".", "..") for alt in expand(p) for s in alt.split("/")))
+class Twin:
+    """A pattern as the twin sees it: its text, regex and matches in the universe."""
 
-SETTINGS = settings(max_examples=1500, deadline=None, derandomize=True,
+    def __init__(self, tree) -> None:
+        self.tree = tree
+        self.text = render(tree)
+        self.alternatives = twin_alternatives(tree)
+        self.regex = twin_regex(self.alternatives) if self.alternatives else None
+
+    def __call__(self, resource: str) -> bool:
+        return resource_ok(resource) and self.regex.fullmatch(resource) is not None
+
+    @cached_property
+    def universe(self) -> list[str]:
+        return [r for r in UNIVERSE if self.regex.fullmatch(r)]
+
+
+valid = trees().map(Twin).filter(lambda t: t.alternatives is not None)
+
+
+def substitute(tree, old: str, new: str):
+    """The tree with the first `old` in a segment text (a regex) replaced, or None."""
+    done = False
+
+    def walk(node):
+        nonlocal done
+        if isinstance(node, tuple):
+            return tuple(tuple(walk(n) for n in alt) for alt in node)
+        m = None if done or node in ("/", "./") else re.search(old, node)
+        if m is None:
+            return node
+        done = True
+        return node[:m.start()] + new + node[m.end():]
+
+    out = tuple(walk(n) for n in tree)
+    return out if done else None
+
+
+LONE_STAR = r"(?<!\*)\*(?!\*)"
+# Pieces that together match exactly what the replaced part matched (so the union of the
+# pieces covers the pattern), and widenings (so the wider pattern covers it).
+PARTITIONS = [("\\?", ["[ab]", "[!ab]"]), (LONE_STAR, ["", "[ab]*", "[!ab]*"]),
+              (re.escape("[!a]"), ["b", "[!ab]"]), (re.escape("[ab]"), ["a", "b"]),
+              (r"^\*\*$", ["*", "*/**"])]
+WIDENINGS = [("a", "?"), (re.escape("[ab]"), "*"), (r"\?", "*"), (r"\.", "[.a]"), ("^", "**/")]
+
+
+@st.composite
+def cover_cases(draw):
+    """A pattern and 0-4 others that often cover it only together."""
+    a = draw(valid)
+    bs = draw(st.lists(valid, max_size=2))
+    old, pieces = draw(st.sampled_from(PARTITIONS))
+    for piece in pieces:
+        tree = substitute(a.tree, old, piece)
+        if tree is not None and draw(st.integers(0, 4)):
+            bs.append(Twin(tree))
+    old, new = draw(st.sampled_from(WIDENINGS))
+    tree = substitute(a.tree, old, new)
+    if tree is not None and draw(st.booleans()):
+        bs.append(Twin(tree))
+    return a, [b for b in bs if b.alternatives is not None]
+
+SETTINGS = settings(max_examples=2000, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
 @SETTINGS
-@given(pattern, pattern)
-def test_intersect_agrees_with_brute_force(a, b):
-    w = intersect(a, b)
-    if w is None:
-        assert not [r for r in UNIVERSE if brute(a, r) and brute(b, r)]
-    else:
-        assert brute(a, w) and brute(b, w), w
-        assert all(s not in (".", "..") for s in w.split("/"))
+@given(trees())
+def test_problems_and_braces_agree_with_the_twin(tree):
+    text = render(tree)
+    if len({w for w in twin_expand(tree) if w}) > 1024:
+        assert "alternatives" in pattern_problem(text)
+        return
+    assert (pattern_problem(text) is None) == (twin_alternatives(tree) is not None), text
+    assert set(expand_braces(text)) == {w for w in twin_expand(tree) if w}, text
 
 
 @SETTINGS
-@given(pattern, st.lists(pattern, max_size=3))
-def test_uncovered_agrees_with_brute_force(a, bs):
-    w = uncovered(a, bs)
-    if w is None:
-        assert not [r for r in UNIVERSE if brute(a, r) and not any(brute(b, r) for b in bs)]
-    else:
-        assert brute(a, w) and not any(brute(b, w) for b in bs), w
+@given(valid, st.lists(st.sampled_from(UNIVERSE), min_size=10, max_size=10))
+def test_matches_agrees_with_the_twin(t, resources):
+    for r in resources:
+        assert matches(t.text, r) == t(r), (t.text, r)
+    prefix = compile_pattern(t.text).literal_prefix
+    assert all(r.startswith(prefix) for r in t.universe), (t.text, prefix)
 
 
 @SETTINGS
-@given(pattern, pattern)
+@given(valid, valid)
+def test_intersect_agrees_with_the_twin(a, b):
+    w = intersect(a.text, b.text)
+    if w is None:
+        both = [r for r in a.universe if b.regex.fullmatch(r)]
+        assert not both, (a.text, b.text, both[:3])
+    else:
+        assert a(w) and b(w), (a.text, b.text, w)
+        shorter = [r for r in a.universe if len(r) < len(w) and b.regex.fullmatch(r)]
+        assert not shorter, (a.text, b.text, w, shorter[:3])        # the witness is a shortest
+    assert (intersect(b.text, a.text) is None) == (w is None)
+
+
+@SETTINGS
+@given(cover_cases())
+def test_uncovered_agrees_with_the_twin(case):
+    a, bs = case
+    w = uncovered(a.text, [b.text for b in bs])
+    if w is None:
+        left = [r for r in a.universe if not any(b.regex.fullmatch(r) for b in bs)]
+        assert not left, (a.text, [b.text for b in bs], left[:3])
+    else:
+        assert a(w) and not any(b(w) for b in bs), (a.text, [b.text for b in bs], w)
+
+
+@settings(SETTINGS, max_examples=500)
+@given(valid, valid)
 def test_schemes_follow_the_same_rules_and_never_mix(a, b):
-    assert (intersect("db:" + a, "db:" + b) is None) == (intersect(a, b) is None)
-    assert intersect("db:" + a, "port:" + b) is None
-    assert intersect("db:" + a, b) is None
+    plain = intersect(a.text, b.text)
+    schemed = intersect("db:" + a.text, "db:" + b.text)
+    assert (schemed is None) == (plain is None)
+    assert schemed is None or (schemed.startswith("db:") and a(schemed[3:]) and b(schemed[3:]))
+    assert intersect("db:" + a.text, "port:" + b.text) is None
+    assert intersect("db:" + a.text, b.text) is None
+    alone = uncovered(a.text, [])
+    assert uncovered("db:" + a.text, ["port:**", "**"]) == (alone and "db:" + alone)

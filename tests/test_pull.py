@@ -284,3 +284,56 @@ def test_cli_open_accepts_a_plan_file(tmp_path):
     c = cli_json("claim", run_id, "--state", "st", cwd=tmp_path)
     assert c["node"]["id"] == "schema" and c["workdir"] == str(tmp_path)
     assert (tmp_path / "st" / "runs" / run_id / "briefs" / "arch.md").exists()
+
+
+def test_followed_scheduler_agrees_with_a_rebuilt_one(tmp_path, monkeypatch):
+    """Two claimer processes (two scheduler caches) interleave claims, successes, failures
+    with retries and expired leases; after every operation the scheduler each one follows
+    from the event log decides exactly as one rebuilt from the rows."""
+    import random
+    from lanes.runtime import pull
+
+    text = WORKFLOW.replace("api:      {agent: back,", "api:      {agent: back, retries: 2,") \
+                   .replace("ui-tests: {agent: front,", "ui-tests: {agent: front, retries: 1,")
+    rnd = random.Random(7)
+    caches = [{}, {}]
+    for seed in range(12):
+        rnd.seed(seed)
+        (tmp_path / f"s{seed}").mkdir()
+        store = opened(tmp_path / f"s{seed}", text, keep_going=seed % 2 == 0)
+        held, now = [], 1000.0
+        for _ in range(60):
+            monkeypatch.setattr(pull, "_live", caches[rnd.randrange(2)])
+            now += rnd.choice([0.1, 1, 5, 400])                     # 400 s: leases of 300 s expire
+            if held and rnd.random() < 0.5:
+                nid, token = held.pop(rnd.randrange(len(held)))
+                try:
+                    complete(store, "r1", nid, token, failed=rnd.random() < 0.3, now=now)
+                except PullError:
+                    pass                                            # its lease had expired
+            else:
+                c = claim(store, "r1", agent=rnd.choice([None, "back", "front"]), now=now)
+                if c["node"]:
+                    held.append((c["node"]["id"], c["token"]))
+                elif c["state"] == "finished" and store.run("r1")["status"] != "running":
+                    break
+            with store.transaction() as db:
+                run = pull._load(db, store, "r1")
+                if run.key not in pull._live:
+                    continue
+                followed = pull._scheduler(db, run)                 # caught up with the other's events
+                rebuilt = pull._rebuild(db, run)
+                pull._live[run.key] = (pull._last_event(db, run), followed)
+            assert _view(followed, now) == _view(rebuilt, now)
+            for agent in (None, "arch", "back", "front"):
+                assert followed.claimable(now, agent, dict(followed.busy), limit=10) == \
+                    rebuilt.claimable(now, agent, dict(rebuilt.busy), limit=10)
+
+
+def _view(sched, now: float) -> dict:
+    """What a scheduler's decisions depend on (ready and pending are one state in the store;
+    a retry time already passed is no longer a constraint)."""
+    status = {n: "pending" if s == "ready" else s for n, s in sched.status.items()}
+    return {"status": status, "busy": {k: v for k, v in sched.busy.items() if v},
+            "flags": (sched.stopping, sched.failed_run, sched.done),
+            "retry_at": {n: round(t, 6) for n, t in sched.not_before.items() if status[n] == "pending" and t > now}}

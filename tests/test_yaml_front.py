@@ -268,6 +268,15 @@ def test_billion_laughs_is_refused_at_once(both_parsers):
     assert line == 7 and lines[6][col - 1] == "*"
 
 
+def test_the_values_of_a_document_are_bounded(monkeypatch):
+    monkeypatch.setattr(yaml_front, "MAX_NODES", 1000)
+    # the root mapping, `a`, the list, then 997 items: the 998th item is one too many
+    line, col, message = refused("a: [" + "x," * 2000 + "]\n", dedent=False)
+    assert (line, col) == (1, 5 + 2 * 997) and "more than" in message
+    line, col, message = refused("a: &a [" + "x," * 500 + "]\nb: *a\n", dedent=False)
+    assert (line, col) == (2, 4) and "too many alias expansions" in message
+
+
 def test_many_small_aliases_within_budget_are_fine():
     raw = tree("d: &d {A: x}\n" + "".join(f"t{i}: {{env: *d}}\n" for i in range(5000)))
     assert len(raw.entries) == 5001
@@ -325,7 +334,8 @@ def test_tags_other_than_the_standard_ones_are_refused(both_parsers, text, line,
 
 
 def test_the_tag_is_named_in_the_message():
-    assert "'!!python/object/apply:os.system'" in refused("a: !!python/object/apply:os.system [x]\n")[2]
+    message = refused("a: !!python/object/apply:os.system [x]\n")[2]
+    assert "'!!python/object/apply:os.system'" in message
 
 
 def test_a_second_document_is_refused_where_it_starts(both_parsers):

@@ -1,0 +1,94 @@
+"""Graphviz DOT for a plan, built with the `graphviz` package (SPEC section 6).
+
+Every user string passes through `dot_text` before it reaches an attribute: DOT
+label strings are escStrings, where a backslash starts an escape (`\\n`, `\\l`,
+`\\N`...), so backslashes are doubled and line breaks become `\\n`; the value is
+marked `nohtml` so that a label like `<b>` is never taken for an HTML label, and
+`graphviz.quoting.quote` then escapes the double quotes. Node names are the
+synthetic keys of the drawing (`n0`, ...), never user ids: the package reads a
+`:` in an edge end as a port.
+"""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import graphviz
+
+from lanes.compiler.graph_model import CONFLICT_COLOUR, Drawing, build_drawing
+from lanes.compiler.planfile import Plan
+from lanes.dsl.diagnostics import Diagnostic
+
+FONT = "Helvetica,Arial,sans-serif"
+# C0 controls but tab and newline, DEL and C1: Graphviz rejects or garbles them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+APPROVAL_FILL = "#fff3bf"
+
+
+def dot_text(text: str) -> str:
+    """One escString holding `text` literally (its lines centred)."""
+    s = _CONTROL.sub("\ufffd", text.replace("\r\n", "\n")).replace("\\", "\\\\").replace("\n", "\\n")
+    return graphviz.nohtml(s)
+
+
+def _label(lines: Sequence[str]) -> str:
+    return graphviz.nohtml("\\n".join(dot_text(line) for line in lines))
+
+
+def _box_attrs(box) -> dict[str, str]:
+    style = ["filled"] if box.gate else ["rounded", "filled"]
+    attrs = {"label": _label(box.lines), "shape": "diamond" if box.gate else "box",
+             "fillcolor": box.fill, "tooltip": dot_text(box.tooltip if box.error is None
+                                                        else f"{box.error}\n{box.tooltip}")}
+    if box.approval:
+        attrs.update(peripheries="2", fillcolor=APPROVAL_FILL)
+    if box.critical:
+        style.append("bold")
+        attrs["penwidth"] = "3"
+    if box.error is not None:
+        attrs.update(color=CONFLICT_COLOUR, fontcolor=CONFLICT_COLOUR)
+        attrs.setdefault("penwidth", "2")
+    attrs["style"] = ",".join(style)
+    return attrs
+
+
+def drawing_to_digraph(drawing: Drawing) -> graphviz.Digraph:
+    g = graphviz.Digraph(name="lanes", graph_attr={
+        "rankdir": "LR", "label": dot_text(drawing.title), "labelloc": "t", "fontname": FONT,
+        "compound": "true", "newrank": "true", "forcelabels": "true", "nodesep": "0.25", "ranksep": "0.5"},
+        node_attr={"fontname": FONT, "fontsize": "11", "margin": "0.12,0.06"},
+        edge_attr={"fontname": FONT, "fontsize": "9", "color": "#555555", "arrowsize": "0.7"})
+    by_cluster: dict[str | None, list] = {}
+    for box in drawing.boxes:
+        by_cluster.setdefault(box.cluster, []).append(box)
+    for cluster in drawing.clusters:
+        attrs = {"label": dot_text(cluster.label), "style": "rounded,filled" if cluster.fill else "rounded",
+                 "color": "#999999", "fontname": FONT, "labeljust": "l"}
+        if cluster.fill:
+            # a pale tint of the agent's colour: eight-digit #RRGGBBAA is Graphviz's alpha
+            attrs["fillcolor"] = cluster.fill + "33"
+        with g.subgraph(name=f"cluster_{cluster.key}", graph_attr=attrs) as sub:
+            for box in by_cluster.get(cluster.key, ()):
+                sub.node(box.key, **_box_attrs(box))
+    for box in by_cluster.get(None, ()):
+        g.node(box.key, **_box_attrs(box))
+    for e in drawing.edges:
+        attrs = {}
+        if e.count > 1:
+            attrs["label"] = f"\u00d7{e.count}"
+        if e.critical:
+            attrs.update(style="bold", penwidth="3", color="#222222")
+        g.edge(e.src, e.dst, **attrs)
+    for c in drawing.conflicts:
+        # constraint=false: a conflict is not an ordering, it must not bend the ranks
+        # xlabel: an ordinary label on an edge inside one rank is drawn clipped at the edge
+        # of the picture; an external label (forcelabels) stays whole
+        g.edge(c.a, c.b, xlabel=dot_text(c.label), color=CONFLICT_COLOUR, fontcolor=CONFLICT_COLOUR,
+               style="dashed", dir="none", constraint="false", penwidth="2")
+    return g
+
+
+def emit_dot(plan: Plan, diagnostics: Sequence[Diagnostic] = (), by: str = "stage",
+             full: bool = False) -> str:
+    """DOT source of the plan's graph (collapsed above COLLAPSE_ABOVE nodes unless `full`)."""
+    return drawing_to_digraph(build_drawing(plan, diagnostics, by=by, full=full)).source

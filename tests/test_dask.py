@@ -1,0 +1,300 @@
+"""`lanes run --executor dask` on a real cluster: a scheduler and two workers started with the
+`dask scheduler` / `dask worker` commands on 127.0.0.1, as a user would start them."""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from lanes.runtime.dask_executor import DaskError, DaskExecutor  # noqa: E402
+from lanes.runtime.executor import Launch  # noqa: E402
+from lanes.runtime.store import Store  # noqa: E402
+
+from runtime_helpers import alive, run, run_id_of, statuses, workflow  # noqa: E402
+
+# the `dask` command; `python -m dask` is the same command line when its script is not installed
+DASK = [shutil.which("dask")] if shutil.which("dask") else [sys.executable, "-m", "dask"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(procs) -> None:
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """tcp://127.0.0.1:PORT with two single-threaded workers (each under its nanny)."""
+    logs = tmp_path_factory.mktemp("dask-logs")
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    procs = []
+
+    def spawn(name, *argv):
+        out = open(logs / f"{name}.log", "wb")
+        procs.append(subprocess.Popen([*DASK, *argv], stdout=out, stderr=subprocess.STDOUT,
+                                      start_new_session=True, cwd=logs))
+
+    try:
+        spawn("scheduler", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+              "--no-dashboard")
+        for i in range(2):
+            spawn(f"worker{i}", "worker", address, "--nworkers", "1", "--nthreads", "1",
+                  "--no-dashboard", "--host", "127.0.0.1", "--name", f"w{i}")
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        _stop(procs)
+
+
+def _running(argv: list[str]) -> list[int]:
+    """Live processes with exactly this command line."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if f.read().split(b"\0")[:-1] == [a.encode() for a in argv] and alive(int(entry)):
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _wait_for_workers(address: str, n: int = 2) -> None:
+    with distributed.Client(address, timeout=30) as client:
+        client.wait_for_workers(n, timeout=60)
+
+
+def test_run_on_the_cluster_with_gates_retries_and_environment(tmp_path, cluster):
+    wf = workflow(tmp_path, """
+        agents:
+          a: {domain: {writes: ["a/**"]}, env: {GREETING: hello}}
+          b: {domain: {writes: ["b/**"]}}
+        tasks:
+          make-a: {agent: a, run: 'mkdir -p a && echo "$GREETING from $LANES_TASK attempt $LANES_ATTEMPT" > a/out'}
+          make-b: {agent: b, run: 'mkdir -p b && hostname > b/host && echo built b'}
+          flaky:  {agent: b, needs: [make-b], retries: 2, backoff: {initial: 0.1s},
+                   run: 'n=$(cat b/n 2>/dev/null || echo 0); echo $((n+1)) > b/n; [ $n -ge 1 ]'}
+        gates:
+          check: {needs: [make-a, flaky], run: 'test -s a/out && test -s b/host'}
+        """)
+    r = run("run", wf, "--executor", "dask", "--scheduler", cluster, "--no-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    rid = run_id_of(r)
+    assert set(statuses(tmp_path, rid).values()) == {"succeeded"}
+    assert (tmp_path / "a" / "out").read_text() == "hello from make-a attempt 1\n"
+    assert (tmp_path / "b" / "n").read_text() == "2\n"              # failed once, then passed
+    logs = tmp_path / ".lanes" / "runs" / rid / "logs"
+    assert (logs / "make-b.log").read_text() == "built b\n"
+    assert not (logs / ".dask").exists()                            # attempt markers cleaned up
+
+
+def test_timeout_is_enforced_on_the_worker(tmp_path, cluster):
+    wf = workflow(tmp_path, """
+        agents:
+          a: {domain: {writes: ["a/**"]}}
+        tasks:
+          slow: {agent: a, timeout: 1s, run: 'echo begun; sleep 37.25 & wait'}
+        """)
+    start = time.monotonic()
+    r = run("run", wf, "--executor", "dask", "--scheduler", cluster, "--no-progress")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert time.monotonic() - start < 15
+    rid = run_id_of(r)
+    assert statuses(tmp_path, rid) == {"slow": "failed"}
+    log = (tmp_path / ".lanes" / "runs" / rid / "logs" / "slow.log").read_text()
+    assert log.startswith("begun") and "timed out after 1s" in log
+    time.sleep(0.3)
+    assert not _running(["sleep", "37.25"])                         # the grandchild went too
+
+
+def test_resume_on_the_cluster_reruns_only_what_failed(tmp_path, cluster):
+    wf = workflow(tmp_path, """
+        agents:
+          a: {domain: {writes: ["a/**"]}}
+        tasks:
+          first:  {agent: a, run: 'mkdir -p a && echo x >> a/first'}
+          second: {agent: a, needs: [first], run: 'test -e a/ready'}
+        """)
+    r = run("run", wf, "--executor", "dask", "--scheduler", cluster, "--no-progress")
+    assert r.returncode == 1
+    rid = run_id_of(r)
+    assert statuses(tmp_path, rid) == {"first": "succeeded", "second": "failed"}
+    (tmp_path / "a" / "ready").write_text("")
+    r = run("resume", rid, "--executor", "dask", "--scheduler", cluster, "--no-progress", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert statuses(tmp_path, rid) == {"first": "succeeded", "second": "succeeded"}
+    assert (tmp_path / "a" / "first").read_text() == "x\n"
+
+
+def test_cancel_terminates_the_remote_command(tmp_path, cluster):
+    ex = DaskExecutor(cluster)
+    try:
+        pidfile = tmp_path / "pid"
+        ex.start(Launch("r", "long", 1, f"echo $$ > {pidfile}; exec sleep 60", str(tmp_path), (),
+                        str(tmp_path / "long.log"), None))
+        deadline = time.monotonic() + 20
+        while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pid = int(pidfile.read_text())
+        ex.cancel("long")
+        (outcome,) = ex.wait(10)
+        assert outcome.error == "cancelled" and not outcome.ok
+        deadline = time.monotonic() + 5
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(pid)
+    finally:
+        ex.close()
+
+
+def test_a_killed_driver_leaves_no_command_running_on_the_cluster(tmp_path, cluster):
+    """When `lanes run` dies, the scheduler drops its tasks and each worker ends the
+    command it was running; `lanes resume` then reruns it without a twin."""
+    wf = workflow(tmp_path, """
+        agents:
+          a: {domain: {writes: ["a/**"]}}
+        tasks:
+          long: {agent: a, run: 'echo $$ > pid; exec sleep 37.5'}
+        """)
+    proc = subprocess.Popen([sys.executable, "-m", "lanes", "run", str(wf), "--run-id", "d1", "--executor",
+                             "dask", "--scheduler", cluster, "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pidfile = tmp_path / "pid"
+    deadline = time.monotonic() + 30
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    pid = int(pidfile.read_text())
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error():
+    with pytest.raises(DaskError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:"):
+        DaskExecutor(f"tcp://127.0.0.1:{_free_port()}", connect_timeout=1)
+
+
+def test_a_local_cluster_without_scheduler(tmp_path):
+    wf = workflow(tmp_path, """
+        agents:
+          a: {domain: {writes: ["a/**"]}}
+          b: {domain: {writes: ["b/**"]}}
+        tasks:
+          one: {agent: a, run: 'echo one'}
+          two: {agent: b, run: 'echo two'}
+          three: {agent: a, needs: [one, two], run: 'exit 3'}
+        """)
+    r = run("run", wf, "--executor", "dask", "--no-progress")
+    assert r.returncode == 1, r.stdout + r.stderr
+    rid = run_id_of(r)
+    assert statuses(tmp_path, rid) == {"one": "succeeded", "two": "succeeded", "three": "failed"}
+
+
+def test_a_worker_killed_mid_task_is_a_lost_attempt_and_the_run_finishes(tmp_path, cluster):
+    """Last: it kills a worker process (its nanny starts a new one)."""
+    wf = workflow(tmp_path, """
+        agents:
+          a: {domain: {writes: ["a/**"]}}
+        tasks:
+          victim: {agent: a, retries: 1, backoff: {initial: 0.1s},
+                   run: 'echo start $LANES_ATTEMPT; sleep 3; echo end $LANES_ATTEMPT'}
+          after:  {agent: a, needs: [victim], run: 'echo after'}
+        """)
+    proc = subprocess.Popen([sys.executable, "-m", "lanes", "run", str(wf), "--run-id", "k1", "--executor",
+                             "dask", "--scheduler", cluster, "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        markers = str(tmp_path / ".lanes" / "runs" / "k1" / "logs" / ".dask" / "*.started")
+        log = tmp_path / ".lanes" / "runs" / "k1" / "logs" / "victim.log"
+        deadline = time.monotonic() + 30
+        while not (glob.glob(markers) and log.exists() and "start 1" in log.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        (marker,) = glob.glob(markers)
+        host, worker_pid = open(marker).read().split()
+        os.kill(int(worker_pid), signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    assert statuses(tmp_path, "k1") == {"victim": "succeeded", "after": "succeeded"}
+    text = log.read_text()
+    assert "start 1" in text and "start 2" in text and "end 2" in text
+    assert "end 1" not in text                       # the first attempt died with its worker
+    outcomes = [(a["attempt"], a["outcome"]) for a in Store(str(tmp_path / ".lanes")).attempts("k1")
+                if a["node_id"] == "victim"]
+    assert outcomes == [(1, "worker lost while running it"), (2, "succeeded")]
+    _wait_for_workers(cluster)
+
+
+# -- the function that runs on a worker, called directly ----------------------------------------
+
+def _spec(tmp_path, command, **kw):
+    return {"command": command, "cwd": str(tmp_path), "env": (("WHO", "lanes"),),
+            "log_path": str(tmp_path / "n.log"), "timeout_s": None, "marker": None, **kw}
+
+
+@pytest.mark.parametrize("via", ["setpriv", "preexec_fn"])
+def test_run_on_worker_both_ways_of_tying_the_guard_to_the_worker(tmp_path, monkeypatch, via):
+    from lanes.runtime import dask_executor as dx
+    if via == "setpriv":
+        if not shutil.which("setpriv"):
+            pytest.skip("no setpriv here")
+        assert dx._death_signal()[0] == ("setpriv", "--pdeathsig", "TERM")
+    else:
+        def no_setpriv(*args, **kwargs):
+            raise OSError("no setpriv")
+        monkeypatch.setattr(dx.subprocess, "run", no_setpriv)
+        prefix, preexec = dx._death_signal.__wrapped__()               # computed afresh, uncached
+        monkeypatch.undo()
+        assert prefix == () and preexec is not None
+        monkeypatch.setattr(dx, "_death_signal", lambda: (prefix, preexec))
+    r = dx.run_on_worker(_spec(tmp_path, 'echo "hi $WHO"; exit 4'))
+    assert r["exit_code"] == 4 and not r["lost"] and not r["timed_out"]
+    assert (tmp_path / "n.log").read_text() == "hi lanes\n"
+
+
+def test_run_on_worker_refuses_a_second_start_of_one_attempt(tmp_path):
+    from lanes.runtime.dask_executor import run_on_worker
+    spec = _spec(tmp_path, "echo ran", marker=str(tmp_path / ".dask" / "a1.started"))
+    assert run_on_worker(spec)["exit_code"] == 0
+    again = run_on_worker(spec)
+    assert again["lost"] and again["exit_code"] is None and again["error"] == "worker lost while running it"
+    assert (tmp_path / "n.log").read_text() == "ran\n"                # the command ran once
+
+
+def test_run_on_worker_reports_what_cannot_start(tmp_path):
+    from lanes.runtime.dask_executor import run_on_worker
+    r = run_on_worker(_spec(tmp_path, "true", cwd=str(tmp_path / "missing")))
+    assert r["exit_code"] == 127 and "cannot start" in r["error"]
+    r = run_on_worker(_spec(tmp_path, "true", log_path=str(tmp_path / "no" / "dir.log")))
+    assert r["exit_code"] is None and "cannot open log" in r["error"]

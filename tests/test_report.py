@@ -1,0 +1,237 @@
+"""The review page: content, escaping of every user string, the inlined SVG, and a real
+browser (headless Chromium) that must render it without running anything."""
+from __future__ import annotations
+
+from html.parser import HTMLParser
+import os
+from pathlib import Path
+import re
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from helpers import lanes_cli, write
+from lanes.cmd_graph import render_graphviz
+from lanes.compiler.report import UnsafeSvg, render_report, report_dot, safe_svg
+from lanes.dsl.diagnostics import Related, diag
+from lanes.dsl.span import Span
+from lanes.inputs import read_input
+from test_graph import (CONFLICTING, EXAMPLE, HOSTILE_GATE, HOSTILE_ID, HOSTILE_TEXT, agent, hostile_plan,
+                        needs_dot, node, plan_of)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Page(HTMLParser):
+    """What a browser would build: elements with attributes, and text."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    @property
+    def all_text(self) -> str:
+        return "".join(self.text)
+
+
+def hostile_diagnostics():
+    span = Span("w.yaml", 2, 5, 2, 9)
+    return (diag("E300", f"tasks {HOSTILE_TEXT} clash", span, witness=HOSTILE_GATE,
+                 related=[Related(f"'{HOSTILE_ID}' writes", Span("w.yaml", 1, 1, 1, 2))],
+                 nodes=(HOSTILE_ID, "t-not-in-plan")),)
+
+
+def hostile_page(svg=True) -> str:
+    plan = hostile_plan()
+    diags = hostile_diagnostics()
+    picture = render_graphviz(report_dot(plan, diags), "svg") if svg else None
+    return render_report(plan, diags, {"w.yaml": f"first\n  {HOSTILE_TEXT}\n"}, svg=picture,
+                         graph_problem=None if svg else "Graphviz 'dot' not found")
+
+
+def test_page_shows_every_part_of_the_review():
+    inp = read_input(str(EXAMPLE))
+    html = render_report(inp.plan, inp.diagnostics, inp.sources, svg=None, graph_problem="no dot here")
+    page = Page(html)
+    ids = {a.get("id") for _, a in page.tags}
+    assert {"summary", "diagnostics", "graph", "critical-path", "stages", "agents", "domains", "nodes"} <= ids
+    text = page.all_text
+    assert "12m" in text and "19m" in text and "36.8%" in text          # parallel, sequential, saved
+    assert "None: every check passed." in text
+    assert "No picture: no dot here" in text and "digraph lanes {" in text
+    # the critical path in order, every agent with skills, the matrix marks
+    path = re.search(r'id="critical-path">(.*?)</section>', html, re.S).group(1)
+    assert [m for m in re.findall(r"<code>([^<]+)</code>", path)] == list(inp.plan.critical_path)
+    assert "fastapi" in text and "openapi" in text
+    matrix = re.search(r'class="matrix">(.*?)</table>', html, re.S).group(1)
+    row = re.search(r"<code>scribe</code></td>(.*?)</tr>", matrix, re.S).group(1)
+    assert re.findall(r'<td class="(\w*)">', row).count("W") == 1
+    assert re.findall(r'<td class="(\w*)">', row).count("R") == 1
+
+
+def test_diagnostics_carry_their_location_and_source_line(tmp_path):
+    inp = read_input(str(write(tmp_path, "w.yaml", CONFLICTING)), allow_errors=True)
+    html = render_report(inp.plan, inp.diagnostics, inp.sources)
+    text = Page(html).all_text
+    assert f"{tmp_path / 'w.yaml'}:8:3" in text
+    assert "error[E300]" in text and "witness: src/api/a" in text
+    assert "    8 |   t2: {agent: b, run: echo 2}\n      |   ^~" in text
+    assert "2 errors" in text
+
+
+@needs_dot
+def test_hostile_strings_stay_text():
+    html = hostile_page()
+    page = Page(html)
+    assert not [t for t, _ in page.tags if t in ("script", "iframe", "object", "embed", "img", "link")]
+    assert not [(t, k) for t, attrs in page.tags for k in attrs if k.startswith("on")]
+    assert "<script" not in html and "<img" not in html
+    text = page.all_text
+    for s in (HOSTILE_ID, HOSTILE_GATE, HOSTILE_TEXT, "w</title><script>document.title='pwned'</script>",
+              "x/`y`/**", "<r>/**"):
+        assert s in text, s
+    # the page title element holds the hostile workflow name as text, not markup
+    assert "<title>lanes report: w&lt;/title&gt;&lt;script&gt;" in html
+
+
+def test_without_a_picture_the_dot_source_is_escaped_text():
+    html = hostile_page(svg=False)
+    assert "<svg" not in html
+    assert "Graphviz &#39;dot&#39; not found" in html
+    assert "digraph lanes {" in Page(html).all_text
+    assert "<script>alert(1)" not in html
+
+
+def test_page_fetches_nothing():
+    html = hostile_page(svg=shutil.which("dot") is not None)
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
+    assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+    assert not re.search(r"<(link|img|script|iframe)\b", html)
+
+
+@needs_dot
+def test_safe_svg_accepts_graphviz_output_and_keeps_its_tooltips():
+    svg = render_graphviz(report_dot(hostile_plan()), "svg")
+    markup = str(safe_svg(svg))
+    assert markup.startswith("<svg") and 'xmlns="http://www.w3.org/2000/svg"' in markup
+    assert "xlink:title=" in markup and "&lt;script&gt;" in markup
+
+
+@pytest.mark.parametrize("svg", [
+    '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>',
+    '<svg xmlns="http://www.w3.org/2000/svg" xmlns:x="http://www.w3.org/1999/xlink"><a x:href="javascript:1"/></svg>',
+    '<svg xmlns="http://www.w3.org/2000/svg"><foreignObject><p>x</p></foreignObject></svg>',
+    '<svg xmlns="http://www.w3.org/2000/svg"><style>*{background:url(http://x)}</style></svg>',
+    '<html><svg/></html>',
+    '<svg',
+])
+def test_safe_svg_refuses_anything_else(svg):
+    with pytest.raises(UnsafeSvg):
+        safe_svg(svg)
+
+
+def test_an_unsafe_svg_is_not_inlined():
+    plan = plan_of([node("t")], [agent("a")])
+    html = render_report(plan, (), {}, svg='<svg xmlns="http://www.w3.org/2000/svg" onload="x()"/>')
+    assert not [t for t, attrs in Page(html).tags if t == "svg" or "onload" in attrs]
+    assert "the SVG was not inlined (event handler attribute onload)" in html
+
+
+def test_large_domain_matrices_are_listed_by_pattern():
+    agents = [agent(f"a{i}", writes=[f"p{i}/**"], reads=["shared/**"]) for i in range(120)]
+    plan = plan_of([node("t", agent="a0")], agents)
+    html = render_report(plan)
+    assert "listed by pattern" in html
+    assert "<td><code>p7/**</code></td><td>a7</td><td></td>" in html
+
+
+@needs_dot
+def test_report_command(tmp_path):
+    out = tmp_path / "r.html"
+    r = lanes_cli("report", EXAMPLE, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert "<svg" in out.read_text(encoding="utf-8")
+    wf = write(tmp_path, "w.yaml", CONFLICTING)
+    r = lanes_cli("report", wf, "-o", out)
+    assert r.returncode == 1 and "error[E300]" in r.stderr
+    assert "E300 write/write: src/api/a" in out.read_text(encoding="utf-8")
+    r = lanes_cli("report", EXAMPLE)
+    assert r.returncode == 0 and r.stdout.startswith("<!DOCTYPE html>")
+
+
+def test_report_without_graphviz_still_writes_the_page(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    os.symlink(sys.executable, bin_dir / "python3")
+    out = tmp_path / "r.html"
+    r = subprocess.run([sys.executable, "-m", "lanes", "report", str(EXAMPLE), "-o", str(out)],
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": str(bin_dir)})
+    assert r.returncode == 0, r.stderr
+    assert "warning: Graphviz 'dot' not found" in r.stderr
+    assert "digraph lanes {" in out.read_text(encoding="utf-8")
+
+
+# --- a real browser --------------------------------------------------------------------
+
+def dump_dom(page: Path, tmp_path: Path) -> str:
+    """The live DOM after scripts (if any) ran, from headless Chromium."""
+    profile = tmp_path / "chromium-profile"
+    cmd = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-extensions", "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+           "--virtual-time-budget=2000", "--dump-dom", page.as_uri()]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        # an alert() from an injected script blocks a headless page: that is a failure too
+        pytest.fail(f"Chromium did not finish {page.name} (a script's dialog blocks it?)")
+    finally:
+        try:                     # the browser's helper processes share its process group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    return out
+
+
+@needs_dot
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_chromium_renders_the_page_and_runs_no_injected_script(tmp_path):
+    html = hostile_page()
+    # Without the Content-Security-Policy, escaping alone must keep the page inert; a
+    # script of ours proves that this browser does run scripts that are really there.
+    bare = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+    assert bare != html
+    control = "<script>document.body.setAttribute('data-control', 'ran')</script></body>"
+    pages = {"real": html, "bare": bare.replace("</body>", control)}
+    for name, text in pages.items():
+        (tmp_path / f"{name}.html").write_text(text, encoding="utf-8")
+    for name in pages:
+        dom = dump_dom(tmp_path / f"{name}.html", tmp_path)
+        assert "<svg" in dom and "</svg>" in dom, name
+        title = re.search(r"<title>(.*?)</title>", dom, re.S).group(1)
+        assert title == "lanes report: w&lt;/title&gt;&lt;script&gt;document.title='pwned'&lt;/script&gt;"
+        assert "pwned" not in re.sub(r"&lt;script&gt;document\.title='pwned'", "", dom)
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+        page = Page(dom)
+        assert not [(t, k) for t, attrs in page.tags for k in attrs if k.startswith("on")]
+        assert not [t for t, _ in page.tags if t in ("img", "iframe")]
+        assert HOSTILE_GATE in page.all_text and HOSTILE_TEXT in page.all_text
+        assert ('data-control="ran"' in dom) == (name == "bare")
