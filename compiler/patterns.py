@@ -9,24 +9,25 @@ glob, or GLOBSTAR meaning zero or more segments (a trailing `/**`, one or more, 
 rewritten `/*/**`). Chains are hash-consed: equal suffixes are one object, so
 `agent17/src/**` and `agent18/src/**` share their `src/**` tail, and the memo of
 the intersection search, keyed by pairs of nodes, answers for every agent after
-the first. Segment questions go to `patterns_segments`, text to `patterns_syntax`.
+the first. Segment questions go to `patterns_search`, text to `patterns_syntax`.
 """
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from os.path import commonprefix
-from typing import Sequence, Union
 
-from lanes.compiler.patterns_segments import ANY, Glob, glob, is_segment, meet, sample, signatures
+from lanes.compiler.patterns_search import meet, sample, signatures
+from lanes.compiler.patterns_segments import ANY, Glob, glob, is_segment
 from lanes.compiler.patterns_syntax import (
-    GLOBSTAR, MAX_ALTERNATIVES, MAX_SEGMENTS, expand_braces, literal_head, normalise,
+    GLOBSTAR, MAX_ALTERNATIVES, MAX_LENGTH, MAX_SEGMENTS, expand_braces, literal_head, normalise,
     pattern_problem, split_scheme,
 )
 
 __all__ = ["Pattern", "compile_pattern", "pattern_problem", "matches", "intersect", "uncovered",
-           "expand_braces", "GLOBSTAR", "MAX_ALTERNATIVES", "MAX_SEGMENTS"]
+           "expand_braces", "GLOBSTAR", "MAX_ALTERNATIVES", "MAX_LENGTH", "MAX_SEGMENTS"]
 
 _CACHE_LIMIT = 1 << 20
 
@@ -36,7 +37,7 @@ class _Node:
 
     __slots__ = ("glob", "star", "next", "skips", "universal")
 
-    def __init__(self, g: Glob | None, star: bool, nxt: "_Node | None") -> None:
+    def __init__(self, g: Glob | None, star: bool, nxt: _Node | None) -> None:
         self.glob, self.star, self.next = g, star, nxt
         self.skips = (self, *nxt.skips) if star else (self,)    # nodes reachable on no segment
         self.universal = star and nxt is _END                    # matches any rest (`**` at the end)
@@ -77,24 +78,31 @@ class Pattern:
     universal: bool = field(repr=False)           # matches every resource of its scheme
 
 
+def _literal_path(alt: str, segments: tuple[str, ...]) -> str | None:
+    """The alternative itself when it names exactly one resource."""
+    if GLOBSTAR in segments or not all(map(is_segment, segments)):
+        return None
+    return alt if all(glob(s).literal is not None for s in segments) else None
+
+
 @lru_cache(maxsize=1 << 16)
 def compile_pattern(text: str) -> Pattern:
     """Compile a pattern that has no `pattern_problem` (others compile to something that
     matches less or nothing). Raises TooManyAlternatives (a ValueError) past the limit."""
     scheme, rest = split_scheme(text)
-    alts = list(dict.fromkeys(normalise(a) for a in expand_braces(rest)))
+    alts = [normalise(a) for a in expand_braces(rest)]
+    if len(alts) > 1:
+        alts = list(dict.fromkeys(alts))
     segments = tuple(tuple(a.split("/")) for a in alts)
-    starts = tuple(dict.fromkeys(_chain(s) for s in segments))
-    literal = None
-    if len(alts) == 1 and all(s != GLOBSTAR and is_segment(s) and glob(s).literal is not None
-                              for s in segments[0]):
-        literal = alts[0]
-    universal = any(s.glob is ANY and s.next.universal for s in starts)
-    return Pattern(text, scheme, segments, commonprefix([literal_head(a) for a in alts]),
-                   literal, starts, universal)
+    starts = tuple(dict.fromkeys(map(_chain, segments)))
+    literal = _literal_path(alts[0], segments[0]) if len(alts) == 1 else None
+    universal = any(n.glob is ANY and n.next.universal for s in starts for n in s.skips)
+    # a character prefix, not a path one: `src/api*` gives `src/api`, which every match starts with
+    prefix = literal_head(alts[0]) if len(alts) == 1 else commonprefix(list(map(literal_head, alts)))
+    return Pattern(text, scheme, segments, prefix, literal, starts, universal)
 
 
-PatternLike = Union[str, Pattern]
+PatternLike = str | Pattern
 
 
 def _p(x: PatternLike) -> Pattern:
@@ -198,12 +206,16 @@ def intersect(a: PatternLike, b: PatternLike) -> str | None:
 def _escape(xs: tuple[_Node, ...], bs: frozenset[_Node]) -> str | None:
     """A path some chain of `xs` matches and no chain of `bs` does, breadth first over
     (node of A, set of live nodes of all B chains): the union of B is one subset
-    automaton, so `a/*` is covered by `a/[!x]*` and `a/x*` together."""
+    automaton, so `a/*` is covered by `a/[!x]*` and `a/x*` together. A state whose live
+    set contains one seen before at the same node of A cannot escape where that one
+    could not, so it is skipped."""
     live0 = frozenset(n for b in bs for n in b.skips)
     parent: dict[tuple, tuple | None] = {}
+    earlier: dict[_Node, list[frozenset]] = {}   # x -> live sets seen with it
     queue: deque = deque()
     for x in xs:
-        if (x, live0) not in parent:
+        if x not in earlier:
+            earlier[x] = [live0]
             parent[(x, live0)] = None
             queue.append((x, live0))
     while queue:
@@ -222,9 +234,11 @@ def _escape(xs: tuple[_Node, ...], bs: frozenset[_Node]) -> str | None:
             for sig, word in signatures(ga, globs):
                 moved = stars + [n.next for n in segs if index.get(n.glob, -1) in sig]
                 new_live = frozenset(m for n in moved for m in n.skips)
+                seen = earlier.setdefault(x_next, [])
+                if any(old <= new_live for old in seen) or any(n.universal for n in new_live):
+                    continue        # B is already as far along from here, or matches whatever follows
+                seen.append(new_live)
                 new = (x_next, new_live)
-                if new in parent or any(n.universal for n in new_live):
-                    continue                      # seen, or B matches whatever follows
                 parent[new] = (state, word)
                 if _END in x_next.skips and _END not in new_live:
                     path = [word]

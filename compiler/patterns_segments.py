@@ -1,27 +1,19 @@
-"""One path segment as a glob over characters, and what the deciders ask of segments:
-a shortest segment two globs both match (`meet`), and which sets of globs a segment
-matched by one glob can also be matched by (`signatures`, for containment).
+"""One path segment as a glob over characters: parsed into atoms, matched with an
+anchored regex, and seen by the searches (`patterns_search`) as a small automaton
+whose positions are the bits of an integer.
 
-Searches run over a finite alphabet with one representative of every class of
-characters the globs can tell apart (each character they name, plus one character
-from every gap between class ranges), so they are exact. Breadth-first order with
-readable letters tried first gives short witnesses such as `test_.py` or `a`.
-Segments `.` and `..` are not resources (they name a directory itself or its
-parent), so the searches track whether the word so far is only dots.
+Atoms: ("c", ch) a literal, ("?",) any one character, ("*",) any run (runs of `*`,
+as in `a**b`, are one), ("[", ((lo, hi), ...), negated) a class of code points.
+A `[` that opens no class (no closing `]`) is a literal character.
 """
 from __future__ import annotations
 
-from collections import deque
+import re
 from dataclasses import dataclass
 from functools import cached_property
-import re
 
-_READABLE = "abcdefghijklmnopqrstuvwxyz0123456789_"
-_STAR = ("*",)
+STAR = ("*",)
 _ONE = ("?",)
-_DOTS_AFTER_DOT = (1, 2, 3, 3)        # "" -> ".", "." -> "..", ".." -> "...": an ordinary name
-_ORDINARY = 3
-_CACHE_LIMIT = 1 << 20                # memo tables are cleared past this size (they are pure)
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +44,7 @@ class Glob:
         n = next((i for i, k in enumerate(kinds) if k != "c"), len(kinds))
         m = next((i for i, k in enumerate(reversed(kinds)) if k != "c"), len(kinds))
         chars = [a[1] if a[0] == "c" else "" for a in self.atoms]
-        return "".join(chars[:n]), "".join(chars[len(chars) - m:]), _STAR in self.atoms
+        return "".join(chars[:n]), "".join(chars[len(chars) - m:]), STAR in self.atoms
 
     @cached_property
     def regex(self) -> re.Pattern:
@@ -92,8 +84,8 @@ def _parse(text: str) -> tuple[tuple, ...]:
     while i < len(text):
         ch = text[i]
         if ch == "*":
-            if not atoms or atoms[-1] is not _STAR:       # `a**b` is `a*b`
-                atoms.append(_STAR)
+            if not atoms or atoms[-1] is not STAR:       # `a**b` is `a*b`
+                atoms.append(STAR)
         elif ch == "?":
             atoms.append(_ONE)
         elif ch == "[" and (parsed := _parse_class(text, i)) is not None:
@@ -124,7 +116,7 @@ def _regex(atoms: tuple[tuple, ...]) -> re.Pattern:
     from backtracking into it, so `*a*a*a*b` stays linear-ish on long names."""
     chunks: list[list[str]] = [[]]
     for atom in atoms:
-        if atom is _STAR:
+        if atom is STAR:
             chunks.append([])
         else:
             chunks[-1].append(_atom_regex(atom))
@@ -133,23 +125,22 @@ def _regex(atoms: tuple[tuple, ...]) -> re.Pattern:
         text.append(f"(?=(?P<g{k}>.*?{''.join(chunk)}))(?P=g{k})")
     if len(chunks) > 1:
         text.append(".*" + "".join(chunks[-1]))
-    return re.compile("".join(text) + r"\Z", re.S)
+    return re.compile("".join(text) + r"\Z", re.DOTALL)
 
 
 def _closures(atoms: tuple[tuple, ...]) -> tuple[int, ...]:
     out = [0] * (len(atoms) + 1)
     for p in range(len(atoms), -1, -1):
-        out[p] = (1 << p) | (out[p + 1] if p < len(atoms) and atoms[p] is _STAR else 0)
+        out[p] = (1 << p) | (out[p + 1] if p < len(atoms) and atoms[p] is STAR else 0)
     return tuple(out)
 
 
 _GLOBS: dict[str, Glob] = {}
-
-
 _WILD = re.compile(r"[*?\[]")
 
 
 def glob(text: str) -> Glob:
+    """The interned glob of a segment text."""
     g = _GLOBS.get(text)
     if g is None:
         literal = text if _WILD.search(text) is None else None
@@ -163,193 +154,14 @@ ANY = glob("*")
 
 
 def is_segment(word: str) -> bool:
+    """Can `word` be a segment of a resource? (`.` and `..` name directories, not resources.)"""
     return word not in ("", ".", "..") and "/" not in word
 
 
-# -- searching over characters -----------------------------------------------------------------
-
-def _accepts(atom: tuple, code: int) -> bool:
+def accepts(atom: tuple, code: int) -> bool:
+    """Does a non-star atom read the character with this code point?"""
     if atom[0] == "c":
         return ord(atom[1]) == code
     if atom[0] != "[":
         return True
     return any(lo <= code <= hi for lo, hi in atom[1]) != atom[2]
-
-
-_STEPS: dict[tuple[Glob, int, str], int] = {}
-
-
-def _step(g: Glob, mask: int, ch: str) -> int:
-    """The positions of `g` after reading `ch` from the positions in `mask` (memoised:
-    searches revisit the same few (glob, positions, character) triples)."""
-    key = (g, mask, ch)
-    out = _STEPS.get(key)
-    if out is None:
-        code, out, atoms, close = ord(ch), 0, g.atoms, g.close
-        while mask:
-            low = mask & -mask
-            p = low.bit_length() - 1
-            mask ^= low
-            if p < len(atoms) and _accepts(atoms[p], code):
-                out |= close[p] if atoms[p] is _STAR else close[p + 1]
-        if len(_STEPS) > _CACHE_LIMIT:
-            _STEPS.clear()
-        _STEPS[key] = out
-    return out
-
-
-def _marks(g: Glob) -> tuple[set[int], set[int]]:
-    """The characters `g` names and the cut points of its class ranges."""
-    named: set[int] = set()
-    cuts: set[int] = set()
-    for atom in g.atoms:
-        if atom[0] == "c":
-            named.add(ord(atom[1]))
-        elif atom[0] == "[":
-            for lo, hi in atom[1]:
-                cuts.update((lo, hi + 1))
-    return named, cuts
-
-
-_ALPHABETS: dict[frozenset, tuple[str, ...]] = {}
-
-
-def _alphabet(globs) -> tuple[str, ...]:
-    """One character from every class the globs can tell apart, readable ones first."""
-    key = frozenset(globs)
-    if key in _ALPHABETS:
-        return _ALPHABETS[key]
-    named: set[int] = {ord(".")}          # dots decide what is a segment: never a stand-in
-    cuts: set[int] = {0, 0x110000}
-    for g in key:
-        n, c = _marks(g)
-        named |= n
-        cuts |= c
-    named.discard(ord("/"))
-    points = sorted(cuts)
-    chosen = {chr(c) for c in named}
-    for lo, hi in zip(points, points[1:]):
-        pick = next((c for c in _READABLE if lo <= ord(c) < hi and ord(c) not in named), None)
-        if pick is None:                  # any other member of the gap; printable if one is near
-            gap = (c for c in range(lo, hi) if c not in named and c != ord("/"))
-            first = [c for _, c in zip(range(600), gap)]
-            printable = [c for c in first if chr(c).isprintable()]
-            pick = chr((printable or first)[0]) if first else None
-        if pick is not None:
-            chosen.add(pick)
-    out = tuple(sorted(chosen, key=lambda c: (c not in _READABLE, _READABLE.find(c), c)))
-    if len(_ALPHABETS) > _CACHE_LIMIT:
-        _ALPHABETS.clear()
-    _ALPHABETS[key] = out
-    return out
-
-
-def _shortest_common(a: Glob, b: Glob) -> str | None:
-    """A shortest segment both globs match (breadth first over the product), or None."""
-    alphabet = _alphabet((a, b))
-    accept_a, accept_b = a.accept, b.accept
-    start = (0, a.close[0], b.close[0])
-    seen = {start}
-    queue = deque([(start, "")])
-    while queue:
-        (dots, mask_a, mask_b), word = queue.popleft()
-        for ch in alphabet:
-            next_a = _step(a, mask_a, ch)
-            next_b = _step(b, mask_b, ch) if next_a else 0
-            if not next_b:
-                continue
-            state = (_DOTS_AFTER_DOT[dots] if ch == "." else _ORDINARY, next_a, next_b)
-            if state in seen:
-                continue
-            if state[0] == _ORDINARY and next_a & accept_a and next_b & accept_b:
-                return word + ch
-            seen.add(state)
-            queue.append((state, word + ch))
-    return None
-
-
-def _apart(a: Glob, b: Glob) -> bool:
-    """True when the literal heads or tails clash, or two star-free globs differ in length."""
-    (ha, ta, sa), (hb, tb, sb) = a.ends, b.ends
-    n, m = min(len(ha), len(hb)), min(len(ta), len(tb))
-    return (ha[:n] != hb[:n] or (m > 0 and ta[-m:] != tb[-m:])
-            or (not sa and not sb and len(a.atoms) != len(b.atoms)))
-
-
-_MEET: dict[tuple[Glob, Glob], str | None] = {}
-
-
-def meet(a: Glob, b: Glob) -> str | None:
-    """A shortest readable segment both globs match, or None."""
-    if id(a) > id(b):                     # symmetric, and the search finds the same word
-        a, b = b, a
-    key = (a, b)
-    if key in _MEET:
-        return _MEET[key]
-    if a.literal is not None:
-        found = a.literal if is_segment(a.literal) and b.matches(a.literal) else None
-    elif b.literal is not None:
-        found = b.literal if is_segment(b.literal) and a.matches(b.literal) else None
-    elif _apart(a, b):
-        found = None
-    else:
-        found = _shortest_common(a, b)
-    if len(_MEET) > _CACHE_LIMIT:
-        _MEET.clear()
-    _MEET[key] = found
-    return found
-
-
-def sample(g: Glob) -> str | None:
-    """A shortest readable segment the glob matches (`a` for `*`), or None."""
-    return meet(g, ANY)
-
-
-_SIGNATURES: dict[tuple, tuple] = {}
-
-
-def signatures(a: Glob, bs: tuple[Glob, ...]) -> tuple[tuple[frozenset[int], str], ...]:
-    """For the segments `a` matches: every set of indexes of `bs` that match one of them
-    too, minimal sets only (matching fewer of B is always better for escaping B), each
-    with a shortest such segment; ordered shortest segment first."""
-    key = (a, bs)
-    if key in _SIGNATURES:
-        return _SIGNATURES[key]
-    near = [k for k, b in enumerate(bs) if meet(a, b) is not None]    # the rest never match
-    found = _signature_search(a, tuple(bs[k] for k in near))
-    minimal = tuple(sorted(((frozenset(near[i] for i in s), w) for s, w in found.items()
-                            if not any(o < s for o in found)),
-                           key=lambda sw: (len(sw[1]), sw[1])))
-    if len(_SIGNATURES) > _CACHE_LIMIT:
-        _SIGNATURES.clear()
-    _SIGNATURES[key] = minimal
-    return minimal
-
-
-def _signature_search(a: Glob, bs: tuple[Glob, ...]) -> dict[frozenset[int], str]:
-    """Breadth first over the product of `a` and every glob of `bs`; stops early once a
-    segment matched by none of `bs` turns up, since that set is below all others."""
-    globs = (a, *bs)
-    alphabet = _alphabet(globs)
-    start = (0, *(g.close[0] for g in globs))
-    seen = {start}
-    queue = deque([(start, "")])
-    found: dict[frozenset[int], str] = {}
-    while queue:
-        (dots, *masks), word = queue.popleft()
-        for ch in alphabet:
-            first = _step(a, masks[0], ch)
-            if not first:
-                continue
-            state = (_DOTS_AFTER_DOT[dots] if ch == "." else _ORDINARY, first,
-                     *[_step(g, m, ch) if m else 0 for g, m in zip(bs, masks[1:])])
-            if state in seen:
-                continue
-            seen.add(state)
-            queue.append((state, word + ch))
-            if state[0] == _ORDINARY and first & a.accept:
-                sig = frozenset(k for k, (g, m) in enumerate(zip(bs, state[2:])) if m & g.accept)
-                if not sig:
-                    return {sig: word + ch}
-                found.setdefault(sig, word + ch)
-    return found

@@ -16,10 +16,12 @@ Choices where the spec is silent, kept in one place:
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 GLOBSTAR = "**"
 MAX_ALTERNATIVES = 1024          # `{a,b}{a,b}...` grows as 2^n; beyond this it is refused
 MAX_SEGMENTS = 128               # keeps the deciders' recursion shallow; no real path is deeper
+MAX_LENGTH = 4096                # PATH_MAX; keeps the searches over characters small
 
 _SCHEME = re.compile(r"([a-z0-9]+):")
 _SCHEME_LIKE = re.compile(r"([A-Za-z0-9_.+-]*):")     # what a user may have meant as a scheme
@@ -35,37 +37,34 @@ def split_scheme(text: str) -> tuple[str, str]:
     return (m.group(1), text[m.end():]) if m else ("", text)
 
 
-def _group_at(text: str, i: int) -> tuple[int, list[int]] | None:
-    """If the `{` at i opens a group: (index of its `}`, indexes of its top-level commas)."""
-    depth, commas = 0, []
-    for j in range(i, len(text)):
-        c = text[j]
+def _first_group(text: str) -> tuple[int, int, list[int]] | None:
+    """The first `{` that opens a group: (its index, its `}`, its top-level commas).
+    One pass with a stack, so a long run of unmatched braces stays linear."""
+    stack: list[tuple[int, list[int]]] = []
+    best = None
+    for j, c in enumerate(text):
         if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return (j, commas) if commas else None
-        elif c == "," and depth == 1:
-            commas.append(j)
-    return None
+            stack.append((j, []))
+        elif c == "," and stack:
+            stack[-1][1].append(j)
+        elif c == "}" and stack:
+            i, commas = stack.pop()
+            if commas and (best is None or i < best[0]):
+                best = (i, j, commas)
+            if best is not None and not any(k < best[0] for k, _ in stack):
+                return best                    # no earlier `{` is still open: none can win
+    return best
 
 
 def _expand(text: str, budget: int) -> dict[str, None]:
     """The distinct expansions of `text`, in order (a dict used as an ordered set)."""
-    i = text.find("{")
-    while i >= 0:
-        group = _group_at(text, i)
-        if group is not None:
-            break
-        i = text.find("{", i + 1)
-    if i < 0:
+    group = _first_group(text)
+    if group is None:
         return {text: None}
-    close, commas = group
-    bounds = [i, *commas, close]
+    i, close, commas = group
     head, tails = text[:i], _expand(text[close + 1:], budget)
     out: dict[str, None] = {}
-    for a, b in zip(bounds, bounds[1:]):
+    for a, b in pairwise([i, *commas, close]):
         for middle in _expand(text[a + 1:b], budget):
             out.update(dict.fromkeys(head + middle + tail for tail in tails))
             if len(out) > budget:
@@ -123,6 +122,8 @@ def pattern_problem(text: str) -> str | None:
     """Why a pattern cannot be used (E303: absolute, `.` or `..`; or malformed), else None."""
     if not text:
         return "the pattern is empty"
+    if len(text) > MAX_LENGTH:
+        return f"it is longer than {MAX_LENGTH} characters"
     problem = _scheme_problem(text)
     if problem:
         return problem

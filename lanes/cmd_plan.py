@@ -21,6 +21,9 @@ def write_atomically(path: str, text: str) -> None:
     """Write next to the target and rename, so a reader never sees half a file."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".lanes-", dir=directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)          # mkstemp makes 0600; a plan is an ordinary file
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

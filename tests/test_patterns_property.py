@@ -16,10 +16,13 @@ import random
 import re
 
 from hypothesis import HealthCheck, given, settings, strategies as st
+from wcmatch import glob as wc
 
 from lanes.compiler.patterns import (
     compile_pattern, expand_braces, intersect, matches, pattern_problem, uncovered,
 )
+from lanes.compiler.patterns_search import signatures
+from lanes.compiler.patterns_segments import glob
 
 # -- the universe ----------------------------------------------------------------------------
 
@@ -173,7 +176,9 @@ class Twin:
         return [r for r in UNIVERSE if self.regex.fullmatch(r)]
 
 
-valid = trees().map(Twin).filter(lambda t: t.alternatives is not None)
+# Many alternatives make the containment search exponential in principle (it is a subset
+# construction); real domains have a few, so the properties keep to eight.
+valid = trees().map(Twin).filter(lambda t: t.alternatives is not None and len(t.alternatives) <= 8)
 
 
 def substitute(tree, old: str, new: str):
@@ -241,6 +246,48 @@ def test_matches_agrees_with_the_twin(t, resources):
         assert matches(t.text, r) == t(r), (t.text, r)
     prefix = compile_pattern(t.text).literal_prefix
     assert all(r.startswith(prefix) for r in t.universe), (t.text, prefix)
+
+
+def wcmatch_text(text: str) -> str:
+    """wcmatch keeps a leading `./` and reads a trailing `/` as "a directory"; we drop the
+    one and read the other as `/**` (SPEC), so say that to wcmatch in its own terms."""
+    while text.startswith("./"):
+        text = text[2:]
+    return text + "**" if text.endswith("/") else text
+
+
+@settings(SETTINGS, max_examples=1000)
+@given(valid, st.lists(st.sampled_from(UNIVERSE), min_size=10, max_size=10))
+def test_the_twin_agrees_with_wcmatch(t, resources):
+    """The twin is itself checked against an independent glob library."""
+    flags = wc.GLOBSTAR | wc.BRACE | wc.DOTGLOB
+    for r in resources + t.universe[:10]:
+        assert t(r) == wc.globmatch(r, wcmatch_text(t.text), flags=flags), (t.text, r)
+
+
+SEGMENT_WORDS = [w for n in (1, 2, 3) for w in map("".join, itertools.product("ab.c", repeat=n))
+                 if w not in (".", "..")]
+
+
+@settings(SETTINGS, max_examples=1000)
+@given(st.sampled_from(SEGMENTS[1:]), st.lists(st.sampled_from(SEGMENTS[1:]), max_size=5, unique=True))
+def test_segment_signatures_are_exactly_the_least_sets(a, bs):
+    """For every segment `a` matches: the set of `bs` that match it too. `signatures` must
+    return exactly the least of these sets, each with a segment that has it."""
+    def regex(g):
+        return re.compile(twin_segment(g.replace("**", "*")))
+    ra, rbs = regex(a), [regex(b) for b in bs]
+
+    def sig(word):
+        return frozenset(k for k, rb in enumerate(rbs) if rb.fullmatch(word))
+
+    got = signatures(glob(a), tuple(glob(b) for b in bs))
+    for s, word in got:
+        assert ra.fullmatch(word) and word not in (".", "..") and sig(word) == s, (a, bs, s, word)
+        assert not any(o < s for o, _ in got)
+    for word in SEGMENT_WORDS:
+        if ra.fullmatch(word):
+            assert any(s <= sig(word) for s, _ in got), (a, bs, word, got)
 
 
 @SETTINGS
