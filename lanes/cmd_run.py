@@ -49,14 +49,16 @@ def _usage_error(args) -> str | None:
     return None
 
 
-def _briefs(plan) -> dict[str, str] | None:
-    """Every agent's brief, rendered before anything runs (None after printing why not)."""
-    from lanes.compiler.brief import BriefError, render_briefs
+def _briefs(plan, store, run_id: str) -> bool:
+    """Every agent's brief, written before anything runs (False after printing why not)."""
+    from lanes.compiler.brief import BriefError
+    from lanes.runtime.driver import write_briefs
     try:
-        return render_briefs(plan)
+        write_briefs(plan, os.path.join(store.run_dir(run_id), "briefs"))
     except BriefError as exc:
         print(f"lanes: cannot render the agent briefs: {exc}", file=sys.stderr)
-        return None
+        return False
+    return True
 
 
 def _executor(args, on_started):
@@ -74,9 +76,9 @@ def _progress(plan, args):
     return PlainProgress()
 
 
-def execute(plan, store, run_id: str, args, briefs: dict[str, str]) -> int:
+def execute(plan, store, run_id: str, args) -> int:
     """Run (or go on running) a run that exists in the store, to its end."""
-    from lanes.runtime.driver import Driver, Options, write_briefs
+    from lanes.runtime.driver import Driver, Options
     from lanes.runtime.progress import summary
     from lanes.runtime.scheduler import PENDING, SUCCEEDED, Scheduler
     opts = Options(jobs=args.jobs, stages=args.stages, keep_going=args.keep_going, yes=args.yes)
@@ -86,19 +88,17 @@ def execute(plan, store, run_id: str, args, briefs: dict[str, str]) -> int:
     attempts = {nid: r["attempts"] for nid, r in rows.items()}
     sched = Scheduler(plan, opts.jobs, opts.stages, opts.keep_going, status=states, attempts=attempts,
                       tries_before=dict(attempts))
-    holder = {}
+    driver = Driver(plan, store, run_id, opts, None, _progress(plan, args))
     try:
-        executor = _executor(args, lambda n, a, pgid: holder["driver"].on_started(n, a, pgid))
+        driver.executor = _executor(args, driver.on_started)
     except Exception as exc:   # noqa: BLE001 (a cluster that cannot be reached, a missing package)
         print(f"lanes: cannot start the {args.executor} executor: {exc}", file=sys.stderr)
         store.set_run(run_id, status="failed", finished_at=time.time())
         return 1
-    driver = holder["driver"] = Driver(plan, store, run_id, opts, executor, _progress(plan, args))
-    write_briefs(plan, driver.brief_dir, briefs)
     try:
         ok = driver.run(sched)
     finally:
-        executor.close()
+        driver.executor.close()
     summary(plan, driver.view, driver.wall, driver.busy_s, sys.stdout)
     if driver.interrupted:
         print(f"lanes: run {run_id} interrupted; continue with: lanes resume {run_id}"
@@ -122,11 +122,13 @@ def run(args) -> int:
     if not os.path.isdir(plan.workdir):
         print(f"lanes: workdir {plan.workdir} does not exist", file=sys.stderr)
         return 2
-    briefs = _briefs(plan)
-    if briefs is None:
-        return 1
     store = Store(args.state or os.path.join(plan.workdir, ".lanes"))
     run_id = args.run_id or new_run_id()
+    if store.has_run(run_id):
+        print(f"lanes: run '{run_id}' already exists (use `lanes resume {run_id}`)", file=sys.stderr)
+        return 1
+    if not _briefs(plan, store, run_id):
+        return 1
     try:
         store.create_run(run_id, plan, to_json(plan), inp.source_path, "run",
                          {"jobs": args.jobs, "stages": args.stages, "keep_going": args.keep_going})
@@ -134,7 +136,7 @@ def run(args) -> int:
         print(f"lanes: {exc}", file=sys.stderr)
         return 1
     print(f"run {run_id}", flush=True)
-    return execute(plan, store, run_id, args, briefs)
+    return execute(plan, store, run_id, args)
 
 
 def resume(args) -> int:
@@ -179,9 +181,6 @@ def resume(args) -> int:
         except PlanError as exc:
             print(f"lanes: run {run_id}: stored plan unreadable: {exc}", file=sys.stderr)
             return 1
-    briefs = _briefs(plan)
-    if briefs is None:
-        return 1
     if row["status"] == "succeeded" and all(
             r["status"] == "succeeded" and r["digest"] == plan.node_by_id[nid].digest
             for nid, r in store.nodes(run_id).items() if nid in plan.node_by_id) \
@@ -192,7 +191,10 @@ def resume(args) -> int:
     if busy is not None:
         print(f"lanes: run {run_id} is in progress (runtime pid {busy['pid']})", file=sys.stderr)
         return 1
+    if not _briefs(plan, store, run_id):
+        store.set_run(run_id, status="failed", finished_at=time.time())
+        return 1
     print(f"run {run_id}", flush=True)
     prepare_resume(store, run_id, plan)
     store.set_run(run_id, plan_json=to_json(plan))
-    return execute(plan, store, run_id, args, briefs)
+    return execute(plan, store, run_id, args)

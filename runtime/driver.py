@@ -19,7 +19,7 @@ import time
 from lanes.compiler.planfile import Plan
 from lanes.runtime.dashboard import dashboard, write_dashboard
 from lanes.runtime.executor import Launch, Outcome
-from lanes.runtime.local import kill_group
+from lanes.runtime.local import group_alive, kill_group, orphan_groups
 from lanes.runtime.scheduler import (CANCELLED, FAILED, FINAL, PENDING, RUNNING, SKIPPED, SUCCEEDED, WAITING,
                                      Scheduler)
 from lanes.runtime.store import Change, Store, change, process_start
@@ -38,23 +38,22 @@ class Options:
 
 
 def _node_env(plan: Plan, node, run_id: str, attempt: int, brief_dir: str) -> tuple:
-    env = dict(node.env)
+    """What lanes adds to a command's environment: the agent's env, the node's env, and
+    the LANES_* variables of SPEC section 7."""
+    env = dict(plan.agent_by_id[node.agent].env) if node.agent in plan.agent_by_id else {}
+    env.update(node.env)
     env.update(LANES_RUN_ID=run_id, LANES_TASK=node.id, LANES_AGENT=node.agent or "",
                LANES_ATTEMPT=str(attempt), LANES_WRITES="\n".join(node.writes),
                LANES_READS="\n".join(node.reads))
     if node.agent:
-        agent = plan.agent_by_id.get(node.agent)
-        if agent is not None:
-            env = {**dict(agent.env), **env}
         env["LANES_BRIEF"] = os.path.join(brief_dir, f"{node.agent}.md")
-    return tuple(sorted(env.items()))
+    return tuple(env.items())
 
 
-def write_briefs(plan: Plan, brief_dir: str, briefs: dict[str, str] | None = None) -> None:
-    """`briefs/AGENT.md` for every agent (rendered here unless given; raises BriefError)."""
-    if briefs is None:
-        from lanes.compiler.brief import render_briefs
-        briefs = render_briefs(plan)
+def write_briefs(plan: Plan, brief_dir: str) -> None:
+    """`briefs/AGENT.md` for every agent, what LANES_BRIEF points at (raises BriefError)."""
+    from lanes.compiler.brief import render_briefs
+    briefs = render_briefs(plan)
     os.makedirs(brief_dir, exist_ok=True)
     for agent_id, text in briefs.items():
         with open(os.path.join(brief_dir, f"{agent_id}.md"), "w", encoding="utf-8") as f:
@@ -83,7 +82,8 @@ def rollback_targets(plan: Plan, rows, gate) -> list[str]:
 
 class Driver:
     """Runs one plan to its end with one executor; `run(scheduler)` -> whether it succeeded.
-    `interrupted` tells whether a signal stopped it; `wall` is its duration in seconds."""
+    `interrupted` tells whether a signal stopped it; `wall` is its duration in seconds.
+    The executor may be set after construction (it is built with `on_started`)."""
 
     def __init__(self, plan: Plan, store: Store, run_id: str, options: Options, executor, progress) -> None:
         self.plan, self.store, self.run_id, self.opts = plan, store, run_id, options
@@ -102,7 +102,7 @@ class Driver:
                                                        "completed_at", "seconds", "error")}
                      for n in plan.nodes}
         self.changes: list[Change] = []
-        self.spawned: deque = deque()       # (node, attempt, pgid) from executor threads
+        self.spawned: deque = deque()       # (node, attempt, pgid), appended by executors
         self.dirty = True
         self.last_dashboard = 0.0
         self.last_approval_poll = 0.0
@@ -151,6 +151,7 @@ class Driver:
         try:
             with self.progress:
                 ok = self._loop(sched)
+                self.progress.update(sched, force=True)     # the last frame shows the end
         finally:
             signal.signal(signal.SIGINT, old_int)
             signal.signal(signal.SIGTERM, old_term)
@@ -186,7 +187,7 @@ class Driver:
                 break
             self.refresh()
             outcomes = self.executor.wait(self._timeout(sched))
-            self._record_spawned(sched)
+            self._record_spawned(sched, {o.node_id for o in outcomes})
             for o in outcomes:
                 self._finished(sched, o)
         if self.interrupted:
@@ -215,10 +216,12 @@ class Driver:
                       _node_env(self.plan, node, self.run_id, attempt, self.brief_dir),
                       os.path.join(self.log_dir, f"{node_id}.log"), node.timeout_s)
 
-    def _record_spawned(self, sched: Scheduler) -> None:
+    def _record_spawned(self, sched: Scheduler, ended: set[str] = frozenset()) -> None:
+        """Record the process groups of what runs (not of what already ended: its end is
+        recorded in the same commit)."""
         while self.spawned:
             node_id, attempt, pgid = self.spawned.popleft()
-            if sched.status.get(node_id) == RUNNING and sched.attempts[node_id] == attempt:
+            if node_id not in ended and sched.status.get(node_id) == RUNNING and sched.attempts[node_id] == attempt:
                 self._note(node_id, None, pgid=pgid)
 
     def _finished(self, sched: Scheduler, o: Outcome) -> None:
@@ -293,6 +296,7 @@ class Driver:
                 if o.node_id not in running:
                     continue
                 running.discard(o.node_id)
+                self.busy_s += o.finished_at - o.started_at
                 if o.ok and o.error is None:
                     self._finished(sched, o)
                     continue
@@ -371,29 +375,6 @@ def runtime_alive(run_row) -> bool:
         return False
 
 
-def orphan_groups(run_id: str) -> set[int]:
-    """Process groups of live processes started for this run (their environment holds
-    LANES_RUN_ID): catches a task whose pgid the dead runtime had not recorded yet."""
-    marker = f"LANES_RUN_ID={run_id}".encode()
-    own = {os.getpid(), os.getpgid(0)}
-    found = set()
-    if not os.path.isdir("/proc"):
-        return found
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in own:
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-            if marker in env:
-                pgid = os.getpgid(int(entry))
-                if pgid not in own:
-                    found.add(pgid)
-        except (OSError, ProcessLookupError):
-            continue
-    return found
-
-
 def prepare_resume(store: Store, run_id: str, plan: Plan, grace_s: float = 5.0) -> dict[str, str]:
     """End the process groups a dead runtime left, keep what succeeded (unless its digest
     changed, then it and its downstream rerun), reset the rest; returns the states."""
@@ -402,12 +383,13 @@ def prepare_resume(store: Store, run_id: str, plan: Plan, grace_s: float = 5.0) 
     gone = [nid for nid in rows if nid not in plan.node_by_id]
     if gone:
         store.forget_nodes(run_id, gone)
-    groups = {r["pgid"]: nid for nid, r in rows.items() if r["status"] == RUNNING and r["pgid"]}
+    groups = {r["pgid"]: nid for nid, r in rows.items() if r["status"] in (RUNNING, CANCELLED) and r["pgid"]}
     for pgid in orphan_groups(run_id):
         groups.setdefault(pgid, None)
     for pgid, nid in groups.items():
-        kill_group(pgid, grace_s)
-        store.event(run_id, nid, "orphan-killed", {"pgid": pgid})
+        if group_alive(pgid):
+            kill_group(pgid, grace_s)
+            store.event(run_id, nid, "orphan-killed", {"pgid": pgid})
     changed = {n.id for n in plan.nodes if rows[n.id]["digest"] != n.digest}
     stack = list(changed)
     while stack:

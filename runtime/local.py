@@ -76,6 +76,29 @@ def kill_group(pgid: int, grace: float = GRACE_S, alive: Callable[[], bool] | No
     signal_group(pgid, signal.SIGKILL)
 
 
+def orphan_groups(run_id: str) -> set[int]:
+    """Process groups of live processes started for this run (their environment holds
+    LANES_RUN_ID): catches a task whose pgid the dead runtime had not recorded yet."""
+    marker = f"LANES_RUN_ID={run_id}".encode()
+    own = {os.getpid(), os.getpgid(0)}
+    found = set()
+    if not os.path.isdir("/proc"):
+        return found
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in own:
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            if marker in env:
+                pgid = os.getpgid(int(entry))
+                if pgid not in own:
+                    found.add(pgid)
+        except (OSError, ProcessLookupError):
+            continue
+    return found
+
+
 @lru_cache(maxsize=4096)
 def _argv(command: str, path: str | None) -> tuple[str, ...]:
     """The argv of a command, its program looked up in PATH once (as the shell's hash
@@ -179,14 +202,17 @@ class LocalExecutor:
         _keep_descriptors_to_ourselves()
 
     def start(self, launch: Launch) -> None:
-        env = {**self.base_env, **dict(launch.env)} if launch.env else self.base_env
+        # PWD as a shell would set it after `cd`: posix_spawn does not change it
+        env = {**self.base_env, "PWD": launch.cwd, **dict(launch.env)}
         log = _Log(launch.log_path)
         started = time.time()
-        out, into = os.pipe()
+        out = into = None
         try:
+            out, into = os.pipe()
             pid = _spawn(_argv(launch.command, env.get("PATH")), launch.cwd, env, into)
         except OSError as exc:
-            os.close(out)
+            if out is not None:
+                os.close(out)
             reason = exc.strerror or str(exc)
             log.write(f"lanes: cannot start: {reason}\n".encode())
             log.close()
@@ -194,7 +220,8 @@ class LocalExecutor:
                                          f"cannot start: {reason}", started, time.time()))
             return
         finally:
-            os.close(into)
+            if into is not None:
+                os.close(into)
         os.set_blocking(out, False)
         try:
             pidfd = os.pidfd_open(pid)
@@ -215,16 +242,11 @@ class LocalExecutor:
         end = None if timeout is None else time.monotonic() + timeout
         while True:
             out, self.finished = self.finished, []
-            now = time.monotonic()
-            due = [t for r in self.running.values() for t in (r.kill_at, None if r.timed_out else r.timeout_at)
-                   if t is not None]
-            wake = min([end, *due] if end is not None else due, default=None)
-            if out:
-                wake = now                              # collect what is ready, do not block
-            ms = -1 if wake is None else max(0, int((wake - now) * 1000) + 1)
-            if any(r.pidfd is None for r in self.running.values()):
-                ms = 50 if ms < 0 else min(ms, 50)
-            for fd, _ in self.poller.poll(ms) if self.running else self._sleep(ms):
+            if not self.running:
+                if not out and end is not None:
+                    time.sleep(max(0.0, end - time.monotonic()))
+                return out
+            for fd, _ in self.poller.poll(0 if out else self._poll_ms(end)):
                 r = self.fds.get(fd)
                 if r is None:
                     continue
@@ -239,11 +261,17 @@ class LocalExecutor:
             if out or (end is not None and time.monotonic() >= end):
                 return out
 
-    @staticmethod
-    def _sleep(ms: int) -> list:
-        if ms > 0:
-            time.sleep(ms / 1000)
-        return []
+    def _poll_ms(self, end: float | None) -> int:
+        """How long poll may block: until `end`, the next timeout or SIGKILL due, and no
+        more than 50 ms when some command has no pidfd to wake us."""
+        due = [t for r in self.running.values()
+               for t in (r.kill_at, None if r.timed_out or r.cancelled else r.timeout_at) if t is not None]
+        if end is not None:
+            due.append(end)
+        ms = -1 if not due else max(0, int((min(due) - time.monotonic()) * 1000) + 1)
+        if any(r.pidfd is None for r in self.running.values()):
+            ms = 50 if ms < 0 else min(ms, 50)
+        return ms
 
     def _copy(self, r: _Running) -> None:
         """Move what the command wrote into its log; close the pipe at its end."""
@@ -261,7 +289,7 @@ class LocalExecutor:
 
     def _enforce(self, now: float) -> None:
         for r in self.running.values():
-            if r.timeout_at is not None and not r.timed_out and now >= r.timeout_at:
+            if r.timeout_at is not None and not (r.timed_out or r.cancelled) and now >= r.timeout_at:
                 r.timed_out = True
                 self._terminate(r, now)
             elif r.kill_at is not None and now >= r.kill_at:

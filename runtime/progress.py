@@ -37,7 +37,7 @@ class PlainProgress:
     def event(self, text: str) -> None:
         self.stream.write(self._time() + text + "\n")
 
-    def update(self, sched) -> None:
+    def update(self, sched, force: bool = False) -> None:
         pass
 
     def flush(self) -> None:
@@ -71,9 +71,9 @@ class LiveProgress(PlainProgress):
     def event(self, text: str) -> None:
         self.live.console.print(self._time() + text, highlight=False, markup=False)
 
-    def update(self, sched) -> None:
+    def update(self, sched, force: bool = False) -> None:
         now = time.monotonic()
-        if now - self.last < 0.1:
+        if now - self.last < 0.1 and not force:
             return
         self.last = now
         from rich.table import Table

@@ -8,6 +8,15 @@ tell it what ended; times are passed in.
 
 Everything is incremental: a node enters a per-lane priority queue when its last
 need is met, so choosing what to start costs O(lanes + started), not O(nodes).
+tests/test_runtime_scheduler.py holds it to a naive twin that rescans everything.
+
+API: `Scheduler(plan, jobs, stages, keep_going, status={...}, attempts={...})`;
+`next_launches(now)` -> node ids to start (marked running; approval gates become
+waiting instead); `finished(node, ok, now)` -> its new state (pending while a
+retry waits out its backoff, `not_before[node]`); `approve(gate)`; `cancel(node)`;
+`next_wake()`; `done`; `failed_run`; `stopping`; `running()`, `waiting()`,
+`counts()`. Pull mode: `claimable(now, agent, held_leases_per_agent, limit)` (marks
+nothing) and `started(node)`. A retry waiting for its backoff holds no agent lane.
 """
 from __future__ import annotations
 

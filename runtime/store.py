@@ -5,6 +5,19 @@ append-only event log. A runtime killed at any moment leaves the database at the
 last committed transition; `resume` starts from there. WAL with
 synchronous=NORMAL survives the death of the process (what SIGKILL does); only a
 power cut may lose the last transitions, never corrupt the file.
+
+API (`Store(state_dir)`; `<state_dir>/state.db`):
+    transaction()                    BEGIN IMMEDIATE context (read-modify-write across processes)
+    create_run(run_id, plan, plan_json, source_path, mode, options)   mode 'run' | 'pull'
+    run(run_id) -> Row               StoreError (with did-you-mean) when unknown; has_run(run_id)
+    latest_run(unfinished=False)     set_run(run_id, **fields)
+    take_over(run_id, in_progress)   resume: become the run's runtime unless one still lives
+    nodes(run_id) -> {id: Row}       ensure_nodes(run_id, plan), forget_nodes(run_id, ids)
+    apply(run_id, [Change], run_fields)   several transitions, one transaction
+    transition(run_id, node, status, event, data, attempt_row, **fields)  one of them
+    transitions(run_id, [(node, status, fields)], event_data)
+    approve(run_id, gate), approved(run_id), event(...), events(run_id), attempts(run_id)
+    run_dir(run_id) -> <state>/runs/RUN_ID
 """
 from __future__ import annotations
 
@@ -139,6 +152,9 @@ class Store:
             raise StoreError(f"no run '{run_id}' in {self.dir}{did_you_mean(run_id, known)}")
         return row
 
+    def has_run(self, run_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is not None
+
     def latest_run(self, unfinished: bool = False) -> str | None:
         q = "SELECT run_id FROM runs" + (" WHERE status NOT IN ('succeeded')" if unfinished else "") + \
             " ORDER BY started_at DESC, run_id DESC LIMIT 1"
@@ -175,17 +191,20 @@ class Store:
         one transaction: they are all recorded or none is."""
         if not changes and not run_fields:
             return
+        now = time.time()
         with self.transaction() as db:
             for c in changes:
                 if c.fields:
                     self._update(db, "nodes", "run_id=? AND node_id=?", (run_id, c.node_id), dict(c.fields))
-                if c.attempt is not None:
-                    a = c.attempt
-                    db.execute("INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?)",
-                               (run_id, c.node_id, a["attempt"], a.get("started_at"), a.get("finished_at"),
-                                a.get("exit_code"), a.get("outcome"), a.get("worker")))
-                if c.event is not None:
-                    self._event(db, run_id, c.node_id, c.event, c.data)
+            attempts = [(run_id, c.node_id, a["attempt"], a.get("started_at"), a.get("finished_at"),
+                         a.get("exit_code"), a.get("outcome"), a.get("worker"))
+                        for c in changes if (a := c.attempt) is not None]
+            if attempts:
+                db.executemany("INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?)", attempts)
+            events = [(run_id, now, c.node_id, c.event, None if c.data is None else json.dumps(c.data))
+                      for c in changes if c.event is not None]
+            if events:
+                db.executemany("INSERT INTO events (run_id, at, node_id, kind, data) VALUES (?,?,?,?,?)", events)
             if run_fields:
                 self._update(db, "runs", "run_id=?", (run_id,), run_fields)
                 if "status" in run_fields:

@@ -1,0 +1,146 @@
+"""The local executor alone: real processes, their logs, timeouts, cancels, no-shell starts."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from lanes.runtime.executor import Launch, argv_of
+from lanes.runtime.local import LocalExecutor
+from runtime_helpers import alive, wait_for
+
+
+@pytest.fixture
+def executor(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                  # commands run in our directory: the posix_spawn path
+    started = []
+    ex = LocalExecutor(on_started=lambda n, a, pgid: started.append((n, a, pgid)), grace_s=0.5)
+    ex.started = started
+    yield ex
+    ex.close()
+
+
+def launch(tmp_path, node: str, command: str, timeout: float | None = None, cwd=None) -> Launch:
+    return Launch("r", node, 1, command, str(cwd or tmp_path), (("LANES_TASK", node),),
+                  str(tmp_path / f"{node}.log"), timeout)
+
+
+def wait_all(ex, n: int, limit: float = 20) -> dict:
+    out, deadline = {}, time.monotonic() + limit
+    while len(out) < n and time.monotonic() < deadline:
+        for o in ex.wait(0.5):
+            out[o.node_id] = o
+    return out
+
+
+@pytest.mark.parametrize("command, shell", [
+    ("sleep 0.1", False), ("true", False), ("echo 'quoted words'", True), ("a=1 env", True),
+    ("ls *.txt", True), ("echo $HOME", True), ("cd /tmp", True), ("x | y", True), ("echo hi > f", True),
+])
+def test_shell_only_when_needed(command, shell):
+    assert (argv_of(command)[:2] == ["bash", "-c"]) is shell
+
+
+def test_commands_without_shell_syntax_run_without_a_shell(tmp_path, executor):
+    executor.start(launch(tmp_path, "plain", "sleep 0.3"))
+    executor.start(launch(tmp_path, "shell", "sleep 0.3; true"))
+    pids = {n: pgid for n, _, pgid in executor.started}
+    comm = {n: open(f"/proc/{p}/comm").read().strip() for n, p in pids.items()}
+    assert comm == {"plain": "sleep", "shell": "bash"}
+    assert all(os.getpgid(p) == p for p in pids.values())      # each leads its own group
+    assert all(o.ok for o in wait_all(executor, 2).values())
+
+
+def test_output_goes_to_the_log_and_silence_costs_no_file(tmp_path, executor):
+    executor.start(launch(tmp_path, "loud", "echo out; echo err >&2; echo $LANES_TASK; exit 3"))
+    executor.start(launch(tmp_path, "quiet", "true"))
+    out = wait_all(executor, 2)
+    assert out["loud"].exit_code == 3 and not out["loud"].ok
+    assert (tmp_path / "loud.log").read_text().split() == ["out", "err", "loud"]
+    assert out["quiet"].ok and not (tmp_path / "quiet.log").exists()
+
+
+def test_parallel_commands_overlap(tmp_path, executor):
+    start = time.monotonic()
+    for i in range(3):
+        executor.start(launch(tmp_path, f"s{i}", "sleep 0.5"))
+    out = wait_all(executor, 3)
+    assert all(o.ok for o in out.values())
+    assert time.monotonic() - start < 1.4
+
+
+def test_timeout_kills_the_group_with_its_grandchildren(tmp_path, executor):
+    executor.start(launch(tmp_path, "hang", f"sleep 30 & echo $! > {tmp_path}/child; wait", timeout=0.3))
+    out = wait_all(executor, 1)["hang"]
+    assert out.timed_out and out.exit_code is None and "timed out after 0.3s" in out.error
+    child = int((tmp_path / "child").read_text())
+    assert wait_for(lambda: not alive(child), 5)
+    assert "process group terminated" in (tmp_path / "hang.log").read_text()
+
+
+def test_a_term_ignoring_command_is_killed_after_the_grace_period(tmp_path, executor):
+    executor.start(launch(tmp_path, "stubborn", "trap '' TERM; echo ready; sleep 30", timeout=0.3))
+    start = time.monotonic()
+    out = wait_all(executor, 1)["stubborn"]
+    took = time.monotonic() - start
+    assert out.timed_out and 0.7 <= took < 5          # 0.3 s, then SIGKILL 0.5 s after SIGTERM
+
+
+def test_leftovers_of_a_finished_task_are_killed(tmp_path, executor):
+    executor.start(launch(tmp_path, "leaves", f"sleep 30 & echo $! > {tmp_path}/child"))
+    assert wait_all(executor, 1)["leaves"].ok
+    assert wait_for(lambda: not alive(int((tmp_path / "child").read_text())), 5)
+
+
+def test_cancel_and_missing_programs(tmp_path, executor):
+    executor.start(launch(tmp_path, "long", "sleep 30"))
+    executor.start(launch(tmp_path, "missing", "no-such-program-here --flag"))
+    executor.cancel("long")
+    out = wait_all(executor, 2)
+    assert out["long"].error == "cancelled" and not out["long"].ok
+    assert out["missing"].exit_code == 127 and "cannot start" in out["missing"].error
+    assert "No such file" in (tmp_path / "missing.log").read_text()
+
+
+def test_signals_and_other_directories(tmp_path, executor):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    executor.start(launch(tmp_path, "where", "pwd", cwd=sub))           # Popen path: another directory
+    executor.start(launch(tmp_path, "here", "printenv PWD"))            # posix_spawn path
+    executor.start(launch(tmp_path, "killed", "kill -9 $$"))
+    out = wait_all(executor, 3)
+    assert (tmp_path / "where.log").read_text().strip() == str(sub)
+    assert (tmp_path / "here.log").read_text().strip() == str(tmp_path)
+    assert out["killed"].exit_code is None and out["killed"].error == "killed by signal 9"
+
+
+def test_live_view_has_a_row_per_agent_lane():
+    import io
+
+    from lanes.runtime.progress import LiveProgress
+    from lanes.runtime.scheduler import Scheduler
+    from runtime_helpers import make_plan
+    plan = make_plan([{"id": "x", "agent": "api"}, {"id": "y", "agent": "ui"},
+                      {"id": "g", "gate": True, "needs": ["x", "y"]}], agents={"api": 1, "ui": 1})
+    sched = Scheduler(plan, jobs=2)
+    sched.next_launches(0)
+    out = io.StringIO()
+    view = LiveProgress(plan, out)
+    with view:
+        view.event("started x (api, attempt 1)")
+        view.update(sched)
+    text = out.getvalue()
+    rows = [line for line in text.splitlines() if line.strip().startswith(("│ api", "│ ui", "│ (gates)"))]
+    assert len(rows) == 3 and "x" in rows[0] and "y" in rows[1], text
+    assert "started x (api, attempt 1)" in text
+
+
+def test_without_pidfds_the_loop_polls(tmp_path, executor, monkeypatch):
+    monkeypatch.delattr(os, "pidfd_open")                 # as on a system without pidfd_open
+    executor.start(launch(tmp_path, "ok", "echo fine"))
+    executor.start(launch(tmp_path, "hang", "sleep 30", timeout=0.3))
+    out = wait_all(executor, 2)
+    assert out["ok"].ok and (tmp_path / "ok.log").read_text() == "fine\n"
+    assert out["hang"].timed_out
+    assert executor.wait(0.05) == [] and executor.wait(None) == []
