@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 import json
+import re
 
 PLAN_VERSION = 1
+_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 DEFAULT_ESTIMATE_S = 60
 
 
@@ -224,6 +226,10 @@ def plan_from_dict(d: dict) -> Plan:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanError(f"malformed plan: {exc!r}") from None
+    # ids become file names (logs, briefs): a hand-edited plan must not reach outside
+    for ident in [n.id for n in nodes] + [a.id for a in agents]:
+        if not isinstance(ident, str) or not _ID.match(ident):
+            raise PlanError(f"malformed plan: {ident!r} is not a valid id")
     known = plan.node_by_id
     for n in nodes:
         for up in n.needs:

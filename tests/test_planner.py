@@ -154,3 +154,11 @@ def test_every_example_checks_clean(example):
     r = lanes_cli("check", example, "--format", "json")
     assert r.returncode == 0, r.stdout
     assert json.loads(r.stdout)["diagnostics"] == []
+
+
+def test_hand_edited_plan_with_a_path_as_id_is_refused(tmp_path):
+    plan = json.loads(plan_json(tmp_path, "w.yaml", SPEC_YAML))
+    plan["agents"][0]["id"] = "../../x"
+    (tmp_path / "bad.json").write_text(json.dumps(plan))
+    r = lanes_cli("run", tmp_path / "bad.json", "--no-progress")
+    assert r.returncode == 2 and "not a valid id" in r.stderr
