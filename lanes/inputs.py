@@ -6,7 +6,7 @@ import os
 import sys
 
 import lanes.api as api
-from lanes.compiler.planfile import Plan, PlanError, from_json
+from lanes.compiler.planfile import Plan, PlanError, from_json, invalid_ids
 from lanes.render import print_diagnostics
 
 
@@ -36,7 +36,12 @@ def read_input(path: str, *, allow_errors: bool = False) -> Input:
     if is_plan_file(path):
         try:
             with open(path, encoding="utf-8") as f:
-                return Input(from_json(f.read()), os.path.abspath(path), 0)
+                plan = from_json(f.read())
+            bad = invalid_ids(plan)
+            if bad and not allow_errors:
+                print(f"lanes: {path}: malformed plan: {bad[0]!r} is not a valid id", file=sys.stderr)
+                return Input(None, None, 2)
+            return Input(plan, os.path.abspath(path), 0)
         except (OSError, UnicodeDecodeError) as exc:
             print(f"lanes: {path}: cannot read: {exc}", file=sys.stderr)
         except PlanError as exc:

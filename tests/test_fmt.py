@@ -15,7 +15,7 @@ from lanes.dsl.source import Source, read_source
 from helpers import lanes_cli, write
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted([*ROOT.glob("examples/*.yaml"), *ROOT.glob("examples/*.lanes")])
+EXAMPLES = sorted(p for p in [*ROOT.glob("examples/*.yaml"), *ROOT.glob("examples/*.lanes")] if p.is_file())
 
 EDGES = r'''
 workflow: "null"

@@ -12,7 +12,7 @@ from lanes.dsl.source import Source, read_source
 from helpers import lanes_cli, write
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "examples").glob("*.*"))
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.*") if p.is_file())
 
 TRICKY = '''
 workflow: tricky
