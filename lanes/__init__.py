@@ -7,6 +7,14 @@ Public API:
 """
 __version__ = "0.1.0"
 
-from .api import Compilation, Loaded, check, compile, load  # noqa: E402
+
+
+def __getattr__(name: str):
+    """The API is imported on first use, so that `lanes run` and friends start fast."""
+    if name in ("load", "check", "compile", "Loaded", "Compilation"):
+        from lanes import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'lanes' has no attribute {name!r}")
+
 
 __all__ = ["load", "check", "compile", "Loaded", "Compilation", "__version__"]

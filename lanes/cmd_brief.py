@@ -11,7 +11,6 @@ import re
 import sys
 
 from lanes.cmd_graph import emit
-from lanes.compiler.brief import BriefError, render_brief, render_briefs
 from lanes.inputs import read_input
 
 # an agent id becomes a file name: a hand-written plan.json could hold "../x"
@@ -29,6 +28,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    # imported here: every `lanes` command parses all subcommands, so they start light
+    from lanes.compiler.brief import BriefError, render_brief, render_briefs
     if args.template and not os.path.isfile(args.template):
         print(f"lanes: {args.template}: no such template file", file=sys.stderr)
         return 2

@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import sys
 
-import lanes.api as api
-from lanes.render import print_diagnostics
-
 
 def register(sub) -> None:
     p = sub.add_parser("check", help="check a workflow and report every problem")
@@ -15,6 +12,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    # imported here: every `lanes` command parses all subcommands, so they start light
+    import lanes.api as api
+    from lanes.render import print_diagnostics
     status = 0
     diagnostics, sources = [], {}
     for path in args.files:

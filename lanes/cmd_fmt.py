@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import sys
 
-import lanes.api as api
 from lanes.cmd_plan import write_atomically
-from lanes.dsl.fmt import to_lanes, to_yaml
-from lanes.dsl.loader import form_of
-from lanes.render import print_diagnostics
 
 
 def register(sub) -> None:
@@ -24,6 +20,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    # imported here: every `lanes` command parses all subcommands, so they start light
+    import lanes.api as api
+    from lanes.dsl.fmt import to_lanes, to_yaml
+    from lanes.dsl.loader import form_of
+    from lanes.render import print_diagnostics
     loaded = api.load(args.file)
     if loaded.unreadable:
         print(f"lanes: {loaded.unreadable}", file=sys.stderr)

@@ -11,11 +11,6 @@ import os
 import sys
 import tempfile
 
-import graphviz
-
-from lanes.compiler.emit_dot import emit_dot
-from lanes.compiler.emit_mermaid import emit_mermaid
-from lanes.compiler.graph_model import COLLAPSE_ABOVE
 from lanes.inputs import read_input
 
 FORMATS = ("dot", "svg", "png", "mermaid")
@@ -29,6 +24,7 @@ class RenderError(Exception):
 
 def render_graphviz(dot_source: str, fmt: str) -> bytes:
     """Lay out DOT with Graphviz's `dot` program into svg or png bytes."""
+    import graphviz
     try:
         return graphviz.Source(dot_source).pipe(format=fmt, quiet=True)
     except graphviz.ExecutableNotFound:
@@ -81,7 +77,7 @@ def register(sub) -> None:
     p.add_argument("--by", choices=("stage", "agent"), default="stage",
                    help="clusters: one per stage (default) or one lane per agent")
     p.add_argument("--full", action="store_true",
-                   help=f"draw every node even above {COLLAPSE_ABOVE} nodes (default: one box per agent per stage)")
+                   help="draw every node even in a large graph (default: one box per agent per stage)")
     p.set_defaults(func=run)
 
 
@@ -92,6 +88,9 @@ def run(args) -> int:
     inp = read_input(args.file, allow_errors=True)
     if inp.plan is None:
         return inp.status
+    from lanes.compiler.emit_dot import emit_dot
+    from lanes.compiler.emit_mermaid import emit_mermaid
+    from lanes.compiler.graph_model import COLLAPSE_ABOVE
     make = emit_mermaid if args.format == "mermaid" else emit_dot
     text = make(inp.plan, inp.diagnostics, by=args.by, full=args.full)
     data: bytes | str = text

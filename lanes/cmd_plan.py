@@ -5,10 +5,6 @@ import os
 import sys
 import tempfile
 
-import lanes.api as api
-from lanes.compiler.planfile import to_json
-from lanes.render import print_diagnostics
-
 
 def register(sub) -> None:
     p = sub.add_parser("plan", help="compile a workflow to its execution plan (JSON)")
@@ -35,6 +31,10 @@ def write_atomically(path: str, text: str) -> None:
 
 
 def run(args) -> int:
+    # imported here: every `lanes` command parses all subcommands, so they start light
+    import lanes.api as api
+    from lanes.compiler.planfile import to_json
+    from lanes.render import print_diagnostics
     comp = api.compile(args.file)
     if comp.loaded.unreadable:
         print(f"lanes: {comp.loaded.unreadable}", file=sys.stderr)

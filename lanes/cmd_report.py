@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 
 from lanes.cmd_graph import RenderError, emit, render_graphviz
-from lanes.compiler.report import render_report, report_dot
 from lanes.inputs import read_input
 
 
@@ -21,6 +20,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    # imported here: every `lanes` command parses all subcommands, so they start light
+    from lanes.compiler.report import render_report, report_dot
     inp = read_input(args.file, allow_errors=True)
     if inp.plan is None:
         return inp.status

@@ -5,9 +5,7 @@ from dataclasses import dataclass
 import os
 import sys
 
-import lanes.api as api
 from lanes.compiler.planfile import Plan, PlanError, from_json, invalid_ids
-from lanes.render import print_diagnostics
 
 
 @dataclass(frozen=True)
@@ -47,6 +45,8 @@ def read_input(path: str, *, allow_errors: bool = False) -> Input:
         except PlanError as exc:
             print(f"lanes: {path}: {exc}", file=sys.stderr)
         return Input(None, None, 2)
+    import lanes.api as api                       # the compiler only when there is a workflow
+    from lanes.render import print_diagnostics
     comp = api.compile(path)
     if comp.loaded.unreadable:
         print(f"lanes: {comp.loaded.unreadable}", file=sys.stderr)
