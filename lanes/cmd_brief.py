@@ -10,7 +10,7 @@ import os
 import re
 import sys
 
-from lanes.cmd_graph import emit
+from lanes.output import emit
 from lanes.inputs import read_input
 
 # an agent id becomes a file name: a hand-written plan.json could hold "../x"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from lanes.cmd_plan import write_atomically
+from lanes.output import emit
 
 
 def register(sub) -> None:
@@ -33,13 +33,4 @@ def run(args) -> int:
         print_diagnostics(loaded.diagnostics, {loaded.path: loaded.source.text}, sys.stderr, summary=True)
         return 1
     form = args.to or form_of(loaded.path, loaded.source.text)
-    text = (to_yaml if form == "yaml" else to_lanes)(loaded.workflow)
-    if args.output:
-        try:
-            write_atomically(args.output, text)
-        except OSError as exc:
-            print(f"lanes: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
-    else:
-        sys.stdout.write(text)
-    return 0
+    return emit(args.output, (to_yaml if form == "yaml" else to_lanes)(loaded.workflow))

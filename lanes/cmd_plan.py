@@ -1,9 +1,9 @@
 """`lanes plan FILE [-o plan.json]`: the deterministic execution plan (SPEC section 5)."""
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
+
+from lanes.output import emit
 
 
 def register(sub) -> None:
@@ -11,23 +11,6 @@ def register(sub) -> None:
     p.add_argument("file", metavar="FILE")
     p.add_argument("-o", "--output", metavar="OUT", help="write the plan here (default: stdout)")
     p.set_defaults(func=run)
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Write next to the target and rename, so a reader never sees half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".lanes-", dir=directory)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)          # mkstemp makes 0600; a plan is an ordinary file
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def run(args) -> int:
@@ -43,13 +26,4 @@ def run(args) -> int:
         print_diagnostics(comp.diagnostics, comp.sources, sys.stderr, summary=True)
     if comp.has_errors or comp.plan is None:
         return 1
-    text = to_json(comp.plan)
-    if args.output:
-        try:
-            write_atomically(args.output, text)
-        except OSError as exc:
-            print(f"lanes: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
-    else:
-        sys.stdout.write(text)
-    return 0
+    return emit(args.output, to_json(comp.plan))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from lanes.cmd_graph import RenderError, emit, render_graphviz
+from lanes.cmd_graph import RenderError, render_graphviz
+from lanes.output import emit
 from lanes.inputs import read_input
 
 

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import lanes.api as api
+from lanes.dsl.raw import Scalar, Seq
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -26,3 +27,12 @@ def codes(comp) -> list[tuple[str, int, int]]:
 def lanes_cli(*args, cwd=None, timeout=60, input=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lanes", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout, input=input)
+
+
+def strip(raw):
+    """A raw tree without spans: what two front ends must agree on."""
+    if isinstance(raw, Scalar):
+        return raw.value
+    if isinstance(raw, Seq):
+        return [strip(i) for i in raw.items]
+    return [(k.value, strip(v)) for k, v in raw.entries]

@@ -4,17 +4,10 @@ from __future__ import annotations
 import pytest
 
 from lanes.dsl.grammar_front import parse_lanes
-from lanes.dsl.raw import Map, Scalar, Seq
 from lanes.dsl.yaml_front import parse_yaml
+from helpers import strip
 
 
-def strip(raw):
-    """The raw tree without spans, to compare the two front ends."""
-    if isinstance(raw, Scalar):
-        return raw.value
-    if isinstance(raw, Seq):
-        return [strip(i) for i in raw.items]
-    return [(k.value, strip(v)) for k, v in raw.entries]
 
 
 def test_yaml_keeps_positions_of_keys_and_values():

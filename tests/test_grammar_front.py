@@ -10,9 +10,10 @@ import pytest
 
 from lanes.dsl.grammar_front import MAX_DEPTH, MAX_ERRORS, parse_lanes
 from lanes.dsl.loader import parse_source
-from lanes.dsl.raw import Map, Scalar, Seq
+from lanes.dsl.raw import Map
 from lanes.dsl.source import Source
 from lanes.dsl.yaml_front import parse_yaml
+from helpers import strip
 
 SPEC_LANES = '''\
 workflow fullstack-feature "API and UI in parallel, gated by integration tests"
@@ -90,13 +91,6 @@ gates:
 '''
 
 
-def strip(raw):
-    """The raw tree without spans: what two front ends must agree on."""
-    if isinstance(raw, Scalar):
-        return raw.value
-    if isinstance(raw, Seq):
-        return [strip(i) for i in raw.items]
-    return [(k.value, strip(v)) for k, v in raw.entries]
 
 
 def parse(text: str) -> Map:

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 import lanes.dsl.yaml_front as yaml_front
-from lanes.dsl.raw import Map, Scalar, Seq
+from lanes.dsl.raw import Map, Seq
 from lanes.dsl.yaml_front import MAX_DEPTH, parse_yaml
+from helpers import strip
 
 
 def parse(text: str):
@@ -29,13 +30,6 @@ def at(node) -> tuple[int, int, int, int]:
     return (s.line, s.column, s.end_line, s.end_column)
 
 
-def strip(raw):
-    """The tree without spans."""
-    if isinstance(raw, Scalar):
-        return raw.value
-    if isinstance(raw, Seq):
-        return [strip(i) for i in raw.items]
-    return [(k.value, strip(v)) for k, v in raw.entries]
 
 
 def field(m: Map, name: str):
