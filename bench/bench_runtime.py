@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -27,6 +28,7 @@ import tempfile
 import time
 
 AGENTS = 10
+N = 1000                     # no-op tasks per graph
 JOBS = 2
 
 
@@ -46,11 +48,12 @@ def graph(shape: str, n: int) -> dict[str, list[str]]:
 
 
 def write_workflow(path: str, g: dict[str, list[str]], command: str) -> None:
+    agents = min(AGENTS, len(g))
     lines = ["workflow: bench", "agents:"]
-    lines += [f"  a{i}: {{}}" for i in range(AGENTS)]
+    lines += [f"  a{i}: {{}}" for i in range(agents)]
     lines.append("tasks:")
     for i, (t, needs) in enumerate(g.items()):
-        lines.append(f"  {t}: {{agent: a{i % AGENTS}, run: \"{command}\", needs: [{', '.join(needs)}]}}")
+        lines.append(f"  {t}: {{agent: a{i % agents}, run: \"{command}\", needs: [{', '.join(needs)}]}}")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -62,10 +65,16 @@ def write_makefile(path: str, g: dict[str, list[str]], command: str) -> None:
             f.write(f"{t}: {' '.join(needs)}\n\t@{command}\n")
 
 
+CPU = [0.0]          # CPU seconds (user + system) of the last timed command and its children
+
+
 def timed(cmd: list[str], cwd: str, env: dict | None = None) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     r = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[0] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if r.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr.decode()[-2000:]}")
     return took
@@ -95,10 +104,14 @@ class Case:
         return timed(["make", f"-j{JOBS}", "-f", self.makefile, "all"], self.tmp)
 
     def both(self, repeat: int) -> tuple[list[float], list[float]]:
-        m, la = [], []
+        """Wall times of each tool; `cpu` keeps the median CPU seconds of each."""
+        m, la, cm, cl = [], [], [], []
         for _ in range(repeat):
             m.append(self.make())
+            cm.append(CPU[0])
             la.append(self.lanes())
+            cl.append(CPU[0])
+        self.cpu = (statistics.median(cm), statistics.median(cl))
         return m, la
 
 
@@ -124,11 +137,18 @@ def main() -> int:
         sys.exit("make is needed for the comparison")
     with tempfile.TemporaryDirectory() as tmp:
         for shape in ("wide", "layered"):
-            case = Case(tmp, shape, graph(shape, 1000), "true")
+            case = Case(tmp, shape, graph(shape, N), "true")
             m, la = case.both(args.repeat)
-            print(f"1000 no-op tasks, {shape:<7}: make -j2 {min(m):.3f}s (median {statistics.median(m):.3f}), "
+            print(f"{N} no-op tasks, {shape:<7}: make -j2 {min(m):.3f}s (median {statistics.median(m):.3f}), "
                   f"lanes --jobs 2 {min(la):.3f}s (median {statistics.median(la):.3f}), "
                   f"ratio {min(la) / min(m):.2f}x (goal <= 1.5x)", flush=True)
+            print(f"  CPU, the tool and its tasks: make {case.cpu[0]:.2f}s, lanes {case.cpu[1]:.2f}s: lanes' own "
+                  f"{(case.cpu[1] - case.cpu[0]) / N * 1e3:.2f} ms per task more, on {os.cpu_count()} CPUs",
+                  flush=True)
+        one = Case(tmp, "one", {"t0": []}, "true")
+        start = min(one.lanes() for _ in range(args.repeat))
+        print(f"  fixed cost: lanes runs a one-task plan in {start:.3f}s (start-up, briefs, state, summary)",
+              flush=True)
         if shutil.which("true") == "/usr/bin/true" and hasattr(os, "pidfd_open"):
             bare = min(timed([sys.executable, "-c", BARE_PYTHON], tmp) for _ in range(args.repeat))
             print(f"  for scale, a bare Python loop (posix_spawn, 2 at a time, no state): {bare:.3f}s, "

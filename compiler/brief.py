@@ -18,7 +18,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from lanes.compiler.planfile import Plan, PlanNode
 from lanes.dsl.diagnostics import did_you_mean
-from lanes.dsl.fmt import duration
+from lanes.dsl.durations import duration
 
 PACKAGE_TEMPLATE = "brief.md.j2"
 _BACKTICKS = re.compile(r"`+")
@@ -146,9 +146,22 @@ def _template_line(exc: BaseException, filename: str | None) -> int | None:
     return line
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """jinja2's own cache of compiled templates (a private directory of this user in the
+    temporary directory; an entry is used only if the template's source is unchanged):
+    `lanes run` renders the briefs before anything starts, and compiling the package
+    template costs more than rendering it. Only for the package template: a user's
+    template runs in the sandbox, whose compiled code must not be shared."""
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):          # no safe temporary directory: compile every time
+        return None
+
+
 def load_template(template_path: str | None) -> jinja2.Template:
     if template_path is None:
         env = _environment(jinja2.Environment, jinja2.PackageLoader("lanes.templates", "."))
+        env.bytecode_cache = _bytecode_cache()
         return env.get_template(PACKAGE_TEMPLATE)
     env = _environment(SandboxedEnvironment,
                        jinja2.FileSystemLoader(os.path.dirname(os.path.abspath(template_path))))

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from lanes.compiler.planfile import Plan, PlanNode
 from lanes.dsl.diagnostics import Diagnostic
-from lanes.dsl.fmt import duration
+from lanes.dsl.durations import duration
 
 COLLAPSE_ABOVE = 300
 CONFLICT_CODES = ("E300", "E301")

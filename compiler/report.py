@@ -21,7 +21,7 @@ from lanes.compiler.emit_dot import emit_dot
 from lanes.compiler.graph_model import OTHERS, agent_colours
 from lanes.compiler.planfile import Plan
 from lanes.dsl.diagnostics import Diagnostic
-from lanes.dsl.fmt import duration
+from lanes.dsl.durations import duration
 
 TEMPLATE = "report.html.j2"
 SVG_NS = "http://www.w3.org/2000/svg"

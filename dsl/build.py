@@ -12,15 +12,13 @@ import re
 
 from .ast import (Agent, Backoff, Defaults, Domain, Duration, EnvVar, Gate, Name, Number, Task,
                   Text, Workflow)
+from .durations import NUMBER as _NUMBER, parse_duration
 from .diagnostics import Diagnostic, diag, did_you_mean
 from .raw import Map, Raw, Scalar, Seq
 
 ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_DURATION = re.compile(
-    r"(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?(?:(?P<s>\d+(?:\.\d+)?)s)?"
-    r"(?:(?P<ms>\d+(?:\.\d+)?)ms)?\Z")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?\Z")
+
 ON_FAIL = ("stop", "rollback", "continue")
 
 TOP_FIELDS = ("workflow", "description", "workdir", "defaults", "domains", "agents", "tasks", "gates")
@@ -31,20 +29,6 @@ TASK_FIELDS = ("agent", "requires", "needs", "run", "domain", "estimate", "timeo
                "backoff", "rollback", "env", "description")
 GATE_FIELDS = ("needs", "run", "approve", "on_fail", "estimate", "timeout", "retries", "description")
 BACKOFF_FIELDS = ("initial", "factor", "max")
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds for `90`, `90s`, `5m`, `1h30m`, `250ms`; None when it is not a duration."""
-    text = text.strip()
-    if _NUMBER.match(text):
-        value = float(text)
-        return value if math.isfinite(value) else None
-    m = _DURATION.match(text)
-    if not text or not m or not any(m.groupdict().values()):
-        return None
-    g = {k: float(v) if v else 0.0 for k, v in m.groupdict().items()}
-    value = g["h"] * 3600 + g["m"] * 60 + g["s"] + g["ms"] / 1000
-    return value if math.isfinite(value) else None
 
 
 class _Builder:

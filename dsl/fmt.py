@@ -8,43 +8,17 @@ Comments are not part of the AST and are not kept.
 """
 from __future__ import annotations
 
-from decimal import Decimal
 import math
 
 from .ast import Backoff, Domain, Duration, EnvVar, Name, Number, Task, Text, Workflow
-from .build import parse_duration
+from .durations import decimal as _decimal, duration
 
 WIDTH = 100                  # a statement or flow mapping longer than this is broken over lines
 ALIGN = 24                   # ids up to this long are padded so that domain and agent blocks line up
-_INFINITE = "9" * 309        # parses back to the float('inf') that the builder made of such a number
 
 # -- scalars -------------------------------------------------------------------------------------
 
 
-def _decimal(x: float) -> str:
-    """The shortest plain decimal that parses back to exactly x (no exponent)."""
-    if not math.isfinite(x):
-        return _INFINITE
-    text = repr(x)
-    if "e" in text or "E" in text:
-        text = format(Decimal(x), "f")
-    return text[:-2] if text.endswith(".0") else text
-
-
-def duration(seconds: float) -> str:
-    """Canonical duration: 250ms, 90 -> 1m30s, 5m, 1h30m, 1.5 -> 1s500ms; exact whatever the value."""
-    if not math.isfinite(seconds):
-        return _INFINITE + "s"
-    whole = math.floor(seconds)
-    ms = round((seconds - whole) * 1000.0, 6)
-    if not ms.is_integer():                       # below a millisecond: plain seconds
-        return _decimal(seconds) + "s"
-    h, rest = divmod(int(whole), 3600)
-    m, s = divmod(rest, 60)
-    text = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s else "")
-    text = (text + (f"{int(ms)}ms" if ms else "")) or "0s"
-    # the pretty form must read back as the very same float; else the plain number of seconds
-    return text if parse_duration(text) == seconds else _decimal(seconds) + "s"
 
 
 def number(n: Number) -> str:

@@ -16,7 +16,7 @@ STATE_HELP = "state directory (default: .lanes/ in the current directory)"
 
 
 def _lease(text: str) -> float:
-    from lanes.dsl.build import parse_duration
+    from lanes.dsl.durations import parse_duration
     seconds = parse_duration(text)
     if seconds is None or seconds <= 0:
         raise argparse.ArgumentTypeError(f"not a duration: '{text}' (like 90s, 5m, 1h)")

@@ -15,6 +15,7 @@ class Input:
     status: int                    # 0, or the exit status to return (1 errors, 2 unreadable)
     diagnostics: tuple = ()
     sources: dict | None = None
+    plan_text: str | None = None   # the plan file as read (what the store keeps), when it was one
 
 
 def is_plan_file(path: str) -> bool:
@@ -34,12 +35,13 @@ def read_input(path: str, *, allow_errors: bool = False) -> Input:
     if is_plan_file(path):
         try:
             with open(path, encoding="utf-8") as f:
-                plan = from_json(f.read())
+                text = f.read()
+            plan = from_json(text)
             bad = invalid_ids(plan)
             if bad and not allow_errors:
                 print(f"lanes: {path}: malformed plan: {bad[0]!r} is not a valid id", file=sys.stderr)
                 return Input(None, None, 2)
-            return Input(plan, os.path.abspath(path), 0)
+            return Input(plan, os.path.abspath(path), 0, plan_text=text)
         except (OSError, UnicodeDecodeError) as exc:
             print(f"lanes: {path}: cannot read: {exc}", file=sys.stderr)
         except PlanError as exc:

@@ -11,26 +11,59 @@ from lanes.runtime.store import iso
 
 
 _iso = lru_cache(maxsize=1 << 16)(iso)     # a timestamp is formatted once, not on every rewrite
+_COMPACT = (",", ":")
+
+
+def _task(r) -> dict:
+    return {"status": r["status"], "agent": r["agent"], "attempts": r["attempts"],
+            "started_at": _iso(r["started_at"]), "completed_at": _iso(r["completed_at"])}
+
+
+def _head(run_row) -> dict:
+    return {"run_id": run_row["run_id"], "workflow": run_row["workflow"],
+            "started_at": iso(run_row["started_at"]), "status": run_row["status"]}
+
+
+def _counts(node_rows: dict) -> dict[str, int]:
+    counts = {s: 0 for s in STATES}
+    for r in node_rows.values():
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return counts
 
 
 def dashboard(run_row, node_rows: dict) -> dict:
     """The SPEC shape (plus the run's "status"): `run_row` and each of `node_rows` map
     column names to values (sqlite rows, or the driver's view)."""
-    tasks = {}
-    counts = {s: 0 for s in STATES}
-    for nid, r in node_rows.items():
-        tasks[nid] = {"status": r["status"], "agent": r["agent"], "attempts": r["attempts"],
-                      "started_at": _iso(r["started_at"]), "completed_at": _iso(r["completed_at"])}
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    return {"run_id": run_row["run_id"], "workflow": run_row["workflow"],
-            "started_at": iso(run_row["started_at"]), "status": run_row["status"],
-            "tasks": tasks, "counts": counts}
+    return {**_head(run_row), "tasks": {nid: _task(r) for nid, r in node_rows.items()},
+            "counts": _counts(node_rows)}
 
 
-def write_dashboard(path: str, data: dict) -> None:
+class LiveDashboard:
+    """The dashboard of a run in progress, kept as one JSON fragment per node: a rewrite
+    encodes the nodes that changed since the last one (`touch`), not the whole run.
+    `text()` is `json.dumps(dashboard(run_row, view))` in compact form."""
+
+    def __init__(self, run_row: dict, view: dict) -> None:
+        self.run_row, self.view = run_row, view
+        self.fragments: dict[str, str] = dict.fromkeys(view, "")
+        self.dirty: set[str] = set(view)
+
+    def touch(self, node_id: str) -> None:
+        self.dirty.add(node_id)
+
+    def text(self) -> str:
+        for nid in self.dirty:
+            self.fragments[nid] = json.dumps(nid) + ":" + json.dumps(_task(self.view[nid]), separators=_COMPACT)
+        self.dirty.clear()
+        head = json.dumps(_head(self.run_row), separators=_COMPACT)
+        return (head[:-1] + ',"tasks":{' + ",".join(self.fragments.values()) + '},"counts":'
+                + json.dumps(_counts(self.view), separators=_COMPACT) + "}")
+
+
+def write_dashboard(path: str, data: dict | str) -> None:
     """Write beside the target and rename over it: a reader sees the old or the new file."""
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".dashboard-", dir=directory)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(data, separators=(",", ":")))   # the C encoder: no indent
+        f.write(data if isinstance(data, str) else json.dumps(data, separators=_COMPACT))  # the C encoder
     os.replace(tmp, path)

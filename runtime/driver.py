@@ -1,11 +1,15 @@
 """The run loop: the scheduler decides, an executor runs, the store records.
 
 Each turn of the loop collects the attempts that ended, lets the scheduler decide
-what follows (retries, skips, new launches), commits all of it in one transaction
-and only then starts the new processes. So the state on disk is always one the
-run really passed through: a runtime killed at any moment is resumed by
-`prepare_resume`, which ends the process groups it left behind, keeps what
-succeeded (unless its digest changed) and resets the rest.
+what follows (retries, skips, new launches), starts the new processes and commits
+all of it, process groups included, in one transaction before it waits again
+(committing first would put the commit between one task's end and the next
+start, and the process group in a second one). So
+the state on disk is always one the run really passed through, at most one turn
+old: a runtime killed at any moment is resumed by `prepare_resume`, which ends the
+process groups it left behind (those of the last turn, not yet on record, are
+found by the LANES_RUN_ID in their environment), keeps what succeeded (unless its
+digest changed) and resets the rest.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import subprocess
 import time
 
 from lanes.compiler.planfile import Plan
-from lanes.runtime.dashboard import dashboard, write_dashboard
+from lanes.runtime.dashboard import LiveDashboard, write_dashboard
 from lanes.runtime.executor import Launch, Outcome
 from lanes.runtime.local import group_alive, kill_group, orphan_groups
 from lanes.runtime.scheduler import (CANCELLED, FAILED, FINAL, PENDING, RUNNING, SKIPPED, SUCCEEDED, WAITING,
@@ -101,7 +105,9 @@ class Driver:
         self.view = {n.id: {k: rows[n.id][k] for k in ("status", "agent", "attempts", "started_at",
                                                        "completed_at", "seconds", "error")}
                      for n in plan.nodes}
+        self.board = LiveDashboard(self.run_row, self.view)
         self.changes: list[Change] = []
+        self.launching: dict[str, int] = {}   # node -> index in `changes` of its launch
         self.spawned: deque = deque()       # (node, attempt, pgid), appended by executors
         self.dirty = True
         self.last_dashboard = 0.0
@@ -122,19 +128,21 @@ class Driver:
         for k, v in fields.items():
             if k in view:
                 view[k] = v
+        self.board.touch(node_id)
         self.dirty = True
 
     def _commit(self, run_fields: dict | None = None) -> None:
         if self.changes or run_fields:
             self.store.apply(self.run_id, self.changes, run_fields)
             self.changes = []
+            self.launching.clear()
 
     def refresh(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or (self.dirty and now - self.last_dashboard >= DASHBOARD_EVERY_S):
             self.last_dashboard = now
             self.dirty = False
-            write_dashboard(self.dashboard_path, dashboard(self.run_row, self.view))
+            write_dashboard(self.dashboard_path, self.board.text())
 
     def on_started(self, node_id: str, attempt: int, pgid: int | None) -> None:
         """Executors call this (from any thread) once the process group exists; the loop
@@ -176,9 +184,10 @@ class Driver:
                 self._note(gate, WAITING, status=WAITING, started_at=time.time())
                 self.progress.event(f"waiting {gate}: {self.plan.node_by_id[gate].approve}  "
                                     f"(lanes approve {self.run_id} {gate})")
-            self._commit()                         # recorded before any of them starts
             for launch in launches:
                 self.executor.start(launch)
+            self._record_spawned(sched)             # the launches and their process groups:
+            self._commit()                         # one transaction, before the next wait
             if self.opts.yes and newly_waiting:
                 continue
             self.progress.update(sched)
@@ -209,8 +218,9 @@ class Driver:
     def _launch(self, sched: Scheduler, node_id: str) -> Launch:
         node = self.plan.node_by_id[node_id]
         attempt = sched.attempts[node_id]
+        self.launching[node_id] = len(self.changes)
         self._note(node_id, RUNNING, {"attempt": attempt}, status=RUNNING, attempts=attempt,
-                   started_at=time.time(), completed_at=None, exit_code=None, error=None, pgid=None)
+                   started_at=time.time(), completed_at=None, exit_code=None, error=None)
         self.progress.event(f"started {node_id} ({node.agent or 'gate'}, attempt {attempt})")
         return Launch(self.run_id, node_id, attempt, node.run, self.plan.workdir,
                       _node_env(self.plan, node, self.run_id, attempt, self.brief_dir),
@@ -218,10 +228,17 @@ class Driver:
 
     def _record_spawned(self, sched: Scheduler, ended: set[str] = frozenset()) -> None:
         """Record the process groups of what runs (not of what already ended: its end is
-        recorded in the same commit)."""
+        recorded in the same commit), in the change that launched it when that is still
+        to be committed."""
         while self.spawned:
             node_id, attempt, pgid = self.spawned.popleft()
-            if node_id not in ended and sched.status.get(node_id) == RUNNING and sched.attempts[node_id] == attempt:
+            if node_id in ended or sched.status.get(node_id) != RUNNING or sched.attempts[node_id] != attempt:
+                continue
+            i = self.launching.pop(node_id, None)
+            if i is not None and i < len(self.changes) and self.changes[i].node_id == node_id:
+                c = self.changes[i]
+                self.changes[i] = Change(node_id, c.fields + (("pgid", pgid),), c.event, c.data, c.attempt)
+            else:
                 self._note(node_id, None, pgid=pgid)
 
     def _finished(self, sched: Scheduler, o: Outcome) -> None:
