@@ -109,14 +109,14 @@ def test_retries_with_backoff(tmp_path):
 
 
 def test_stages_run_with_a_barrier(tmp_path):
-    wf = workflow(tmp_path, f"""
+    wf = workflow(tmp_path, """
         agents:
-          a: {{domain: {{writes: ["a"]}}}}
-          b: {{domain: {{writes: ["b"]}}}}
+          a: {domain: {writes: ["a"]}}
+          b: {domain: {writes: ["b"]}}
         tasks:
-          quick: {{agent: a, run: "true"}}
-          slow: {{agent: b, run: "sleep 0.6"}}
-          next: {{agent: a, run: "true", needs: [quick]}}
+          quick: {agent: a, run: "true"}
+          slow: {agent: b, run: "sleep 0.6"}
+          next: {agent: a, run: "true", needs: [quick]}
         """)
     for flag, after_slow in (("--stages", True), ("--keep-going", False)):
         r = run("run", wf, "--no-progress", flag)
