@@ -17,7 +17,6 @@ from collections import deque
 from dataclasses import dataclass
 import os
 import signal
-import subprocess
 import time
 
 from lanes.compiler.planfile import Plan
@@ -31,6 +30,7 @@ from lanes.runtime.store import Change, Store, change, process_start
 DASHBOARD_EVERY_S = 0.2      # at most five rewrites a second; the final state is always written
 APPROVAL_POLL_S = 0.2        # how often a run with a waiting gate looks for `lanes approve`
 IDLE_WAKE_S = 0.2            # the loop wakes at least this often (signals, pgids, approvals)
+ROLLBACK = ".rollback"        # executor key of a task's rollback: ids have no dot, so no node has it
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,8 @@ class Driver:
         self.board = LiveDashboard(self.run_row, self.view)
         self.changes: list[Change] = []
         self.launching: dict[str, int] = {}   # node -> index in `changes` of its launch
+        self.rollbacks: deque = deque()       # (gate, task) still to undo, in order
+        self.undoing: tuple[str, str] | None = None   # (gate, task) whose rollback runs now
         self.spawned: deque = deque()       # (node, attempt, pgid), appended by executors
         self.dirty = True
         self.last_dashboard = 0.0
@@ -192,13 +194,16 @@ class Driver:
                 continue
             self.progress.update(sched)
             self.progress.flush()
-            if sched.done:
+            if sched.done and self.undoing is None:
                 break
             self.refresh()
             outcomes = self.executor.wait(self._timeout(sched))
             self._record_spawned(sched, {o.node_id for o in outcomes})
             for o in outcomes:
-                self._finished(sched, o)
+                if o.node_id.endswith(ROLLBACK):
+                    self._rolled_back(o)
+                else:
+                    self._finished(sched, o)
         if self.interrupted:
             self._cancel_running(sched)
         self._cancel_unstarted(sched)
@@ -305,11 +310,14 @@ class Driver:
         """Ctrl-C or SIGTERM: terminate every running process group; what ends on its own
         meanwhile keeps its outcome, the rest is recorded as cancelled."""
         running = set(sched.running())
+        self.rollbacks.clear()                 # a rollback under way is cancelled like a task
         self.executor.cancel_all()
         deadline = time.time() + getattr(self.executor, "grace_s", 5.0) + 5
-        while running and time.time() < deadline:
+        while (running or self.undoing) and time.time() < deadline:
             self._record_spawned(sched)
             for o in self.executor.wait(0.2):
+                if o.node_id.endswith(ROLLBACK) and self.undoing:
+                    self._rolled_back(o, go_on=False)
                 if o.node_id not in running:
                     continue
                 running.discard(o.node_id)
@@ -345,25 +353,35 @@ class Driver:
         return rollback_targets(self.plan, self.store.nodes(self.run_id), gate)
 
     def _rollback(self, gate) -> None:
-        for nid in rollback_targets(self.plan, self.view, gate):
-            node = self.plan.node_by_id[nid]
-            log = os.path.join(self.log_dir, f"{nid}.rollback.log")
-            self.progress.event(f"rollback {nid}: {node.rollback}")
-            self.progress.flush()
-            env = {**os.environ, **dict(_node_env(self.plan, node, self.run_id, 0, self.brief_dir)),
-                   "LANES_ROLLBACK": "1", "LANES_GATE": gate.id}
-            with open(log, "ab") as f:
-                proc = subprocess.Popen(["bash", "-c", node.rollback], cwd=self.plan.workdir, stdout=f,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                        start_new_session=True)
-            try:
-                code = proc.wait(timeout=node.timeout_s)
-            except subprocess.TimeoutExpired:
-                kill_group(proc.pid)
-                code = proc.wait()
-            self.store.event(self.run_id, nid, "rolled-back", {"gate": gate.id, "exit_code": code})
-            if code != 0:
-                self.progress.event(f"rollback of {nid} failed (exit {code}); see {log}")
+        """Queue the rollbacks a failed gate asks for and start the first: they run one at a
+        time, newest task first, through the executor (on the cluster with Dask) while the
+        loop goes on reaping and recording."""
+        self.rollbacks.extend((gate.id, nid) for nid in rollback_targets(self.plan, self.view, gate))
+        self._next_rollback()
+
+    def _next_rollback(self) -> None:
+        if self.undoing is not None or not self.rollbacks:
+            return
+        gate_id, nid = self.rollbacks.popleft()
+        node = self.plan.node_by_id[nid]
+        self.undoing = (gate_id, nid)
+        self.progress.event(f"rollback {nid}: {node.rollback}")
+        env = _node_env(self.plan, node, self.run_id, 0, self.brief_dir) + (("LANES_ROLLBACK", "1"),
+                                                                            ("LANES_GATE", gate_id))
+        self.executor.start(Launch(self.run_id, nid + ROLLBACK, 0, node.rollback, self.plan.workdir, env,
+                                   os.path.join(self.log_dir, f"{nid}.rollback.log"), node.timeout_s))
+
+    def _rolled_back(self, o: Outcome, go_on: bool = True) -> None:
+        """A rollback command ended: on record (an event of its task), then the next one."""
+        gate_id, nid = self.undoing
+        self.undoing = None
+        self._note(nid, "rolled-back", {"gate": gate_id, "exit_code": o.exit_code, "error": o.error})
+        if not o.ok:
+            why = o.error or f"exit {o.exit_code}"
+            self.progress.event(f"rollback of {nid} failed ({why}); see "
+                                f"{os.path.join(self.log_dir, nid + '.rollback.log')}")
+        if go_on:
+            self._next_rollback()
 
 
 # -- resume -------------------------------------------------------------------------------------

@@ -298,3 +298,19 @@ def test_run_on_worker_reports_what_cannot_start(tmp_path):
     assert r["exit_code"] == 127 and "cannot start" in r["error"]
     r = run_on_worker(_spec(tmp_path, "true", log_path=str(tmp_path / "no" / "dir.log")))
     assert r["exit_code"] is None and "cannot open log" in r["error"]
+
+
+def test_rollbacks_run_on_the_cluster_too(tmp_path, cluster):
+    # the command's parent is the worker's guard (`lanes-guard`), not the driver
+    undo = f"grep -ac lanes-guard /proc/$PPID/cmdline >> {tmp_path}/undo; echo $LANES_TASK >> {tmp_path}/undo"
+    wf = workflow(tmp_path, f"""
+        agents: {{a: {{}}}}
+        tasks:
+          first:  {{agent: a, run: "true", rollback: "{undo}"}}
+          second: {{agent: a, run: "true", needs: [first], rollback: "{undo}"}}
+        gates:
+          check: {{needs: [second], run: "exit 1", on_fail: rollback}}
+        """)
+    r = run("run", wf, "--executor", "dask", "--scheduler", cluster, "--no-progress")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert (tmp_path / "undo").read_text().split() == ["1", "second", "1", "first"]

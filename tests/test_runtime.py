@@ -195,6 +195,30 @@ def test_gate_on_fail(tmp_path, mode):
         assert undo == (["second", "first"] if mode == "rollback" else [])
 
 
+def test_a_rollback_does_not_hold_up_the_run_loop(tmp_path):
+    # `long` ends while the rollback still runs: its end is reaped and recorded then, not after
+    wf = workflow(tmp_path, f"""
+        agents:
+          a: {{domain: {{writes: ["a"]}}}}
+          b: {{domain: {{writes: ["b"]}}}}
+        tasks:
+          first: {{agent: a, run: "true", rollback: "sleep 1.5; touch {tmp_path}/undone"}}
+          long:  {{agent: b, run: "sleep 0.8"}}
+        gates:
+          check: {{needs: [first], run: "exit 1", on_fail: rollback}}
+        """)
+    r = run("run", wf, "--no-progress", "--jobs", "3")
+    assert r.returncode == 1, r.stdout + r.stderr
+    rid = run_id_of(r)
+    assert statuses(tmp_path, rid)["long"] == "succeeded"
+    db = sqlite3.connect(tmp_path / ".lanes" / "state.db")
+    (long_done,) = db.execute("SELECT finished_at FROM attempts WHERE node_id='long'").fetchone()
+    events = [k for (k,) in db.execute("SELECT kind FROM events WHERE run_id=? ORDER BY seq", (rid,))]
+    db.close()
+    assert (tmp_path / "undone").stat().st_mtime - long_done > 0.4
+    assert "rolled-back" in events and events[-1] == "run-failed"
+
+
 def test_approval_gate(tmp_path):
     wf = workflow(tmp_path, """
         agents: {a: {}}

@@ -3,6 +3,7 @@ nodes, process groups left behind, and what `status` and `logs` say meanwhile.""
 from __future__ import annotations
 
 import os
+import json
 import signal
 import sqlite3
 import time
@@ -125,3 +126,30 @@ def test_resume_needs_a_run(tmp_path):
     r = run("resume", "okk", "--state", tmp_path / ".lanes")
     assert r.returncode == 1 and "did you mean 'ok'" in r.stderr
     assert os.path.exists(tmp_path / ".lanes" / "runs" / "ok" / "briefs" / "a.md")
+
+
+def test_a_signal_during_a_rollback_ends_it_and_leaves_a_resumable_run(tmp_path):
+    wf = workflow(tmp_path, f"""
+        agents: {{a: {{}}}}
+        tasks:
+          first:  {{agent: a, run: "true", rollback: "echo $$ > {tmp_path}/undoing; exec sleep 30"}}
+          second: {{agent: a, run: "true", needs: [first], rollback: "echo second >> {tmp_path}/undone"}}
+        gates:
+          check: {{needs: [second], run: "test -e {tmp_path}/fixed", on_fail: rollback}}
+        """)
+    proc = start("run", wf, "--no-progress", "--run-id", "rb")
+    assert wait_for(lambda: (tmp_path / "undoing").exists() and (tmp_path / "undoing").read_text().strip())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out + err
+    assert not alive(int((tmp_path / "undoing").read_text()))       # the rollback was ended
+    assert (tmp_path / "undone").read_text().split() == ["second"]  # newest first, before it
+    db = sqlite3.connect(tmp_path / ".lanes" / "state.db")
+    undo = [json.loads(d) for (d,) in db.execute(
+        "SELECT data FROM events WHERE run_id='rb' AND kind='rolled-back' ORDER BY seq")]
+    db.close()
+    assert [u["exit_code"] == 0 for u in undo] == [True, False] and undo[1]["error"] == "cancelled"
+    (tmp_path / "fixed").touch()
+    r = run("resume", "rb", "--state", tmp_path / ".lanes", "--no-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert statuses(tmp_path, "rb")["check"] == "succeeded"
