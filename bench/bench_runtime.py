@@ -117,6 +117,7 @@ class Case:
 
 # The floor for any Python runtime here: start 1,000 `true` with posix_spawn, two at a
 # time, reaping through pidfds; no state, no logs, no scheduling.
+IMPORTS = "import lanes.runtime.driver, lanes.runtime.local, lanes.compiler.brief, lanes.inputs, lanes.cli\n"
 BARE_PYTHON = """
 import os, select
 env, todo, running, poller = dict(os.environ), 1000, {}, select.poll()
@@ -153,6 +154,12 @@ def main() -> int:
             bare = min(timed([sys.executable, "-c", BARE_PYTHON], tmp) for _ in range(args.repeat))
             print(f"  for scale, a bare Python loop (posix_spawn, 2 at a time, no state): {bare:.3f}s, "
                   f"{bare / min(m):.2f}x make", flush=True)
+            # the same loop in a process that first loads what `lanes run` loads (its start-up
+            # burst of CPU changes how the kernel then schedules it against its commands)
+            loaded = IMPORTS + BARE_PYTHON
+            heavy = min(timed([sys.executable, "-c", loaded], tmp, case.env) for _ in range(args.repeat))
+            print(f"  the same loop after importing what lanes run imports: {heavy:.3f}s, "
+                  f"{heavy / min(m):.2f}x make", flush=True)
         ideal = 200 * 0.05 / JOBS
         m, la = Case(tmp, "sleep", graph("wide", 200), "sleep 0.05").both(max(1, args.repeat // 2))
         print(f"200 x sleep 0.05, --jobs 2: ideal {ideal:.2f}s; make -j2 {min(m):.3f}s (efficiency "
