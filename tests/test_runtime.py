@@ -270,3 +270,29 @@ def test_plan_file_input_and_status(tmp_path):
     data = json.loads(st.stdout)
     assert data["run_id"] == "p1" and data["counts"]["succeeded"] == 1
     assert set(data["tasks"]["t"]) == {"status", "agent", "attempts", "started_at", "completed_at"}
+
+
+def test_the_loop_thread_hands_back_its_result_its_error_and_lets_signals_through():
+    import os
+    import signal
+    import threading
+
+    from lanes.runtime.driver import in_a_new_thread
+
+    seen = []
+    old = signal.signal(signal.SIGUSR1, lambda *_: seen.append(threading.current_thread().name))
+    try:
+        def work(x):
+            os.kill(os.getpid(), signal.SIGUSR1)        # arrives while the main thread waits
+            time.sleep(0.2)
+            return threading.current_thread().name, x
+        name, x = in_a_new_thread(work, 7)
+        assert (name, x) == ("lanes-run-loop", 7)
+        assert seen == [threading.main_thread().name]   # the handler ran, in the main thread
+
+        def fail():
+            raise ValueError("boom")
+        with pytest.raises(ValueError, match="boom"):
+            in_a_new_thread(fail)
+    finally:
+        signal.signal(signal.SIGUSR1, old)
