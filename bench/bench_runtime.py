@@ -65,19 +65,16 @@ def write_makefile(path: str, g: dict[str, list[str]], command: str) -> None:
             f.write(f"{t}: {' '.join(needs)}\n\t@{command}\n")
 
 
-CPU = [0.0]          # CPU seconds (user + system) of the last timed command and its children
-
-
-def timed(cmd: list[str], cwd: str, env: dict | None = None) -> float:
+def timed(cmd: list[str], cwd: str, env: dict | None = None) -> tuple[float, float]:
+    """Wall seconds of a command, and the CPU seconds (user + system) of it and its children."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     r = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     took = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU[0] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if r.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr.decode()[-2000:]}")
-    return took
+    return took, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 class Case:
@@ -94,25 +91,20 @@ class Case:
         write_makefile(self.makefile, g, command)
         subprocess.run([sys.executable, "-m", "lanes", "plan", wf, "-o", self.plan], check=True, env=self.env)
 
-    def lanes(self) -> float:
+    def lanes(self) -> tuple[float, float]:
         state = os.path.join(self.tmp, "state")
         shutil.rmtree(state, ignore_errors=True)
         return timed([sys.executable, "-m", "lanes", "run", self.plan, "--jobs", str(JOBS), "--no-progress",
                       "--state", state], self.tmp, self.env)
 
-    def make(self) -> float:
+    def make(self) -> tuple[float, float]:
         return timed(["make", f"-j{JOBS}", "-f", self.makefile, "all"], self.tmp)
 
     def both(self, repeat: int) -> tuple[list[float], list[float]]:
         """Wall times of each tool; `cpu` keeps the median CPU seconds of each."""
-        m, la, cm, cl = [], [], [], []
-        for _ in range(repeat):
-            m.append(self.make())
-            cm.append(CPU[0])
-            la.append(self.lanes())
-            cl.append(CPU[0])
-        self.cpu = (statistics.median(cm), statistics.median(cl))
-        return m, la
+        runs = [(self.make(), self.lanes()) for _ in range(repeat)]
+        self.cpu = (statistics.median(mk[1] for mk, _ in runs), statistics.median(la[1] for _, la in runs))
+        return [mk[0] for mk, _ in runs], [la[0] for _, la in runs]
 
 
 # The floor for any Python runtime here: start 1,000 `true` with posix_spawn, two at a
@@ -147,17 +139,17 @@ def main() -> int:
                   f"{(case.cpu[1] - case.cpu[0]) / N * 1e3:.2f} ms per task more, on {os.cpu_count()} CPUs",
                   flush=True)
         one = Case(tmp, "one", {"t0": []}, "true")
-        start = min(one.lanes() for _ in range(args.repeat))
+        start = min(one.lanes()[0] for _ in range(args.repeat))
         print(f"  fixed cost: lanes runs a one-task plan in {start:.3f}s (start-up, briefs, state, summary)",
               flush=True)
         if shutil.which("true") == "/usr/bin/true" and hasattr(os, "pidfd_open"):
-            bare = min(timed([sys.executable, "-c", BARE_PYTHON], tmp) for _ in range(args.repeat))
+            bare = min(timed([sys.executable, "-c", BARE_PYTHON], tmp)[0] for _ in range(args.repeat))
             print(f"  for scale, a bare Python loop (posix_spawn, 2 at a time, no state): {bare:.3f}s, "
                   f"{bare / min(m):.2f}x make", flush=True)
             # the same loop in a process that first loads what `lanes run` loads (its start-up
             # burst of CPU changes how the kernel then schedules it against its commands)
             loaded = IMPORTS + BARE_PYTHON
-            heavy = min(timed([sys.executable, "-c", loaded], tmp, case.env) for _ in range(args.repeat))
+            heavy = min(timed([sys.executable, "-c", loaded], tmp, case.env)[0] for _ in range(args.repeat))
             print(f"  the same loop after importing what lanes run imports: {heavy:.3f}s, "
                   f"{heavy / min(m):.2f}x make", flush=True)
         ideal = 200 * 0.05 / JOBS
