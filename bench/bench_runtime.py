@@ -13,6 +13,14 @@ does, even where the environment sets PYTHONDONTWRITEBYTECODE (this sandbox does
 which would otherwise add ~30 ms of compiling to every start).
 Goals (issue 6): lanes within 1.5x of make's wall time on the no-op graphs, and
 at least 0.95 efficiency on the sleep graph.
+
+To show where the time goes, the same run also prints the CPU each tool spends
+(itself and its tasks), lanes' fixed cost (a one-task plan), and three floors of
+1,000 `true` two at a time: a bare Python posix_spawn loop; the same loop after
+importing what `lanes run` imports, in a thread of its own as lanes runs its loop;
+and that loop through lanes' executor (output pipes, logs, process groups). The
+gap between the last floor and `lanes run` is the scheduler, the state store (a
+SQLite transaction per turn of the loop), the dashboard and the progress lines.
 """
 from __future__ import annotations
 
@@ -109,6 +117,21 @@ class Case:
 
 # The floor for any Python runtime here: start 1,000 `true` with posix_spawn, two at a
 # time, reaping through pidfds; no state, no logs, no scheduling.
+# The same through lanes' executor: what is left between this and `lanes run` is the
+# scheduler, the state store, the dashboard and the progress lines.
+EXECUTOR_ONLY = """
+import os, tempfile
+from lanes.runtime.executor import Launch
+from lanes.runtime.local import LocalExecutor
+ex, logs, todo, running = LocalExecutor(), tempfile.mkdtemp(), 1000, 0
+env = tuple((k, "") for k in ("LANES_RUN_ID", "LANES_TASK", "LANES_AGENT", "LANES_ATTEMPT", "LANES_WRITES",
+                              "LANES_READS", "LANES_BRIEF"))
+while todo or running:
+    while todo and running < 2:
+        ex.start(Launch("r", f"t{todo}", 1, "true", os.getcwd(), env, f"{logs}/t{todo}.log", None))
+        todo, running = todo - 1, running + 1
+    running -= len(ex.wait(None))
+"""
 IMPORTS = "import lanes.runtime.driver, lanes.runtime.local, lanes.compiler.brief, lanes.inputs, lanes.cli\n"
 BARE_PYTHON = """
 import os, select
@@ -146,12 +169,19 @@ def main() -> int:
             bare = min(timed([sys.executable, "-c", BARE_PYTHON], tmp)[0] for _ in range(args.repeat))
             print(f"  for scale, a bare Python loop (posix_spawn, 2 at a time, no state): {bare:.3f}s, "
                   f"{bare / min(m):.2f}x make", flush=True)
-            # the same loop in a process that first loads what `lanes run` loads (its start-up
-            # burst of CPU changes how the kernel then schedules it against its commands)
-            loaded = IMPORTS + BARE_PYTHON
+            # the same loop in a process that first loads what `lanes run` loads, run in a new
+            # thread as lanes runs its loop (lanes.runtime.driver.in_a_new_thread): what is
+            # left between this and lanes is the bookkeeping (state, logs, dashboard, lines)
+            loaded = IMPORTS + "import threading\nt = threading.Thread(target=exec, args=(%r,))\n" \
+                "t.start(); t.join()\n" % BARE_PYTHON
             heavy = min(timed([sys.executable, "-c", loaded], tmp, case.env)[0] for _ in range(args.repeat))
-            print(f"  the same loop after importing what lanes run imports: {heavy:.3f}s, "
+            print(f"  the same loop after lanes' imports, in a thread of its own: {heavy:.3f}s, "
                   f"{heavy / min(m):.2f}x make", flush=True)
+            loaded = IMPORTS + "import threading\nt = threading.Thread(target=exec, args=(%r,))\n" \
+                "t.start(); t.join()\n" % EXECUTOR_ONLY
+            alone = min(timed([sys.executable, "-c", loaded], tmp, case.env)[0] for _ in range(args.repeat))
+            print(f"  and with lanes' executor (output pipes, logs, process groups; no scheduler, no state): "
+                  f"{alone:.3f}s, {alone / min(m):.2f}x make", flush=True)
         ideal = 200 * 0.05 / JOBS
         m, la = Case(tmp, "sleep", graph("wide", 200), "sleep 0.05").both(max(1, args.repeat // 2))
         print(f"200 x sleep 0.05, --jobs 2: ideal {ideal:.2f}s; make -j2 {min(m):.3f}s (efficiency "
