@@ -141,7 +141,7 @@ def run(args) -> int:
 def resume(args) -> int:
     from lanes.compiler.planfile import PlanError, from_json, to_json
     from lanes.inputs import read_input
-    from lanes.runtime.driver import prepare_resume, runtime_alive
+    from lanes.runtime.resume import prepare_resume, runtime_alive
     from lanes.runtime.store import Store, StoreError
     problem = _usage_error(args)
     if problem:

@@ -47,7 +47,7 @@ def _clock(iso_time: str | None) -> str:
 
 def status(args) -> int:
     from lanes.runtime.dashboard import dashboard
-    from lanes.runtime.driver import runtime_alive
+    from lanes.runtime.resume import runtime_alive
     from lanes.runtime.store import iso
     store = _open(args)
     if store is None:
