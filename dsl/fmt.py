@@ -19,8 +19,6 @@ ALIGN = 24                   # ids up to this long are padded so that domain and
 # -- scalars -------------------------------------------------------------------------------------
 
 
-
-
 def number(n: Number) -> str:
     v = n.value
     if isinstance(v, int):

@@ -397,7 +397,10 @@ class Driver:
         env = _node_env(self.plan, node, self.run_id, 0, self.brief_dir) + (("LANES_ROLLBACK", "1"),
                                                                             ("LANES_GATE", gate_id))
         self.executor.start(Launch(self.run_id, nid + ROLLBACK, 0, node.rollback, self.plan.workdir, env,
-                                   os.path.join(self.log_dir, f"{nid}.rollback.log"), node.timeout_s))
+                                   self._rollback_log(nid), node.timeout_s))
+
+    def _rollback_log(self, node_id: str) -> str:
+        return os.path.join(self.log_dir, f"{node_id}.rollback.log")
 
     def _rolled_back(self, o: Outcome, go_on: bool = True) -> None:
         """A rollback command ended: on record (an event of its task), then the next one."""
@@ -406,7 +409,6 @@ class Driver:
         self._note(nid, "rolled-back", {"gate": gate_id, "exit_code": o.exit_code, "error": o.error})
         if not o.ok:
             why = o.error or f"exit {o.exit_code}"
-            self.progress.event(f"rollback of {nid} failed ({why}); see "
-                                f"{os.path.join(self.log_dir, nid + '.rollback.log')}")
+            self.progress.event(f"rollback of {nid} failed ({why}); see {self._rollback_log(nid)}")
         if go_on:
             self._next_rollback()

@@ -16,6 +16,18 @@ def workflow(tmp_path: Path, body: str, name: str = "w.yaml") -> Path:
     return p
 
 
+def rollback_chain(tmp_path: Path, undo_first: str, undo_second: str, check: str) -> Path:
+    """first -> second -> gate `check` (on_fail: rollback), both tasks with a rollback."""
+    return workflow(tmp_path, f"""
+        agents: {{a: {{}}}}
+        tasks:
+          first:  {{agent: a, run: "true", rollback: "{undo_first}"}}
+          second: {{agent: a, run: "true", needs: [first], rollback: "{undo_second}"}}
+        gates:
+          check: {{needs: [second], run: "{check}", on_fail: rollback}}
+        """)
+
+
 def make_plan(nodes: list[dict], agents: dict[str, int] | None = None, workdir: str = "/tmp") -> Plan:
     """A Plan from short node dicts ({"id", "needs", "agent" | "gate": True, ...}); stages
     are the depths, everything else takes the planner's defaults."""

@@ -19,7 +19,7 @@ from lanes.runtime.dask_executor import DaskError, DaskExecutor  # noqa: E402
 from lanes.runtime.executor import Launch  # noqa: E402
 from lanes.runtime.store import Store  # noqa: E402
 
-from runtime_helpers import alive, run, run_id_of, statuses, workflow  # noqa: E402
+from runtime_helpers import alive, rollback_chain, run, run_id_of, statuses, workflow  # noqa: E402
 
 # the `dask` command; `python -m dask` is the same command line when its script is not installed
 DASK = [shutil.which("dask")] if shutil.which("dask") else [sys.executable, "-m", "dask"]
@@ -303,14 +303,7 @@ def test_run_on_worker_reports_what_cannot_start(tmp_path):
 def test_rollbacks_run_on_the_cluster_too(tmp_path, cluster):
     # the command's parent is the worker's guard (`lanes-guard`), not the driver
     undo = f"grep -ac lanes-guard /proc/$PPID/cmdline >> {tmp_path}/undo; echo $LANES_TASK >> {tmp_path}/undo"
-    wf = workflow(tmp_path, f"""
-        agents: {{a: {{}}}}
-        tasks:
-          first:  {{agent: a, run: "true", rollback: "{undo}"}}
-          second: {{agent: a, run: "true", needs: [first], rollback: "{undo}"}}
-        gates:
-          check: {{needs: [second], run: "exit 1", on_fail: rollback}}
-        """)
+    wf = rollback_chain(tmp_path, undo, undo, "exit 1")
     r = run("run", wf, "--executor", "dask", "--scheduler", cluster, "--no-progress")
     assert r.returncode == 1, r.stdout + r.stderr
     assert (tmp_path / "undo").read_text().split() == ["1", "second", "1", "first"]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from runtime_helpers import alive, run, run_id_of, start, statuses, wait_for, workflow
+from runtime_helpers import alive, rollback_chain, run, run_id_of, start, statuses, wait_for, workflow
 
 
 def two_lanes(tmp_path, slow: str = "sleep 30"):
@@ -129,14 +129,8 @@ def test_resume_needs_a_run(tmp_path):
 
 
 def test_a_signal_during_a_rollback_ends_it_and_leaves_a_resumable_run(tmp_path):
-    wf = workflow(tmp_path, f"""
-        agents: {{a: {{}}}}
-        tasks:
-          first:  {{agent: a, run: "true", rollback: "echo $$ > {tmp_path}/undoing; exec sleep 30"}}
-          second: {{agent: a, run: "true", needs: [first], rollback: "echo second >> {tmp_path}/undone"}}
-        gates:
-          check: {{needs: [second], run: "test -e {tmp_path}/fixed", on_fail: rollback}}
-        """)
+    wf = rollback_chain(tmp_path, f"echo $$ > {tmp_path}/undoing; exec sleep 30",
+                        f"echo second >> {tmp_path}/undone", f"test -e {tmp_path}/fixed")
     proc = start("run", wf, "--no-progress", "--run-id", "rb")
     assert wait_for(lambda: (tmp_path / "undoing").exists() and (tmp_path / "undoing").read_text().strip())
     proc.send_signal(signal.SIGINT)
