@@ -75,6 +75,7 @@ class RNode:
     # gates
     approve: str | None = None
     on_fail: str | None = None
+    on_fail_span: Span | None = None  # where `on_fail` was written (None: the default, stop)
 
     @property
     def is_task(self) -> bool:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from lanes.compiler.domains import check_domains
+from lanes.compiler.gates import check_rollback_gates
 from lanes.compiler.model import Model
 from lanes.compiler.planner import plan_model as _plan_model
 from lanes.compiler.planfile import Plan
@@ -11,9 +12,9 @@ from lanes.dsl.diagnostics import Diagnostic
 
 
 def analyse(workflow: Workflow, source) -> tuple[Model, list[Diagnostic]]:
-    """Every check after parsing: references, cycles, routing, then the domain proof."""
+    """Every check after parsing: references, cycles, routing, gates, then the domain proof."""
     model, diags = resolve(workflow, source)
-    return model, [*diags, *check_domains(model)]
+    return model, [*diags, *check_rollback_gates(model), *check_domains(model)]
 
 
 def plan_model(model: Model) -> Plan:

@@ -122,7 +122,8 @@ class _Resolver:
                 nodes.append(RNode(kind="gate", backoff=base_backoff, env=_env(base_env),
                                    run=n.run.value if n.run else None,
                                    approve=n.approve.value if n.approve else None,
-                                   on_fail=n.on_fail.value if n.on_fail else "stop", **common))
+                                   on_fail=n.on_fail.value if n.on_fail else "stop",
+                                   on_fail_span=n.on_fail.span if n.on_fail else None, **common))
                 continue
             agent = agents.get(chosen.get(ident) or "")
             own = isinstance(n.domain, (ast.Domain, ast.Name))

@@ -1,0 +1,43 @@
+"""Checks on gates. W402: an `on_fail: rollback` gate with nothing to undo.
+
+A failed rollback gate undoes the tasks upstream of it since the previous gate: the
+walk from its needs goes through tasks and stops at gates (`rollback_targets` in
+runtime/driver.py). When no task on that walk has a `rollback`, the gate can only
+fail the run, the same as `on_fail: stop`, which is almost certainly not what its
+author meant. Workspaces are all shared (SPEC section 8 is not built yet), so there
+is no merge to undo either.
+"""
+from __future__ import annotations
+
+from lanes.compiler.graph import topological
+from lanes.compiler.model import Model
+from lanes.dsl.diagnostics import WARNING, Diagnostic, Related
+
+
+def undoable(model: Model) -> dict[str, bool]:
+    """task id -> whether it or a task upstream of it, before any gate, has a `rollback`.
+    One pass in topological order (the model's needs are acyclic: cycles were cut)."""
+    by_id = model.node_by_id
+    out: dict[str, bool] = {}
+    for nid in topological({n.id: n.needs for n in model.nodes}):
+        n = by_id[nid]
+        if n.is_task:
+            out[nid] = n.rollback is not None or any(out.get(up, False) for up in n.needs)
+    return out
+
+
+def check_rollback_gates(model: Model) -> list[Diagnostic]:
+    gates = [n for n in model.nodes if not n.is_task and n.on_fail == "rollback"]
+    if not gates:
+        return []
+    found = undoable(model)
+    diags = []
+    for g in gates:
+        if any(found.get(up, False) for up in g.needs):
+            continue
+        diags.append(Diagnostic(
+            "W402", f"gate '{g.id}' has on_fail: rollback but nothing to undo: no task it guards "
+            "(upstream of it since the previous gate) has a `rollback`; a failure only stops the run",
+            g.on_fail_span or g.span, (Related(f"gate '{g.id}' is defined here", g.span),),
+            nodes=(g.id,), severity=WARNING))
+    return diags
