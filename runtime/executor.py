@@ -51,6 +51,10 @@ class Outcome:
     error: str | None
     started_at: float
     finished_at: float
+    # Output that could not be written to the log (a full disk, a log directory removed):
+    # "lost N bytes of output: REASON (PATH)". The attempt's result stands; the run loop
+    # records and shows this.
+    log_error: str | None = None
 
     @property
     def ok(self) -> bool:

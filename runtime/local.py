@@ -149,21 +149,33 @@ def _keep_descriptors_to_ourselves() -> None:
 
 class _Log:
     """A node's log, created when the first byte arrives (creating files is the dearest
-    part of starting a no-op task)."""
+    part of starting a no-op task). Output that cannot be written (a full disk, a log
+    directory removed) does not stop the command or the run, but is counted: `problem`
+    says how much was lost and why, for the Outcome."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.fd: int | None = None
+        self.lost = 0                            # bytes that did not reach the log
+        self.reason: str | None = None           # why, the first time
 
     def write(self, data: bytes) -> None:
+        view = memoryview(data)
         try:
             if self.fd is None:
                 self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            view = memoryview(data)
             while view:
                 view = view[os.write(self.fd, view):]
-        except OSError:
-            pass                                 # a full disk must not stop the run
+        except OSError as exc:
+            self.lost += len(view)
+            if self.reason is None:
+                self.reason = exc.strerror or str(exc)
+
+    @property
+    def problem(self) -> str | None:
+        if not self.lost:
+            return None
+        return f"lost {self.lost:,} bytes of output: {self.reason} ({self.path})"
 
     def close(self) -> None:
         if self.fd is not None:
@@ -217,7 +229,7 @@ class LocalExecutor:
             log.write(f"lanes: cannot start: {reason}\n".encode())
             log.close()
             self.finished.append(Outcome(launch.node_id, launch.attempt, 127, False, False,
-                                         f"cannot start: {reason}", started, time.time()))
+                                         f"cannot start: {reason}", started, time.time(), log.problem))
             return
         finally:
             if into is not None:
@@ -328,7 +340,7 @@ class LocalExecutor:
             error = f"killed by signal {-code}"
         r.log.close()
         return Outcome(r.launch.node_id, r.launch.attempt, None if code < 0 else code, r.timed_out, False,
-                       error, r.started, time.time())
+                       error, r.started, time.time(), r.log.problem)
 
     def cancel(self, node_id: str) -> None:
         """SIGTERM now; `wait` sends SIGKILL after the grace period if it is still there."""

@@ -21,9 +21,9 @@ def executor(tmp_path, monkeypatch):
     ex.close()
 
 
-def launch(tmp_path, node: str, command: str, timeout: float | None = None, cwd=None) -> Launch:
+def launch(tmp_path, node: str, command: str, timeout: float | None = None, cwd=None, log=None) -> Launch:
     return Launch("r", node, 1, command, str(cwd or tmp_path), (("LANES_TASK", node),),
-                  str(tmp_path / f"{node}.log"), timeout)
+                  str(log or tmp_path / f"{node}.log"), timeout)
 
 
 def wait_all(ex, n: int, limit: float = 20) -> dict:
@@ -91,6 +91,30 @@ def test_leftovers_of_a_finished_task_are_killed(tmp_path, executor):
     executor.start(launch(tmp_path, "leaves", f"sleep 30 & echo $! > {tmp_path}/child"))
     assert wait_all(executor, 1)["leaves"].ok
     assert wait_for(lambda: not alive(int((tmp_path / "child").read_text())), 5)
+
+
+def test_output_that_cannot_be_written_is_counted_not_dropped(tmp_path, executor):
+    (tmp_path / "logs").mkdir()
+    executor.start(launch(tmp_path, "full", "head -c 12345 /dev/zero", log="/dev/full"))       # ENOSPC
+    executor.start(launch(tmp_path, "late", "bash -c 'while [ ! -e go ]; do sleep 0.01; done; echo late'",
+                          log=tmp_path / "logs" / "late.log"))
+    executor.start(launch(tmp_path, "fine", "echo fine"))
+    (tmp_path / "logs").rmdir()                  # the log's directory is gone when `late` speaks
+    (tmp_path / "go").touch()
+    out = wait_all(executor, 3)
+    assert out["full"].ok and out["full"].log_error == \
+        "lost 12,345 bytes of output: No space left on device (/dev/full)"
+    assert out["late"].ok and out["late"].log_error == \
+        f"lost 5 bytes of output: No such file or directory ({tmp_path}/logs/late.log)"
+    assert out["fine"].log_error is None and (tmp_path / "fine.log").read_text() == "fine\n"
+
+
+def test_lost_output_of_a_command_that_cannot_start_or_times_out(tmp_path, executor):
+    executor.start(launch(tmp_path, "missing", "no-such-program-here", log="/dev/full"))
+    executor.start(launch(tmp_path, "hang", "sleep 30", timeout=0.1, log="/dev/full"))
+    out = wait_all(executor, 2)
+    assert out["missing"].exit_code == 127 and "No space left on device" in out["missing"].log_error
+    assert out["hang"].timed_out and "No space left on device" in out["hang"].log_error   # the note
 
 
 def test_cancel_and_missing_programs(tmp_path, executor):
