@@ -37,7 +37,12 @@ import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from lanes.compiler.patterns_syntax import TooManyAlternatives, expand_braces, normalise, split_scheme
+from lanes.compiler.patterns_syntax import (
+    TooManyAlternatives,
+    expand_braces,
+    normalise,
+    split_scheme,
+)
 
 PLACEHOLDERS = ("prompt_file", "brief_file", "writes", "reads", "model")
 
@@ -99,7 +104,7 @@ def _path(p: str) -> str:
 
 def _number(x: float) -> str:
     text = repr(float(x))
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 def _limits(p: Preset, inv: AgentInvocation) -> list[str]:

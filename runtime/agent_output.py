@@ -79,8 +79,9 @@ class _Transcript:
         shown = lines[:LINES_PER_ENTRY]
         if len(lines) > LINES_PER_ENTRY:
             shown.append(f"… {len(lines) - LINES_PER_ENTRY} more lines")
+        width = len(prefix) + 2 if prefix else 0
         for i, line in enumerate(shown):
-            lead = f"{indent}{prefix}: " if i == 0 else indent + " " * (len(prefix) + 2)
+            lead = f"{indent}{prefix}: " if i == 0 and prefix else indent + " " * width
             self._line(_clip(lead + line))
 
     def _line(self, line: str) -> None:
@@ -373,7 +374,7 @@ class _Aider(_Reader):
             self.turns = (self.turns or 0) + 1
             self.cost = _usd(float(m.group(2)))
         if line.strip():
-            self.log.add("cost" if m else "aider", line.strip())
+            self.log.add("", line.rstrip())        # aider's own text reads best as it is
 
 
 _READERS: dict[str, type[_Reader]] = {"claude": _Claude, "codex": _Codex, "gemini": _Gemini, "aider": _Aider}
