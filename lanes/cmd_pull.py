@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+from typing import Callable
 
-from lanes.runtime.store import StoreError
+from lanes.runtime.store import Store, StoreError
+from lanes.state import add_state, new_run_id, open_store, run_id_problem
 
-STATE_HELP = "state directory (default: .lanes/ in the current directory)"
+MAX_LEASE_S = 366 * 86400
 
 
 def _lease(text: str) -> float:
@@ -20,16 +21,19 @@ def _lease(text: str) -> float:
     seconds = parse_duration(text)
     if seconds is None or seconds <= 0:
         raise argparse.ArgumentTypeError(f"not a duration: '{text}' (like 90s, 5m, 1h)")
-    return seconds
+    if seconds > MAX_LEASE_S:
+        raise argparse.ArgumentTypeError(f"'{text}' is longer than a year; a lease is renewed with "
+                                         "`lanes heartbeat`, so give the time one step may take")
+    return float(seconds)
 
 
-def register(sub) -> None:
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     o = sub.add_parser("open", help="create a run whose nodes agents claim (pull mode)")
     o.add_argument("file", metavar="FILE|plan.json")
     o.add_argument("--run-id", metavar="ID")
     o.add_argument("--keep-going", action="store_true",
                    help="after a failure, keep handing out what does not depend on it")
-    o.add_argument("--state", metavar="DIR", default=".lanes", help=STATE_HELP)
+    add_state(o)
     o.set_defaults(func=open_cmd)
 
     c = sub.add_parser("claim", help="take the next ready node of a pull-mode run (JSON)")
@@ -37,7 +41,7 @@ def register(sub) -> None:
     c.add_argument("--agent", metavar="A", help="only this agent's tasks (its lane is respected)")
     c.add_argument("--worker", metavar="NAME", help="who holds the lease (default: the host name)")
     c.add_argument("--lease", type=_lease, default="5m", metavar="DURATION", help="lease length (default 5m)")
-    c.add_argument("--state", metavar="DIR", default=".lanes", help=STATE_HELP)
+    add_state(c)
     c.set_defaults(func=claim_cmd)
 
     h = sub.add_parser("heartbeat", help="extend the lease on a claimed node")
@@ -45,7 +49,7 @@ def register(sub) -> None:
     h.add_argument("node", metavar="NODE")
     h.add_argument("--token", required=True, metavar="T")
     h.add_argument("--lease", type=_lease, default="5m", metavar="DURATION", help="new lease length from now")
-    h.add_argument("--state", metavar="DIR", default=".lanes", help=STATE_HELP)
+    add_state(h)
     h.set_defaults(func=heartbeat_cmd)
 
     d = sub.add_parser("complete", help="record the outcome of a claimed node")
@@ -53,20 +57,11 @@ def register(sub) -> None:
     d.add_argument("node", metavar="NODE")
     d.add_argument("--token", required=True, metavar="T")
     d.add_argument("--failed", action="store_true", help="the attempt failed (downstream is skipped)")
-    d.add_argument("--state", metavar="DIR", default=".lanes", help=STATE_HELP)
+    add_state(d)
     d.set_defaults(func=complete_cmd)
 
 
-def _existing_store(state: str):
-    """The store in `state`, never created by a claim: a typo in --state is an error."""
-    from lanes.runtime.store import Store
-    if not os.path.exists(os.path.join(state, "state.db")):
-        print(f"lanes: no lanes state in {state} (use --state DIR)", file=sys.stderr)
-        return None
-    return Store(state)
-
-
-def _answer(operation) -> int:
+def _answer(operation: Callable[[], object]) -> int:
     try:
         answer = operation()
     except StoreError as exc:
@@ -76,50 +71,56 @@ def _answer(operation) -> int:
     return 0
 
 
-def open_cmd(args) -> int:
-    from lanes.cmd_run import new_run_id
+def open_cmd(args: argparse.Namespace) -> int:
     from lanes.inputs import read_input
     from lanes.runtime.pull import open_run
-    from lanes.runtime.store import Store
 
+    if args.run_id is not None and (problem := run_id_problem(args.run_id)):
+        print(f"lanes: {problem}", file=sys.stderr)
+        return 2
     inp = read_input(args.file)
     if inp.plan is None:
         return inp.status
+    from lanes.cmd_run import _briefs
+    briefs = _briefs(inp.plan)
+    if briefs is None:
+        return 1
+    store = open_store(args, create=True)
+    if store is None:
+        return 2
     run_id = args.run_id or new_run_id()
     try:
-        open_run(Store(args.state), inp.plan, run_id, inp.source_path, keep_going=args.keep_going)
+        open_run(store, inp.plan, run_id, inp.source_path, keep_going=args.keep_going, briefs=briefs)
     except StoreError as exc:
         print(f"lanes: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"lanes: cannot write state in {args.state}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"lanes: cannot write state in {store.dir}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    print(f"run {run_id}")
+    print(f"run {run_id}\nstate {store.dir}")
     print(f"claim its nodes with: lanes claim {run_id}" +
-          (f" --state {args.state}" if args.state != ".lanes" else ""), file=sys.stderr)
+          (f" --state {store.dir}" if args.state else ""), file=sys.stderr)
     return 0
 
 
-def claim_cmd(args) -> int:
+def _with_store(args: argparse.Namespace, op: Callable[[Store], object]) -> int:
+    store = open_store(args)
+    if store is None:
+        return 1
+    return _answer(lambda: op(store))
+
+
+def claim_cmd(args: argparse.Namespace) -> int:
     from lanes.runtime.pull import claim
-    store = _existing_store(args.state)
-    if store is None:
-        return 1
-    return _answer(lambda: claim(store, args.run_id, agent=args.agent, worker=args.worker,
-                                 lease_s=args.lease))
+    return _with_store(args, lambda s: claim(s, args.run_id, agent=args.agent, worker=args.worker,
+                                             lease_s=args.lease))
 
 
-def heartbeat_cmd(args) -> int:
+def heartbeat_cmd(args: argparse.Namespace) -> int:
     from lanes.runtime.pull import heartbeat
-    store = _existing_store(args.state)
-    if store is None:
-        return 1
-    return _answer(lambda: heartbeat(store, args.run_id, args.node, args.token, lease_s=args.lease))
+    return _with_store(args, lambda s: heartbeat(s, args.run_id, args.node, args.token, lease_s=args.lease))
 
 
-def complete_cmd(args) -> int:
+def complete_cmd(args: argparse.Namespace) -> int:
     from lanes.runtime.pull import complete
-    store = _existing_store(args.state)
-    if store is None:
-        return 1
-    return _answer(lambda: complete(store, args.run_id, args.node, args.token, failed=args.failed))
+    return _with_store(args, lambda s: complete(s, args.run_id, args.node, args.token, failed=args.failed))

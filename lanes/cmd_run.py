@@ -2,114 +2,140 @@
 
 Exit status: 0 when every task succeeded and no gate with on_fail stop or
 rollback failed (a failed `continue` gate is reported, the run still succeeds);
-1 when the run failed, was interrupted (Ctrl-C, SIGTERM: resumable), or the
-workflow has errors (then nothing runs); 2 for bad usage or unreadable input.
+1 when the run failed or the workflow has errors (then nothing runs); 2 for bad
+usage or unreadable input; 128 + the signal when a signal stopped it (130 for
+Ctrl-C; 143 SIGTERM, 129 SIGHUP): the run is resumable.
 """
 from __future__ import annotations
 
-import os
+import argparse
 import sys
-import time
+from typing import TYPE_CHECKING, Mapping
+
+from lanes.state import add_state, new_run_id, open_store, pick_run, run_id_problem, state_dir
+
+if TYPE_CHECKING:
+    from lanes.compiler.planfile import Plan
+    from lanes.runtime.driver import Driver
+    from lanes.runtime.executor import Executor
+    from lanes.runtime.run import Options, Run
+    from lanes.runtime.store import Store
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S-") + os.urandom(2).hex()   # (secrets: 3 ms of imports)
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: '{text}'") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
 
 
-def _common(p, state_help: str) -> None:
-    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
-                   help="job slots (default: the number of CPUs)")
-    p.add_argument("--state", metavar="DIR", help=state_help)
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
+                   help="job slots (default: no limit beyond the agent lanes)")
+    add_state(p)
     p.add_argument("--keep-going", action="store_true", help="run every branch that does not depend on a failure")
     p.add_argument("--stages", action="store_true", help="run stage by stage with a barrier")
     p.add_argument("--yes", action="store_true", help="approve every approval gate")
     p.add_argument("--executor", choices=("local", "dask"), default="local")
     p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address (tcp://HOST:PORT)")
     p.add_argument("--no-progress", action="store_true", help="plain lines even on a terminal")
+    p.add_argument("--verbose", "-v", action="store_true", help="a line per node in the summary")
 
 
-def register(sub) -> None:
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("run", help="run a workflow or a plan in parallel")
     p.add_argument("file", metavar="FILE|plan.json")
     p.add_argument("--run-id", metavar="ID")
-    _common(p, "state directory (default: .lanes/ in the workdir)")
+    _common(p)
     p.set_defaults(func=run)
     r = sub.add_parser("resume", help="finish a run: keep what succeeded, rerun the rest")
     r.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the latest unfinished run")
-    _common(r, "state directory (default: .lanes/ in the current directory)")
+    _common(r)
     r.set_defaults(func=resume)
 
 
-def _usage_error(args) -> str | None:
-    if args.jobs < 1:
-        return "--jobs must be at least 1"
+def _usage_error(args: argparse.Namespace) -> str | None:
     if args.scheduler and args.executor != "dask":
         return "--scheduler needs --executor dask"
+    run_id = getattr(args, "run_id", None)
+    if run_id is not None:
+        return run_id_problem(run_id)
     return None
 
 
-def _briefs(plan, store, run_id: str) -> bool:
-    """Every agent's brief, written before anything runs (False after printing why not)."""
-    from lanes.compiler.brief import BriefError
-    from lanes.runtime.driver import write_briefs
+def _options(args: argparse.Namespace) -> "Options":
+    from lanes.runtime.run import Options
+    return Options(jobs=args.jobs, stages=args.stages, keep_going=args.keep_going, yes=args.yes)
+
+
+def _briefs(plan: "Plan") -> Mapping[str, str] | None:
+    """Every agent's brief, rendered here from the plan (the runtime writes them)."""
+    from lanes.compiler.brief import BriefError, render_briefs
     try:
-        write_briefs(plan, os.path.join(store.run_dir(run_id), "briefs"))
+        return render_briefs(plan)
     except BriefError as exc:
         print(f"lanes: cannot render the agent briefs: {exc}", file=sys.stderr)
-        return False
-    return True
+        return None
 
 
-def _executor(args, on_started):
+def _executor(args: argparse.Namespace, driver: "Driver") -> "Executor":
     if args.executor == "dask":
         from lanes.runtime.dask_executor import DaskExecutor
-        return DaskExecutor(args.scheduler, on_started=on_started)
+        return DaskExecutor(args.scheduler, on_started=driver.on_started)
     from lanes.runtime.local import LocalExecutor
-    return LocalExecutor(on_started=on_started)
+    return LocalExecutor(on_started=driver.on_started)
 
 
-def _progress(plan, args):
+def _progress(args: argparse.Namespace, plan: "Plan") -> "object":
     from lanes.runtime.progress import LiveProgress, PlainProgress
     if sys.stdout.isatty() and not args.no_progress:
         return LiveProgress(plan)
     return PlainProgress()
 
 
-def execute(plan, store, run_id: str, args) -> int:
-    """Run (or go on running) a run that exists in the store, to its end."""
-    from lanes.runtime.driver import Driver, Options
+def execute(run: "Run", args: argparse.Namespace) -> int:
+    """Drive a run that exists in the store to its end, then print its summary."""
+    from lanes.runtime.driver import Driver
     from lanes.runtime.progress import summary
-    from lanes.runtime.scheduler import PENDING, SUCCEEDED, Scheduler
-    opts = Options(jobs=args.jobs, stages=args.stages, keep_going=args.keep_going, yes=args.yes)
-    os.chdir(plan.workdir)       # tasks run here: the local executor spawns without changing directory
-    rows = store.nodes(run_id)
-    states = {nid: (SUCCEEDED if r["status"] == SUCCEEDED else PENDING) for nid, r in rows.items()}
-    attempts = {nid: r["attempts"] for nid, r in rows.items()}
-    sched = Scheduler(plan, opts.jobs, opts.stages, opts.keep_going, status=states, attempts=attempts,
-                      tries_before=dict(attempts))
-    driver = Driver(plan, store, run_id, opts, None, _progress(plan, args))
+    from lanes.runtime.store import StoreError
+    progress = _progress(args, run.plan)
+    run.observer = progress                     # type: ignore[assignment]  # has event()
+    driver = Driver(run, None, progress)        # type: ignore[arg-type]  # set just below
     try:
-        driver.executor = _executor(args, driver.on_started)
+        driver.executor = _executor(args, driver)
     except Exception as exc:   # noqa: BLE001 (a cluster that cannot be reached, a missing package)
         print(f"lanes: cannot start the {args.executor} executor: {exc}", file=sys.stderr)
-        store.set_run(run_id, status="failed", finished_at=time.time())
+        run.close("failed")
         return 1
     try:
-        ok = driver.run(sched)
+        ok = driver.drive()
+    except StoreError as exc:
+        print(f"lanes: {exc}", file=sys.stderr)
+        print(f"lanes: run {run.run_id} stopped; its commands were ended; continue with: "
+              f"lanes resume {run.run_id} --state {run.store.dir}", file=sys.stderr)
+        return 1
     finally:
         driver.executor.close()
-    summary(plan, driver.view, driver.wall, driver.busy_s, sys.stdout)
-    if driver.interrupted:
-        print(f"lanes: run {run_id} interrupted; continue with: lanes resume {run_id}"
-              + (f" --state {store.dir}" if args.state else ""), file=sys.stderr)
-        return 1
+    summary(run, driver.wall, driver.waited, sys.stdout, verbose=args.verbose)
+    if driver.signal is not None:
+        print(f"lanes: run {run.run_id} interrupted; continue with: lanes resume {run.run_id}"
+              + (f" --state {run.store.dir}" if args.state else ""), file=sys.stderr)
+        return 128 + driver.signal
     return 0 if ok else 1
 
 
-def run(args) -> int:
+def _store(args: argparse.Namespace, create: bool) -> "Store | None":
+    return open_store(args, create=create)
+
+
+def run(args: argparse.Namespace) -> int:
     from lanes.compiler.planfile import to_json
     from lanes.inputs import read_input
-    from lanes.runtime.store import Store, StoreError
+    from lanes.runtime.run import Run
+    from lanes.runtime.store import StoreError
     problem = _usage_error(args)
     if problem:
         print(f"lanes: {problem}", file=sys.stderr)
@@ -118,49 +144,48 @@ def run(args) -> int:
     if inp.plan is None:
         return inp.status
     plan = inp.plan
+    import os
     if not os.path.isdir(plan.workdir):
         print(f"lanes: workdir {plan.workdir} does not exist", file=sys.stderr)
         return 2
-    store = Store(args.state or os.path.join(plan.workdir, ".lanes"))
+    store = _store(args, create=True)
+    if store is None:
+        return 2
     run_id = args.run_id or new_run_id()
-    if store.has_run(run_id):
-        print(f"lanes: run '{run_id}' already exists (use `lanes resume {run_id}`)", file=sys.stderr)
-        return 1
-    if not _briefs(plan, store, run_id):
+    briefs = _briefs(plan)
+    if briefs is None:
         return 1
     try:
-        store.create_run(run_id, plan, inp.plan_text or to_json(plan), inp.source_path, "run",
-                         {"jobs": args.jobs, "stages": args.stages, "keep_going": args.keep_going})
+        r = Run.create(store, plan, run_id, inp.plan_text or to_json(plan), inp.source_path, "run",
+                       _options(args), briefs)
     except StoreError as exc:
         print(f"lanes: {exc}", file=sys.stderr)
         return 1
-    print(f"run {run_id}", flush=True)
-    return execute(plan, store, run_id, args)
+    except OSError as exc:
+        print(f"lanes: cannot write the run's files in {store.dir}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"run {run_id}\nstate {store.dir}", flush=True)
+    return execute(r, args)
 
 
-def resume(args) -> int:
+def resume(args: argparse.Namespace) -> int:
     from lanes.compiler.planfile import PlanError, from_json, to_json
     from lanes.inputs import read_input
-    from lanes.runtime.resume import prepare_resume, runtime_alive
-    from lanes.runtime.store import Store, StoreError
+    from lanes.runtime.orphans import end_groups
+    from lanes.runtime.run import Run, runtime_alive
+    from lanes.runtime.states import State
+    import os
     problem = _usage_error(args)
     if problem:
         print(f"lanes: {problem}", file=sys.stderr)
         return 2
-    state = args.state or ".lanes"
-    if not os.path.exists(os.path.join(state, "state.db")):
-        print(f"lanes: no lanes state in {state} (use --state DIR)", file=sys.stderr)
+    store = _store(args, create=False)
+    if store is None:
         return 1
-    store = Store(state)
-    run_id = args.run_id or store.latest_run(unfinished=True)
+    run_id = pick_run(store, args.run_id, unfinished=True)
     if run_id is None:
-        print(f"lanes: no unfinished run in {store.dir}", file=sys.stderr)
         return 1
-    try:
-        row = store.run(run_id)
-    except StoreError as exc:
-        print(f"lanes: {exc}", file=sys.stderr)
-        return 1
+    row = store.run(run_id)
     if row["mode"] != "run":
         print(f"lanes: run {run_id} is a pull-mode run; its agents claim tasks with `lanes claim`",
               file=sys.stderr)
@@ -180,20 +205,24 @@ def resume(args) -> int:
         except PlanError as exc:
             print(f"lanes: run {run_id}: stored plan unreadable: {exc}", file=sys.stderr)
             return 1
-    if row["status"] == "succeeded" and all(
-            r["status"] == "succeeded" and r["digest"] == plan.node_by_id[nid].digest
-            for nid, r in store.nodes(run_id).items() if nid in plan.node_by_id) \
-            and set(store.nodes(run_id)) == set(plan.node_by_id):
-        print(f"run {run_id}\nlanes: run {run_id} already succeeded; nothing to do")
+    nodes = store.nodes(run_id)
+    if row["status"] == "succeeded" and set(nodes) == set(plan.node_by_id) and all(
+            r["status"] == State.SUCCEEDED and r["digest"] == plan.node_by_id[nid].digest
+            for nid, r in nodes.items()):
+        print(f"run {run_id}\nstate {store.dir}\nlanes: run {run_id} already succeeded; nothing to do")
         return 0
     busy = store.take_over(run_id, runtime_alive)
     if busy is not None:
         print(f"lanes: run {run_id} is in progress (runtime pid {busy['pid']})", file=sys.stderr)
         return 1
-    if not _briefs(plan, store, run_id):
-        store.set_run(run_id, status="failed", finished_at=time.time())
+    briefs = _briefs(plan)
+    if briefs is None:
+        store.set_run(run_id, status="failed")
         return 1
-    print(f"run {run_id}", flush=True)
-    prepare_resume(store, run_id, plan)
+    print(f"run {run_id}\nstate {store.dir}", flush=True)
+    r = Run.resume(store, run_id, plan, _options(args), briefs, end_groups)
     store.set_run(run_id, plan_json=to_json(plan))
-    return execute(plan, store, run_id, args)
+    return execute(r, args)
+
+
+__all__ = ["register", "run", "resume", "execute", "state_dir"]

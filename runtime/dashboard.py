@@ -5,37 +5,45 @@ from functools import lru_cache
 import json
 import os
 import tempfile
+from typing import Any, Iterable, Mapping
 
-from lanes.runtime.scheduler import STATES
+from lanes.runtime.states import STATES
 from lanes.runtime.store import iso
 
 
 _iso = lru_cache(maxsize=1 << 16)(iso)     # a timestamp is formatted once, not on every rewrite
 _COMPACT = (",", ":")
+Row = Mapping[str, Any]
 
 
-def _task(r) -> dict:
+def _task(r: Row) -> dict[str, object]:
     return {"status": r["status"], "agent": r["agent"], "attempts": r["attempts"],
             "started_at": _iso(r["started_at"]), "completed_at": _iso(r["completed_at"])}
 
 
-def _head(run_row) -> dict:
+def _head(run_row: Row) -> dict[str, object]:
     return {"run_id": run_row["run_id"], "workflow": run_row["workflow"],
             "started_at": iso(run_row["started_at"]), "status": run_row["status"]}
 
 
-def _counts(node_rows: dict) -> dict[str, int]:
-    counts = {s: 0 for s in STATES}
+def _counts(node_rows: Mapping[str, Row]) -> dict[str, int]:
+    counts: dict[str, int] = {s.value: 0 for s in STATES}
     for r in node_rows.values():
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     return counts
 
 
-def dashboard(run_row, node_rows: dict) -> dict:
-    """The SPEC shape (plus the run's "status"): `run_row` and each of `node_rows` map
-    column names to values (sqlite rows, or the driver's view)."""
+def rollback(r: Row) -> dict[str, object]:
+    return {"node": r["node_id"], "gate": r["gate"], "command": r["command"], "status": r["status"],
+            "exit_code": r.get("exit_code") if isinstance(r, dict) else r["exit_code"],
+            "log": r["log_path"]}
+
+
+def dashboard(run_row: Row, node_rows: Mapping[str, Row], rollbacks: Iterable[Row] = ()) -> dict[str, Any]:
+    """The SPEC shape (plus the run's "status" and its "rollbacks"): `run_row` and each of
+    `node_rows` map column names to values (sqlite rows, or the run's view)."""
     return {**_head(run_row), "tasks": {nid: _task(r) for nid, r in node_rows.items()},
-            "counts": _counts(node_rows)}
+            "counts": _counts(node_rows), "rollbacks": [rollback(r) for r in rollbacks]}
 
 
 class LiveDashboard:
@@ -43,8 +51,10 @@ class LiveDashboard:
     encodes the nodes that changed since the last one (`touch`), not the whole run.
     `text()` is `json.dumps(dashboard(run_row, view))` in compact form."""
 
-    def __init__(self, run_row: dict, view: dict) -> None:
+    def __init__(self, run_row: Row, view: Mapping[str, Row],
+                 rollbacks: Mapping[tuple[int, int], Row] | None = None) -> None:
         self.run_row, self.view = run_row, view
+        self.rollbacks = rollbacks if rollbacks is not None else {}
         self.fragments: dict[str, str] = dict.fromkeys(view, "")
         self.dirty: set[str] = set(view)
 
@@ -56,11 +66,13 @@ class LiveDashboard:
             self.fragments[nid] = json.dumps(nid) + ":" + json.dumps(_task(self.view[nid]), separators=_COMPACT)
         self.dirty.clear()
         head = json.dumps(_head(self.run_row), separators=_COMPACT)
+        rollbacks = [rollback(self.rollbacks[k]) for k in sorted(self.rollbacks)]
         return (head[:-1] + ',"tasks":{' + ",".join(self.fragments.values()) + '},"counts":'
-                + json.dumps(_counts(self.view), separators=_COMPACT) + "}")
+                + json.dumps(_counts(self.view), separators=_COMPACT) + ',"rollbacks":'
+                + json.dumps(rollbacks, separators=_COMPACT) + "}")
 
 
-def write_dashboard(path: str, data: dict | str) -> None:
+def write_dashboard(path: str, data: Mapping[str, object] | str) -> None:
     """Write beside the target and rename over it: a reader sees the old or the new file."""
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".dashboard-", dir=directory)

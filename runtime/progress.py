@@ -1,12 +1,19 @@
-"""What an operator sees while a plan runs: a live rich table on a terminal
-(one row per agent lane, one for gates), plain timestamped lines otherwise; a
-summary at the end."""
+"""What an operator sees while a plan runs: a live rich view on a terminal (one row per
+agent lane and one for gates: what it runs now, done, failed, skipped, left, retry
+waits; an overall progress bar with the elapsed time), plain timestamped lines
+otherwise; a summary at the end."""
 from __future__ import annotations
 
 import sys
 import time
+from typing import IO, TYPE_CHECKING
 
-from lanes.runtime.scheduler import FINAL, RUNNING, WAITING
+from lanes.compiler.planfile import Plan
+from lanes.runtime.scheduler import Scheduler
+from lanes.runtime.states import FINAL, STATES, State
+
+if TYPE_CHECKING:
+    from lanes.runtime.run import Run
 
 GATES_ROW = "(gates)"
 
@@ -16,15 +23,15 @@ class PlainProgress:
     flushed once per turn of the run loop, not one by one (a thousand short tasks
     print two thousand lines)."""
 
-    def __init__(self, stream=None) -> None:
+    def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stdout
         self._second = -1
         self._stamp = ""
 
-    def __enter__(self):
+    def __enter__(self) -> "PlainProgress":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.flush()
 
     def _time(self) -> str:
@@ -37,7 +44,7 @@ class PlainProgress:
     def event(self, text: str) -> None:
         self.stream.write(self._time() + text + "\n")
 
-    def update(self, sched, force: bool = False) -> None:
+    def update(self, sched: Scheduler, force: bool = False) -> None:
         pass
 
     def flush(self) -> None:
@@ -48,7 +55,7 @@ class LiveProgress(PlainProgress):
     """rich Live view: a row per agent lane (and one for gates) with what it runs now;
     events scroll above it."""
 
-    def __init__(self, plan, stream=None) -> None:
+    def __init__(self, plan: Plan, stream: IO[str] | None = None) -> None:
         super().__init__(stream)
         from rich.console import Console
         from rich.live import Live
@@ -56,57 +63,93 @@ class LiveProgress(PlainProgress):
         self.console = Console(file=self.stream)
         self.live = Live(console=self.console, refresh_per_second=8, transient=False)
         self.last = 0.0
+        self.began = time.monotonic()
         self.lanes: dict[str, list[str]] = {a.id: [] for a in plan.agents}
         self.lanes[GATES_ROW] = []
         for n in plan.nodes:
             self.lanes[n.agent if n.agent in self.lanes else GATES_ROW].append(n.id)
 
-    def __enter__(self):
+    def __enter__(self) -> "LiveProgress":
         self.live.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.live.__exit__(*exc)
+    def __exit__(self, *exc: object) -> None:
+        self.live.__exit__(None, None, None)
 
     def event(self, text: str) -> None:
         self.live.console.print(self._time() + text, highlight=False, markup=False)
 
-    def update(self, sched, force: bool = False) -> None:
+    def update(self, sched: Scheduler, force: bool = False) -> None:
         now = time.monotonic()
         if now - self.last < 0.1 and not force:
             return
         self.last = now
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
         table = Table(title=f"lanes: {self.plan.workflow}", expand=False)
-        for col in ("lane", "now", "done", "failed", "left"):
+        for col in ("lane", "now", "done", "failed", "skipped", "left"):
             table.add_column(col)
+        wall = time.time()
         for lane, ids in self.lanes.items():
             if not ids:
                 continue
-            now_running = [i + (" (waiting)" if sched.status[i] == WAITING else "")
-                           for i in ids if sched.status[i] in (RUNNING, WAITING)]
-            done = sum(sched.status[i] in FINAL for i in ids)
-            failed = sum(sched.status[i] == "failed" for i in ids)
-            table.add_row(lane, ", ".join(now_running) or "-", str(done), str(failed), str(len(ids) - done))
-        self.live.update(table)
+            current = []
+            for i in ids:
+                s = sched.status[i]
+                if s == State.RUNNING:
+                    current.append(i)
+                elif s == State.WAITING:
+                    current.append(f"{i} (waiting for approval)")
+                elif i in sched.not_before:
+                    current.append(f"{i} (retry in {max(0.0, sched.not_before[i] - wall):.0f}s)")
+            done = sum(sched.status[i] == State.SUCCEEDED for i in ids)
+            failed = sum(sched.status[i] == State.FAILED for i in ids)
+            skipped = sum(sched.status[i] in (State.SKIPPED, State.CANCELLED) for i in ids)
+            left = sum(sched.status[i] not in FINAL for i in ids)
+            table.add_row(lane, ", ".join(current) or "-", str(done), str(failed), str(skipped), str(left))
+        total = len(sched.status)
+        finished = sum(s in FINAL for s in sched.status.values())
+        elapsed = now - self.began
+        bar = ProgressBar(total=max(total, 1), completed=finished, width=40)
+        line = Text(f" {finished}/{total} nodes  elapsed {int(elapsed) // 60}:{int(elapsed) % 60:02d}")
+        footer = Table.grid()
+        footer.add_row(bar, line)
+        self.live.update(Group(table, footer))
 
     def flush(self) -> None:
         pass
 
 
-def summary(plan, view: dict, wall: float, busy: float, stream) -> None:
-    """Wall time, summed task time (this session's attempts), speedup, measured
-    efficiency (busy - wall) / busy as in SPEC section 5, and each node's outcome."""
-    speedup = busy / wall if wall > 0 else 0.0
-    efficiency = round((busy - wall) / busy, 4) if busy > 0 else 0.0
+def summary(run: "Run", wall: float, waited: float, stream: IO[str], verbose: bool = False) -> None:
+    """The end of a run (SPEC section 7): wall time, summed task time (this session's
+    attempts), speedup (summed / wall) and efficiency ((summed - wall) / summed, the
+    formula of section 5 with measured times), both without the time in which only a
+    person could move the run on (reported apart); counts by state; the failed and
+    rolled-back nodes with their log paths; every node only with `verbose`."""
+    busy = run.busy_s
+    active = max(wall - waited, 0.0)
+    speedup = busy / active if active > 0 else 0.0
+    efficiency = round((busy - active) / busy, 4) if busy > 0 else 0.0
     w = stream.write
     w(f"\nwall time {wall:.2f}s, summed task time {busy:.2f}s, speedup {speedup:.2f}x, "
-      f"efficiency {efficiency}\n")
-    counts: dict[str, int] = {}
-    for n in plan.nodes:
-        r = view[n.id]
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-        extra = f" ({r['error']})" if r["error"] and r["status"] != "succeeded" else ""
-        w(f"  {r['status']:<9} {n.id}  attempts {r['attempts']}  {r['seconds'] or 0:.2f}s{extra}\n")
-    w("  " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + "\n")
+      f"efficiency {efficiency} (= (summed - wall) / summed)\n")
+    if waited > 0:
+        w(f"waiting for a person: {waited:.2f}s (left out of the wall time above)\n")
+    counts = {s: 0 for s in STATES}
+    for n in run.plan.nodes:
+        counts[State(str(run.view[n.id]["status"]))] += 1
+    w("  " + ", ".join(f"{s.value} {k}" for s, k in counts.items() if k) + "\n")
+    for n in run.plan.nodes:
+        r = run.view[n.id]
+        if r["status"] == State.FAILED:
+            w(f"  failed      {n.id} ({r['error'] or 'failed'}): {run.log_path(n.id)}\n")
+        elif r["status"] == State.ROLLED_BACK:
+            w(f"  rolled-back {n.id}: {run.rollback_log(n.id)}\n")
+    if verbose:
+        for n in run.plan.nodes:
+            r = run.view[n.id]
+            extra = f" ({r['error']})" if r["error"] and r["status"] != State.SUCCEEDED else ""
+            w(f"  {r['status']:<11} {n.id}  attempts {r['attempts']}  {float(r['seconds'] or 0):.2f}s{extra}\n")  # type: ignore[arg-type]
     stream.flush()

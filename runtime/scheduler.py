@@ -23,14 +23,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import heapq
 import random
+from typing import Callable
 
 from lanes.compiler.planfile import Plan
+from lanes.runtime.states import FINAL, STATES, State
 
-PENDING, READY, RUNNING, WAITING = "pending", "ready", "running", "waiting"
-SUCCEEDED, FAILED, SKIPPED, CANCELLED = "succeeded", "failed", "skipped", "cancelled"
-STATES = (PENDING, READY, RUNNING, WAITING, SUCCEEDED, FAILED, SKIPPED, CANCELLED)
-FINAL = (SUCCEEDED, FAILED, SKIPPED, CANCELLED)
+PENDING, READY, RUNNING, WAITING = State.PENDING, State.READY, State.RUNNING, State.WAITING
+SUCCEEDED, FAILED, SKIPPED, CANCELLED = State.SUCCEEDED, State.FAILED, State.SKIPPED, State.CANCELLED
+ROLLED_BACK = State.ROLLED_BACK
 GATES = ""                     # the lane key of gates (they hold no agent lane)
+Rank = tuple[float, int]
 
 
 def remaining_path(plan: Plan) -> dict[str, float]:
@@ -41,7 +43,7 @@ def remaining_path(plan: Plan) -> dict[str, float]:
     return tail
 
 
-def priority_order(plan: Plan) -> dict[str, tuple]:
+def priority_order(plan: Plan) -> dict[str, Rank]:
     tail = remaining_path(plan)
     return {n.id: (-tail[n.id], i) for i, n in enumerate(plan.nodes)}
 
@@ -49,10 +51,10 @@ def priority_order(plan: Plan) -> dict[str, tuple]:
 @dataclass
 class Scheduler:
     plan: Plan
-    jobs: int
+    jobs: int | None                   # job slots; None: no limit beyond the agent lanes
     stages: bool = False
     keep_going: bool = False
-    status: dict[str, str] = field(default_factory=dict)
+    status: dict[str, State] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)   # attempts so far (numbering goes on)
     rng: random.Random = field(default_factory=random.Random)
     # attempts made before this scheduler (a resumed run): the retry budget starts afresh
@@ -73,7 +75,7 @@ class Scheduler:
         self.busy: dict[str, int] = {}
         self.n_running = 0
         self.waiting_set: set[str] = set()
-        self.queues: dict[str, list] = {}
+        self.queues: dict[str, list[tuple[Rank, str]]] = {}
         self.delayed: list[tuple[float, str]] = []
         self.open_in_stage: dict[int, int] = {}
         for n in plan.nodes:
@@ -123,15 +125,16 @@ class Scheduler:
             if self.status[nid] == PENDING:
                 self._enqueue(nid)
 
-    def _pick(self, now: float, room, limit: int | None, agent: str | None = None) -> list[str]:
+    def _pick(self, now: float, room: Callable[[str], bool], limit: int | None,
+              agent: str | None = None) -> list[str]:
         """Pop ready nodes best-first while `room(lane)` allows, at most `limit`."""
         self._release_due(now)
         if self.stopping:
             return []
         stage = self._current_stage() if self.stages else None
         out: list[str] = []
-        held: list[tuple[str, tuple]] = []
-        candidates = []
+        held: list[tuple[str, tuple[Rank, str]]] = []
+        candidates: list[tuple[Rank, str]] = []
         for lane, q in self.queues.items():
             if agent is not None and lane != agent:
                 continue
@@ -160,6 +163,9 @@ class Scheduler:
             heapq.heappush(self.queues[lane], item)
         return out
 
+    def _room(self, lane: str) -> bool:
+        return lane == GATES or self.busy.get(lane, 0) < self.lanes[lane]
+
     def _take(self, nid: str) -> None:
         lane = self.lane_of[nid]
         if lane != GATES:
@@ -180,11 +186,10 @@ class Scheduler:
     def next_launches(self, now: float) -> list[str]:
         """What to start now: ready nodes by priority that have a free lane and a free slot.
         Approval gates become `waiting` instead (they need no slot and no lane)."""
-        out = []
+        out: list[str] = []
         while True:
-            slots = self.jobs - self.n_running
-            room = lambda lane: lane == GATES or self.busy.get(lane, 0) < self.lanes[lane]  # noqa: E731
-            picked = self._pick(now, room, max(slots, 0) if slots > 0 else 0)
+            limit = None if self.jobs is None else max(self.jobs - self.n_running, 0)
+            picked = self._pick(now, self._room, limit)
             if not picked:
                 # approval gates need no slot: let them through even when slots are full
                 waits = self._approval_gates(now)
@@ -221,8 +226,7 @@ class Scheduler:
         agent lane); with `agent`, only that agent's tasks. Nothing is marked taken."""
         saved = dict(self.busy)
         self.busy = dict(held)
-        room = lambda lane: lane == GATES or self.busy.get(lane, 0) < self.lanes[lane]  # noqa: E731
-        out = self._pick(now, room, limit, agent)
+        out = self._pick(now, self._room, limit, agent)
         for nid in out:                       # put them back: the store decides who gets them
             self._enqueue(nid)
         self.busy = saved
@@ -256,7 +260,7 @@ class Scheduler:
             self.busy[lane] -= 1
         self.n_running = max(0, self.n_running - 1)
 
-    def finished(self, node_id: str, ok: bool, now: float) -> str:
+    def finished(self, node_id: str, ok: bool, now: float) -> State:
         """Record an attempt's end; returns the node's new state (pending while a retry waits)."""
         n = self.nodes[node_id]
         self._release_lane(node_id)
@@ -291,6 +295,19 @@ class Scheduler:
             self.waiting_set.discard(gate_id)
             self.status[gate_id] = SUCCEEDED
             self._settle(gate_id)
+
+    def reject(self, gate_id: str) -> None:
+        """A person said no, or the gate's timeout ran out while it waited: it fails and
+        its `on_fail` applies."""
+        if self.status.get(gate_id) == WAITING:
+            self.waiting_set.discard(gate_id)
+            self.fail(gate_id)
+
+    def rolled_back(self, node_id: str) -> None:
+        """A rollback gate undid this succeeded task (what it released stays released:
+        the run is failing and starts nothing more)."""
+        if self.status.get(node_id) == SUCCEEDED:
+            self.status[node_id] = ROLLED_BACK
 
     def cancel(self, node_id: str) -> None:
         if self.status[node_id] == RUNNING:

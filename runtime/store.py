@@ -1,57 +1,63 @@
-"""The crash-safe state store: SQLite in WAL mode, one transaction per transition.
+"""The crash-safe state store: SQLite in WAL mode. Every statement of lanes lives here.
 
-Tables: runs, nodes (the current state of every node of a run), attempts, and an
-append-only event log. A runtime killed at any moment leaves the database at the
-last committed transition; `resume` starts from there. WAL with
-synchronous=NORMAL survives the death of the process (what SIGKILL does); only a
-power cut may lose the last transitions, never corrupt the file.
+Tables: runs, nodes (the current state of every node of a run), attempts (one row
+per attempt, written when it starts and again when it ends), rollbacks (what a
+failed rollback gate undoes, planned in the transaction that records the gate's
+failure, each row closed when its command ends) and an append-only event log. A
+runtime killed at any moment leaves the database at its last committed
+transaction. WAL with synchronous=NORMAL survives the death of the process (what
+SIGKILL does); only a power cut may lose the last transactions, never corrupt the file.
 
-API (`Store(state_dir)`; `<state_dir>/state.db`):
-    transaction()                    BEGIN IMMEDIATE context (read-modify-write across processes)
-    create_run(run_id, plan, plan_json, source_path, mode, options)   mode 'run' | 'pull'
-    run(run_id) -> Row               StoreError (with did-you-mean) when unknown; has_run(run_id)
-    latest_run(unfinished=False)     set_run(run_id, **fields)
-    take_over(run_id, in_progress)   resume: become the run's runtime unless one still lives
-    nodes(run_id) -> {id: Row}       ensure_nodes(run_id, plan), forget_nodes(run_id, ids)
-    apply(run_id, [Change], run_fields)   several transitions, one transaction
-    transition(run_id, node, status, event, data, attempt_row, **fields)  one of them
-    transitions(run_id, [(node, status, fields)], event_data)
-    approve(run_id, gate), approved(run_id), event(...), events(run_id), attempts(run_id)
-    run_dir(run_id) -> <state>/runs/RUN_ID
+Beside the database each run has a directory `runs/RUN_ID/` with a `run.json`
+marker, so a run whose rows a damaged database lost is reported as lost, never
+silently absent. Every sqlite3 error becomes a StoreError that names the cause and
+what to do.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+import difflib
+import fcntl
 import json
 import os
 import sqlite3
 import time
-from typing import Iterator
+from typing import Any, Iterable, Iterator, Mapping
+
+from lanes.compiler.planfile import Plan
 
 # nodes and attempts are read and written by their keys: stored in key order (WITHOUT
 # ROWID), one B-tree each instead of two. Events are never deleted, so the rowid (seq)
-# grows with every insert without AUTOINCREMENT's extra table. Both save pages on every
-# transition's commit; databases made before keep their tables and work the same.
+# grows with every insert without AUTOINCREMENT's extra table.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, plan_json TEXT NOT NULL,
     source_path TEXT, mode TEXT NOT NULL, status TEXT NOT NULL,
     started_at REAL NOT NULL, finished_at REAL, pid INTEGER, options TEXT,
-    pid_start INTEGER
+    pid_start INTEGER, run_key TEXT
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL, node_id TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
     agent TEXT, digest TEXT, started_at REAL, completed_at REAL, pgid INTEGER,
     lease_token TEXT, lease_expires_at REAL, worker TEXT, exit_code INTEGER, error TEXT,
     approved INTEGER NOT NULL DEFAULT 0, seconds REAL NOT NULL DEFAULT 0,
+    decision TEXT, decided_by TEXT, decision_note TEXT, decided_at REAL,
+    waited_s REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, node_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attempts (
     run_id TEXT NOT NULL, node_id TEXT NOT NULL, attempt INTEGER NOT NULL,
     started_at REAL, finished_at REAL, exit_code INTEGER, outcome TEXT, worker TEXT,
+    log_offset INTEGER,
     PRIMARY KEY (run_id, node_id, attempt)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rollbacks (
+    run_id TEXT NOT NULL, round INTEGER NOT NULL, ord INTEGER NOT NULL, node_id TEXT NOT NULL,
+    gate TEXT NOT NULL, command TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER,
+    error TEXT, log_path TEXT, started_at REAL, finished_at REAL,
+    PRIMARY KEY (run_id, round, ord)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, at REAL NOT NULL,
@@ -59,6 +65,19 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
 """
+
+# columns added since the first state directories: added to an older database on open
+_ADDED = {
+    "runs": ("pid_start INTEGER", "run_key TEXT"),
+    "nodes": ("decision TEXT", "decided_by TEXT", "decision_note TEXT", "decided_at REAL",
+              "waited_s REAL NOT NULL DEFAULT 0"),
+    "attempts": ("log_offset INTEGER",),
+}
+_ATTEMPT_COLUMNS = ("attempt", "started_at", "finished_at", "exit_code", "outcome", "worker", "log_offset")
+_ROLLBACK_COLUMNS = ("round", "ord", "node_id", "gate", "command", "status", "exit_code", "error",
+                     "log_path", "started_at", "finished_at")
+
+Row = Mapping[str, Any]
 
 
 def iso(t: float | None) -> str | None:
@@ -68,23 +87,62 @@ def iso(t: float | None) -> str | None:
 
 
 class StoreError(Exception):
-    """A run or node that does not exist, or a state that forbids the operation."""
+    """A run or node that does not exist, a state that forbids the operation, or a state
+    database that cannot be used (the message says why and what to do)."""
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def explain(exc: sqlite3.Error, path: str) -> str:
+    """What a user should read for an sqlite3 error on the state database at `path`."""
+    text = str(exc)
+    low = text.lower()
+    if "full" in low:
+        return (f"cannot write the lanes state {path}: the disk is full ({text}); free some space, "
+                "then `lanes resume` goes on from the last recorded state")
+    if "readonly" in low or "read-only" in low or "permission" in low or "unable to open" in low:
+        return (f"cannot write the lanes state {path}: {text}; make it writable or choose another "
+                "state directory with --state DIR (or LANES_STATE)")
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return (f"the lanes state {path} is damaged ({text}); move it (and its -wal and -shm files) "
+                "aside to start afresh, or restore it from a copy")
+    if "locked" in low or "busy" in low:
+        return f"the lanes state {path} stayed locked by another process for 30 s ({text}); try again"
+    if "disk i/o" in low:
+        return f"cannot read or write the lanes state {path}: an I/O error ({text}); check the disk"
+    return f"the lanes state {path} cannot be used: {text}"
 
 
 @dataclass(frozen=True)
 class Change:
     """One node's transition: new column values, the event that records it, and the
-    attempt it closes (a dict of the attempts columns) if any."""
+    attempt row it writes (a dict of attempts columns) if any."""
     node_id: str
-    fields: tuple[tuple[str, object], ...]
+    fields: Mapping[str, object]
     event: str | None                      # None: a detail (a pgid), not worth an event
-    data: dict | None = None
-    attempt: dict | None = None
+    data: Mapping[str, object] | None = None
+    attempt: Mapping[str, object] | None = None
 
 
-def change(node_id: str, event: str | None, data: dict | None = None, attempt: dict | None = None,
-           **fields) -> Change:
-    return Change(node_id, tuple(fields.items()), event, data, attempt)
+def change(node_id: str, event: str | None, data: Mapping[str, object] | None = None,
+           attempt: Mapping[str, object] | None = None, **fields: object) -> Change:
+    return Change(node_id, fields, event, data, attempt)
+
+
+@dataclass
+class Batch:
+    """What one transaction writes: node changes, rollback rows (inserted or replaced),
+    run columns and run-level events."""
+    changes: list[Change] = field(default_factory=list)
+    rollbacks: list[Mapping[str, object]] = field(default_factory=list)
+    run_fields: dict[str, object] = field(default_factory=dict)
+    run_events: list[tuple[str, Mapping[str, object] | None]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.changes or self.rollbacks or self.run_fields or self.run_events)
 
 
 def process_start(pid: int) -> int | None:
@@ -98,22 +156,35 @@ def process_start(pid: int) -> int | None:
 
 
 class Store:
-    def __init__(self, state_dir: str) -> None:
-        os.makedirs(state_dir, exist_ok=True)
+    """`Store(state_dir)`: `<state_dir>/state.db`, created when missing unless `create`
+    is False (then a missing database is a StoreError: a typo in --state is an error)."""
+
+    def __init__(self, state_dir: str, create: bool = True) -> None:
         self.dir = os.path.abspath(state_dir)
         self.path = os.path.join(self.dir, "state.db")
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        # checkpoint (and fsync) every 16 MB of log rather than every 4 MB: a commit that
-        # checkpoints holds up the run loop, and SIGKILL loses nothing either way
-        self.db.execute("PRAGMA wal_autocheckpoint=4000")
-        self.db.execute("PRAGMA busy_timeout=30000")
-        self.db.executescript(SCHEMA)
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
-        if "pid_start" not in columns:             # a state directory from before the column
-            self.db.execute("ALTER TABLE runs ADD COLUMN pid_start INTEGER")
+        if not create and not os.path.exists(self.path):
+            raise StoreError(f"no lanes state in {self.dir} (use --state DIR or set LANES_STATE)")
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the state directory {self.dir}: {exc.strerror or exc}") from None
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            # checkpoint every 16 MB of log rather than every 4 MB: a commit that checkpoints
+            # holds up the run loop, and SIGKILL loses nothing either way
+            self.db.execute("PRAGMA wal_autocheckpoint=4000")
+            self.db.execute("PRAGMA busy_timeout=30000")
+            self.db.executescript(SCHEMA)
+            for table, columns in _ADDED.items():
+                have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                for col in columns:
+                    if col.split()[0] not in have:
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {col}")
+        except sqlite3.Error as exc:
+            raise StoreError(explain(exc, self.path)) from None
 
     def close(self) -> None:
         self.db.close()
@@ -121,60 +192,105 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: the write lock is taken first, so a read-then-write inside is
-        atomic across processes (pull-mode claims rely on it)."""
-        self.db.execute("BEGIN IMMEDIATE")
+        atomic across processes. Nested use joins the open transaction."""
+        if self.db.in_transaction:
+            yield self.db
+            return
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(explain(exc, self.path)) from None
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+        except BaseException as exc:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(explain(exc, self.path)) from None
             raise
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise StoreError(explain(exc, self.path)) from None
+
+    @contextmanager
+    def exclusive(self) -> Iterator[sqlite3.Connection]:
+        """One pull-mode operation at a time per state directory, then its transaction.
+        SQLite's own busy handler polls with sleeps of up to 100 ms, so under many
+        claimers the write lock sat free while they all slept; a blocking flock hands it
+        over at once, in order. The transaction is what makes the operation atomic."""
+        with open(os.path.join(self.dir, "pull.lock"), "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                with self.transaction() as db:
+                    yield db
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(explain(exc, self.path)) from None
 
     def run_dir(self, run_id: str) -> str:
         return os.path.join(self.dir, "runs", run_id)
 
     # -- runs ---------------------------------------------------------------------------------
 
-    def create_run(self, run_id: str, plan, plan_json: str, source_path: str | None, mode: str,
-                   options: dict | None = None) -> None:
+    def create_run(self, run_id: str, run_key: str, plan: Plan, plan_json: str, source_path: str | None,
+                   mode: str, options: Mapping[str, object] | None = None) -> None:
         now = time.time()
+        run_dir = self.run_dir(run_id)
         with self.transaction() as db:
-            if db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone():
-                raise StoreError(f"run '{run_id}' already exists (use `lanes resume {run_id}`)")
+            if db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() or \
+                    os.path.exists(os.path.join(run_dir, "run.json")):
+                raise StoreError(f"run '{run_id}' already exists in {self.dir} (use `lanes resume {run_id}`)")
             pid = os.getpid() if mode == "run" else None
-            db.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            db.execute("INSERT INTO runs (run_id, workflow, plan_json, source_path, mode, status, started_at, "
+                       "finished_at, pid, options, pid_start, run_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                        (run_id, plan.workflow, plan_json, source_path, mode, "running", now, None,
-                        pid, json.dumps(options or {}), pid and process_start(pid)))
+                        pid, json.dumps(dict(options or {})), pid and process_start(pid), run_key))
             db.executemany("INSERT INTO nodes (run_id, node_id, status, attempts, agent, digest) "
                            "VALUES (?,?,?,?,?,?)",
                            [(run_id, n.id, "pending", 0, n.agent, n.digest) for n in plan.nodes])
             self._event(db, run_id, None, "run-created", {"mode": mode, "source": source_path})
-        os.makedirs(os.path.join(self.run_dir(run_id), "logs"), exist_ok=True)
+            os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
+            marker = {"run_id": run_id, "run_key": run_key, "workflow": plan.workflow, "started_at": iso(now)}
+            with open(os.path.join(run_dir, "run.json"), "w", encoding="utf-8") as f:
+                json.dump(marker, f)
 
     def run(self, run_id: str) -> sqlite3.Row:
-        row = self.db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        if row is None:
-            known = [r[0] for r in self.db.execute("SELECT run_id FROM runs ORDER BY started_at")]
-            from lanes.dsl.diagnostics import did_you_mean
-            raise StoreError(f"no run '{run_id}' in {self.dir}{did_you_mean(run_id, known)}")
-        return row
+        rows = self._read("SELECT * FROM runs WHERE run_id=?", (run_id,))
+        if rows:
+            return rows[0]
+        if os.path.exists(os.path.join(self.run_dir(run_id), "run.json")):
+            raise StoreError(f"run '{run_id}' has a directory in {self.dir}/runs but the state database "
+                             f"{self.path} has no record of it: the database (or its -wal file) was damaged "
+                             "or replaced; its logs are still in the run's directory")
+        known = [r[0] for r in self._read("SELECT run_id FROM runs ORDER BY started_at")]
+        return_hint = did_you_mean(run_id, known)
+        raise StoreError(f"no run '{run_id}' in {self.dir}{return_hint}")
 
     def has_run(self, run_id: str) -> bool:
-        return self.db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is not None
+        return bool(self._read("SELECT 1 FROM runs WHERE run_id=?", (run_id,)))
 
     def latest_run(self, unfinished: bool = False) -> str | None:
         q = "SELECT run_id FROM runs" + (" WHERE status NOT IN ('succeeded')" if unfinished else "") + \
             " ORDER BY started_at DESC, run_id DESC LIMIT 1"
-        row = self.db.execute(q).fetchone()
-        return row[0] if row else None
+        rows = self._read(q)
+        return str(rows[0][0]) if rows else None
 
-    def set_run(self, run_id: str, **fields) -> None:
-        with self.transaction() as db:
-            self._update(db, "runs", "run_id=?", (run_id,), fields)
-            if "status" in fields:
-                self._event(db, run_id, None, f"run-{fields['status']}", None)
+    def set_run(self, run_id: str, **fields: object) -> None:
+        self.apply(run_id, Batch(run_fields=dict(fields)))
 
-    def take_over(self, run_id: str, in_progress) -> sqlite3.Row | None:
+    def take_over(self, run_id: str, in_progress: Any) -> sqlite3.Row | None:
         """Make this process the run's runtime (resume), unless `in_progress(row)` says its
         runtime still lives: then return that row. Check and claim are one transaction, so
         two resumes of one run cannot both go on."""
@@ -182,92 +298,129 @@ class Store:
         with self.transaction() as db:
             row = db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
             if in_progress(row):
-                return row
+                return row  # type: ignore[no-any-return]  # sqlite3.Row from fetchone
             db.execute("UPDATE runs SET pid=?, pid_start=?, status='running', finished_at=NULL WHERE run_id=?",
                        (pid, process_start(pid), run_id))
             self._event(db, run_id, None, "run-resumed", {"pid": pid})
         return None
 
+    def set_run_key(self, run_id: str, run_key: str) -> None:
+        """A run from before run keys gets one on resume."""
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET run_key=? WHERE run_id=? AND run_key IS NULL", (run_key, run_id))
+
     # -- nodes ----------------------------------------------------------------------------------
 
     def nodes(self, run_id: str) -> dict[str, sqlite3.Row]:
-        return {r["node_id"]: r for r in self.db.execute("SELECT * FROM nodes WHERE run_id=?", (run_id,))}
+        return {r["node_id"]: r for r in self._read("SELECT * FROM nodes WHERE run_id=?", (run_id,))}
 
-    def apply(self, run_id: str, changes, run_fields: dict | None = None) -> None:
-        """Several transitions (a finish, the skips it causes, the launches it unlocks) in
-        one transaction: they are all recorded or none is."""
-        if not changes and not run_fields:
+    def attempts(self, run_id: str, node_id: str | None = None) -> list[sqlite3.Row]:
+        if node_id is None:
+            return self._read("SELECT * FROM attempts WHERE run_id=? ORDER BY started_at", (run_id,))
+        return self._read("SELECT * FROM attempts WHERE run_id=? AND node_id=? ORDER BY attempt", (run_id, node_id))
+
+    def failures(self, run_id: str) -> dict[str, tuple[int, float]]:
+        """node -> (failed attempts, when the last one ended): what uses up retries."""
+        return {r[0]: (int(r[1]), float(r[2] or 0)) for r in self._read(
+            "SELECT node_id, COUNT(*), MAX(finished_at) FROM attempts "
+            "WHERE run_id=? AND outcome NOT IN ('succeeded', 'expired', 'cancelled') AND finished_at IS NOT NULL "
+            "GROUP BY node_id", (run_id,))}
+
+    def rollbacks(self, run_id: str) -> list[sqlite3.Row]:
+        return self._read("SELECT * FROM rollbacks WHERE run_id=? ORDER BY round, ord", (run_id,))
+
+    def last_rollback_round(self, run_id: str) -> int:
+        rows = self._read("SELECT MAX(round) FROM rollbacks WHERE run_id=?", (run_id,))
+        return int(rows[0][0] or 0)
+
+    def apply(self, run_id: str, batch: Batch | Iterable[Change]) -> None:
+        """Several transitions (a finish, the skips it causes, the launches it unlocks, the
+        rollbacks it plans) in one transaction: they are all recorded or none is."""
+        if not isinstance(batch, Batch):
+            batch = Batch(changes=list(batch))
+        if not batch:
             return
         now = time.time()
         with self.transaction() as db:
-            for c in changes:
+            for c in batch.changes:
                 if c.fields:
-                    self._update(db, "nodes", "run_id=? AND node_id=?", (run_id, c.node_id), dict(c.fields))
-            attempts = [(run_id, c.node_id, a["attempt"], a.get("started_at"), a.get("finished_at"),
-                         a.get("exit_code"), a.get("outcome"), a.get("worker"))
-                        for c in changes if (a := c.attempt) is not None]
+                    self._update(db, "nodes", "run_id=? AND node_id=?", (run_id, c.node_id), c.fields)
+            attempts = [(run_id, c.node_id, *(a.get(k) for k in _ATTEMPT_COLUMNS))
+                        for c in batch.changes if (a := c.attempt) is not None]
             if attempts:
-                db.executemany("INSERT OR REPLACE INTO attempts VALUES (?,?,?,?,?,?,?,?)", attempts)
+                db.executemany(f"INSERT OR REPLACE INTO attempts (run_id, node_id, {', '.join(_ATTEMPT_COLUMNS)}) "
+                               f"VALUES (?,?,{','.join('?' * len(_ATTEMPT_COLUMNS))})", attempts)
+            if batch.rollbacks:
+                db.executemany(f"INSERT OR REPLACE INTO rollbacks (run_id, {', '.join(_ROLLBACK_COLUMNS)}) "
+                               f"VALUES (?,{','.join('?' * len(_ROLLBACK_COLUMNS))})",
+                               [(run_id, *(r.get(k) for k in _ROLLBACK_COLUMNS)) for r in batch.rollbacks])
             events = [(run_id, now, c.node_id, c.event, None if c.data is None else json.dumps(c.data))
-                      for c in changes if c.event is not None]
+                      for c in batch.changes if c.event is not None]
+            events += [(run_id, now, None, kind, None if data is None else json.dumps(data))
+                       for kind, data in batch.run_events]
             if events:
                 db.executemany("INSERT INTO events (run_id, at, node_id, kind, data) VALUES (?,?,?,?,?)", events)
-            if run_fields:
-                self._update(db, "runs", "run_id=?", (run_id,), run_fields)
-                if "status" in run_fields:
-                    self._event(db, run_id, None, f"run-{run_fields['status']}", None)
+            if batch.run_fields:
+                self._update(db, "runs", "run_id=?", (run_id,), batch.run_fields)
+                if "status" in batch.run_fields:
+                    self._event(db, run_id, None, f"run-{batch.run_fields['status']}", None)
 
-    def transition(self, run_id: str, node_id: str, status: str, event: str | None = None,
-                   data: dict | None = None, attempt_row: dict | None = None, **fields) -> None:
-        """One node's change of state, its attempt record and its event: one transaction."""
-        self.apply(run_id, [change(node_id, event or status, data, attempt_row, status=status, **fields)])
-
-    def transitions(self, run_id: str, changes: list[tuple[str, str, dict]], event_data=None) -> None:
-        """Several nodes at once (a cascade of skips, a reset for resume): one transaction."""
-        self.apply(run_id, [change(n, s, event_data, None, status=s, **f) for n, s, f in changes])
-
-    def ensure_nodes(self, run_id: str, plan) -> None:
+    def ensure_nodes(self, run_id: str, plan: Plan) -> None:
         """Rows for nodes a changed workflow added since the run began (resume)."""
         with self.transaction() as db:
             db.executemany("INSERT OR IGNORE INTO nodes (run_id, node_id, status, attempts, agent, digest) "
                            "VALUES (?,?,?,?,?,?)",
                            [(run_id, n.id, "pending", 0, n.agent, n.digest) for n in plan.nodes])
 
-    def forget_nodes(self, run_id: str, node_ids) -> None:
+    def forget_nodes(self, run_id: str, node_ids: Iterable[str]) -> None:
         """Nodes a changed workflow no longer has (resume); their attempts stay on record."""
         with self.transaction() as db:
             for nid in node_ids:
                 db.execute("DELETE FROM nodes WHERE run_id=? AND node_id=?", (run_id, nid))
                 self._event(db, run_id, nid, "removed", None)
 
-    def approve(self, run_id: str, gate: str) -> None:
+    def decide(self, run_id: str, gate: str, decision: str, by: str, note: str | None) -> None:
+        """A person's answer to an approval gate: 'approved' or 'rejected'."""
         with self.transaction() as db:
-            row = db.execute("SELECT status FROM nodes WHERE run_id=? AND node_id=?", (run_id, gate)).fetchone()
+            row = db.execute("SELECT status, decision FROM nodes WHERE run_id=? AND node_id=?",
+                             (run_id, gate)).fetchone()
             if row is None:
-                raise StoreError(f"run '{run_id}' has no node '{gate}'")
+                known = [r[0] for r in db.execute("SELECT node_id FROM nodes WHERE run_id=?", (run_id,))]
+                raise StoreError(f"run '{run_id}' has no node '{gate}'{did_you_mean(gate, known)}")
             if row["status"] != "waiting":
                 raise StoreError(f"gate '{gate}' is {row['status']}, not waiting for an approval")
-            db.execute("UPDATE nodes SET approved=1 WHERE run_id=? AND node_id=?", (run_id, gate))
-            self._event(db, run_id, gate, "approved", None)
+            if row["decision"]:
+                raise StoreError(f"gate '{gate}' was already {row['decision']}; the run records it shortly")
+            db.execute("UPDATE nodes SET decision=?, decided_by=?, decision_note=?, decided_at=? "
+                       "WHERE run_id=? AND node_id=?", (decision, by, note, time.time(), run_id, gate))
+            self._event(db, run_id, gate, decision, {"by": by, "note": note})
 
-    def approved(self, run_id: str) -> set[str]:
-        return {r[0] for r in self.db.execute(
-            "SELECT node_id FROM nodes WHERE run_id=? AND approved=1", (run_id,))}
+    def decisions(self, run_id: str) -> dict[str, sqlite3.Row]:
+        """Waiting gates a person has answered (`lanes approve`, `lanes reject`)."""
+        return {r["node_id"]: r for r in self._read(
+            "SELECT node_id, decision, decided_by, decision_note, decided_at FROM nodes "
+            "WHERE run_id=? AND status='waiting' AND decision IS NOT NULL", (run_id,))}
 
-    def event(self, run_id: str, node_id: str | None, kind: str, data: dict | None = None) -> None:
+    def expired_leases(self, run_id: str, now: float) -> list[sqlite3.Row]:
+        return self._read("SELECT node_id, attempts, lease_expires_at, worker, started_at FROM nodes "
+                          "WHERE run_id=? AND status='running' AND lease_expires_at<?", (run_id, now))
+
+    def event(self, run_id: str, node_id: str | None, kind: str, data: Mapping[str, object] | None = None) -> None:
         with self.transaction() as db:
             self._event(db, run_id, node_id, kind, data)
 
-    def events(self, run_id: str) -> list[sqlite3.Row]:
-        return list(self.db.execute("SELECT * FROM events WHERE run_id=? ORDER BY seq", (run_id,)))
+    def events(self, run_id: str, after: int = 0) -> list[sqlite3.Row]:
+        return self._read("SELECT * FROM events WHERE run_id=? AND seq>? ORDER BY seq", (run_id, after))
 
-    def attempts(self, run_id: str) -> list[sqlite3.Row]:
-        return list(self.db.execute("SELECT * FROM attempts WHERE run_id=? ORDER BY started_at", (run_id,)))
+    def last_event(self, run_id: str) -> int:
+        rows = self._read("SELECT MAX(seq) FROM events WHERE run_id=?", (run_id,))
+        return int(rows[0][0] or 0)
 
     # -- helpers --------------------------------------------------------------------------------
 
     @staticmethod
-    def _update(db, table: str, where: str, args: tuple, fields: dict) -> None:
+    def _update(db: sqlite3.Connection, table: str, where: str, args: tuple[object, ...],
+                fields: Mapping[str, object]) -> None:
         if not fields:
             return
         cols = ", ".join(f"{k}=?" for k in fields)
@@ -276,6 +429,7 @@ class Store:
             raise StoreError(f"no such {table[:-1]}: {args}")
 
     @staticmethod
-    def _event(db, run_id: str, node_id: str | None, kind: str, data: dict | None) -> None:
+    def _event(db: sqlite3.Connection, run_id: str, node_id: str | None, kind: str,
+               data: Mapping[str, object] | None) -> None:
         db.execute("INSERT INTO events (run_id, at, node_id, kind, data) VALUES (?,?,?,?,?)",
                    (run_id, time.time(), node_id, kind, json.dumps(data) if data is not None else None))

@@ -130,7 +130,7 @@ def test_dashboard_is_always_whole_and_the_summary_adds_up(tmp_path):
     lines += [f"  t{i}: {{agent: a, run: 'sleep 0.0{i % 3}'}}" for i in range(60)]
     wf = workflow(tmp_path, "\n".join(lines) + "\n")
     proc = subprocess.Popen([sys.executable, "-m", "lanes", "run", str(wf), "--no-progress", "--run-id", "d1",
-                             "--jobs", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--jobs", "4", "--verbose"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     path = tmp_path / ".lanes" / "runs" / "d1" / "dashboard.json"
     reads = 0
     while proc.poll() is None:
@@ -149,7 +149,7 @@ def test_dashboard_is_always_whole_and_the_summary_adds_up(tmp_path):
     wall, busy, speedup, eff = map(float, m.groups())
     # the printed figures are rounded to 0.01 s: compare within that
     assert abs(eff - (busy - wall) / busy) < 0.03 and abs(speedup * wall - busy) < 0.01 * (1 + speedup) + 0.01
-    assert out.count("  succeeded t") == 60                # one outcome line per node
+    assert len(re.findall(r"^  succeeded +t\d+  attempts 1", out, re.M)) == 60   # --verbose: a line per node
 
 
 def test_timeout_kills_the_process_group(tmp_path):
@@ -269,7 +269,7 @@ def test_plan_file_input_and_status(tmp_path):
     st = run("status", "--state", tmp_path / ".lanes", "--format", "json")
     data = json.loads(st.stdout)
     assert data["run_id"] == "p1" and data["counts"]["succeeded"] == 1
-    assert set(data["tasks"]["t"]) == {"status", "agent", "attempts", "started_at", "completed_at"}
+    assert set(data["tasks"]["t"]) >= {"status", "agent", "attempts", "started_at", "completed_at"}
 
 
 def test_the_loop_thread_hands_back_its_result_its_error_and_lets_signals_through():

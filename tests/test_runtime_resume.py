@@ -29,7 +29,7 @@ def running(tmp_path, rid, node) -> bool:
     return statuses(tmp_path, rid).get(node) == "running"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_signal_cancels_running_work_and_resume_finishes(tmp_path, sig):
     wf = two_lanes(tmp_path)
     proc = start("run", wf, "--no-progress", "--run-id", "c1")
@@ -38,7 +38,7 @@ def test_a_signal_cancels_running_work_and_resume_finishes(tmp_path, sig):
         "SELECT pgid FROM nodes WHERE node_id='slow'").fetchone()[0])
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 1, out + err
+    assert proc.returncode == 128 + sig, out + err           # 130 for Ctrl-C: resumable
     assert "lanes resume c1" in err
     assert statuses(tmp_path, "c1") == {"quick": "succeeded", "slow": "cancelled", "after": "cancelled"}
     assert not alive(pgid)                                   # its process group was terminated
@@ -52,7 +52,7 @@ def test_a_signal_cancels_running_work_and_resume_finishes(tmp_path, sig):
 
 
 def test_resume_refuses_while_the_runtime_lives_and_status_tells(tmp_path):
-    wf = two_lanes(tmp_path, slow="sleep 0.8")
+    wf = two_lanes(tmp_path, slow=f"while [ ! -e {tmp_path}/go ]; do sleep 0.05; done")
     proc = start("run", wf, "--no-progress", "--run-id", "live")
     assert wait_for(lambda: running(tmp_path, "live", "slow"))
     state = tmp_path / ".lanes"
@@ -61,6 +61,7 @@ def test_resume_refuses_while_the_runtime_lives_and_status_tells(tmp_path):
     st = run("status", "live", "--state", state)
     assert st.returncode == 0 and "running" in st.stdout.splitlines()[0]
     assert any(line.split()[:2] == ["running", "slow"] for line in st.stdout.splitlines())
+    (tmp_path / "go").touch()
     proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert run("logs", "live", "slow", "--state", state).returncode == 0       # silent: empty, not an error
@@ -128,22 +129,34 @@ def test_resume_needs_a_run(tmp_path):
     assert os.path.exists(tmp_path / ".lanes" / "runs" / "ok" / "briefs" / "a.md")
 
 
-def test_a_signal_during_a_rollback_ends_it_and_leaves_a_resumable_run(tmp_path):
-    wf = rollback_chain(tmp_path, f"echo $$ > {tmp_path}/undoing; exec sleep 30",
-                        f"echo second >> {tmp_path}/undone", f"test -e {tmp_path}/fixed")
+def test_a_signal_during_a_rollback_ends_it_and_resume_finishes_it_then_reruns(tmp_path):
+    """Ctrl-C while the second of two rollbacks runs: the finished one never runs again,
+    the interrupted one is run again first, then both tasks rerun before the gate."""
+    undo_first = (f"if [ -e {tmp_path}/fixed ]; then echo first >> {tmp_path}/undone; "
+                  f"else echo $$ > {tmp_path}/undoing; exec sleep 30; fi")
+    wf = workflow(tmp_path, f"""
+        agents: {{a: {{}}}}
+        tasks:
+          first:  {{agent: a, run: "echo first >> {tmp_path}/ran", rollback: "{undo_first}"}}
+          second: {{agent: a, run: "echo second >> {tmp_path}/ran", needs: [first],
+                   rollback: "echo second >> {tmp_path}/undone"}}
+        gates:
+          check: {{needs: [second], run: "test -e {tmp_path}/fixed", on_fail: rollback}}
+        """)
     proc = start("run", wf, "--no-progress", "--run-id", "rb")
     assert wait_for(lambda: (tmp_path / "undoing").exists() and (tmp_path / "undoing").read_text().strip())
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 1, out + err
+    assert proc.returncode == 130, out + err
     assert not alive(int((tmp_path / "undoing").read_text()))       # the rollback was ended
     assert (tmp_path / "undone").read_text().split() == ["second"]  # newest first, before it
-    db = sqlite3.connect(tmp_path / ".lanes" / "state.db")
-    undo = [json.loads(d) for (d,) in db.execute(
-        "SELECT data FROM events WHERE run_id='rb' AND kind='rolled-back' ORDER BY seq")]
-    db.close()
-    assert [u["exit_code"] == 0 for u in undo] == [True, False] and undo[1]["error"] == "cancelled"
+    st = json.loads(run("status", "rb", "--format", "json").stdout)
+    assert [(r["node"], r["status"], r["exit_code"] == 0) for r in st["rollbacks"]] == \
+        [("second", "done", True), ("first", "cancelled", False)]
+    assert st["tasks"]["second"]["status"] == "rolled-back" and st["tasks"]["check"]["status"] == "failed"
     (tmp_path / "fixed").touch()
-    r = run("resume", "rb", "--state", tmp_path / ".lanes", "--no-progress")
+    r = run("resume", "rb", "--no-progress")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert statuses(tmp_path, "rb")["check"] == "succeeded"
+    assert (tmp_path / "undone").read_text().split() == ["second", "first"]   # the finished one not again
+    assert (tmp_path / "ran").read_text().split() == ["first", "second", "first", "second"]
+    assert set(statuses(tmp_path, "rb").values()) == {"succeeded"}

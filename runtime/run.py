@@ -1,0 +1,623 @@
+"""The one owner of a run's state: every driver changes a run through a `Run`.
+
+A `Run` holds the plan, the scheduler that decides, the in-memory view of the
+nodes (what the dashboard, the summary and rollbacks read) and the batch of
+transitions not yet committed. The local loop and the Dask loop (lanes.runtime.driver)
+ask it what to start and tell it what ended; the pull-mode operations
+(lanes.runtime.pull) do the same inside one exclusive transaction each.
+
+The durability rule of SPEC section 7 lives here, in one place: a batch is
+committed before anything that depends on it starts: `launches()` commits before
+it hands out a command (so an attempt's number, and every success a dependent
+waits for, is on disk before the command starts; a gate's failure and the
+rollbacks it plans are on disk before the first rollback runs). Other transitions
+are grouped and committed at most GROUP_S later (`commit_due`).
+
+Resume (`Run.resume`): the process groups the dead runtime left are ended (found
+by the run's key, unique across state directories), unfinished rollbacks are run
+first (a finished one never again), then what had not succeeded reruns, and so do
+rolled-back tasks, nodes whose digest changed, and everything downstream of them.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+import os
+import random
+import socket
+import time
+from typing import Callable, Iterable, Mapping, Protocol
+
+from lanes.compiler.planfile import Plan, PlanNode
+from lanes.runtime.dashboard import LiveDashboard, write_dashboard
+from lanes.runtime.executor import Launch, Outcome
+from lanes.runtime.scheduler import Scheduler
+from lanes.runtime.states import FINAL, State
+from lanes.runtime.store import Batch, Store, StoreError, change, process_start
+
+GROUP_S = 0.02               # other commits are grouped for at most 20 ms (SPEC section 7)
+DASHBOARD_EVERY_S = 0.2      # at most five rewrites a second; the final state is always written
+APPROVAL_POLL_S = 0.2        # how often a waiting gate looks for `lanes approve` / `lanes reject`
+ROLLBACK = ".rollback"       # executor key suffix of a rollback: ids hold no dot, so no node has it
+VIEW_FIELDS = ("status", "agent", "attempts", "started_at", "completed_at", "seconds", "error",
+               "decision", "decided_by", "decision_note", "waited_s")
+
+
+@dataclass(frozen=True)
+class Options:
+    jobs: int | None = None       # None: no limit beyond the agent lanes
+    stages: bool = False
+    keep_going: bool = False
+    yes: bool = False
+
+
+class Observer(Protocol):
+    def event(self, text: str) -> None: ...
+
+
+class _Silent:
+    def event(self, text: str) -> None:
+        pass
+
+
+def new_run_key() -> str:
+    """The run's identity across state directories (its id is only unique within one)."""
+    return os.urandom(16).hex()
+
+
+def runtime_alive(run_row: Mapping[str, object]) -> bool:
+    """Is the runtime that owns this run still running (the same process: pid and start time)?"""
+    pid = run_row["pid"]
+    if not isinstance(pid, int) or not pid or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    start = process_start(pid)
+    recorded = run_row["pid_start"] if "pid_start" in run_row.keys() else None
+    if start is None:                          # no /proc: trust the pid
+        return True
+    if recorded is not None and start != recorded:
+        return False                           # the pid now belongs to another process
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def downstream(plan: Plan, roots: Iterable[str]) -> set[str]:
+    """The roots and everything that depends on them."""
+    out = set(roots)
+    stack = list(out)
+    while stack:
+        for d in plan.dependents[stack.pop()]:
+            if d not in out:
+                out.add(d)
+                stack.append(d)
+    return out
+
+
+def rollback_targets(plan: Plan, status: Mapping[str, object], completed: Mapping[str, float | None],
+                     gate: PlanNode) -> list[str]:
+    """The tasks a failed rollback gate undoes: those upstream of it that succeeded since
+    the previous gate (the walk stops at gates) and have a `rollback`, newest first."""
+    by_id = plan.node_by_id
+    seen: set[str] = set()
+    stack, tasks = list(gate.needs), []
+    while stack:
+        nid = stack.pop()
+        if nid in seen:
+            continue
+        seen.add(nid)
+        n = by_id[nid]
+        if n.is_gate:
+            continue                      # an earlier gate: what lies behind it was checked
+        tasks.append(nid)
+        stack.extend(n.needs)
+    done = [t for t in tasks if status[t] == State.SUCCEEDED and by_id[t].rollback]
+    return sorted(done, key=lambda t: completed[t] or 0.0, reverse=True)
+
+
+class Run:
+    """One run of one plan. `Run.create` makes a new one, `Run.resume` takes a stopped one
+    over, `Run.attach` (pull mode) reads one that other processes also change."""
+
+    def __init__(self, store: Store, run_id: str, plan: Plan, options: Options,
+                 observer: Observer | None = None, row: Mapping[str, object] | None = None,
+                 rows: Mapping[str, Mapping[str, object]] | None = None) -> None:
+        self.store, self.run_id, self.plan, self.opts = store, run_id, plan, options
+        self.observer: Observer = observer or _Silent()
+        row = store.run(run_id) if row is None else row
+        self.run_key = str(row["run_key"] or "")
+        self.mode = str(row["mode"])
+        self.run_dir = store.run_dir(run_id)
+        self.log_dir = os.path.join(self.run_dir, "logs")
+        self.brief_dir = os.path.join(self.run_dir, "briefs")
+        self.dashboard_path = os.path.join(self.run_dir, "dashboard.json")
+        self.run_row: dict[str, object] = {"run_id": run_id, "workflow": row["workflow"],
+                                           "started_at": row["started_at"], "status": row["status"]}
+        rows = store.nodes(run_id) if rows is None else rows
+        self.view: dict[str, dict[str, object]] = {
+            n.id: {k: rows[n.id][k] for k in VIEW_FIELDS} for n in plan.nodes}
+        self.rollback_view: dict[tuple[int, int], dict[str, object]] = {
+            (int(r["round"]), int(r["ord"])): dict(r) for r in store.rollbacks(run_id)}
+        self.board = LiveDashboard(self.run_row, self.view, self.rollback_view)
+        self.batch = Batch()
+        self.first_uncommitted: float | None = None
+        self.rollbacks: deque[dict[str, object]] = deque()   # rollback rows still to run, in order
+        self.undoing: dict[str, object] | None = None        # the rollback row whose command runs
+        self.waiting_since: dict[str, float] = {}
+        self.last_dashboard = 0.0
+        self.last_poll = 0.0
+        self.dirty = True
+        self.busy_s = 0.0                  # summed attempt time in this session
+        self.host = socket.gethostname()
+        self.sched = self._scheduler_from_rows(rows, fresh=True)
+
+    # -- opening --------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, store: Store, plan: Plan, run_id: str, plan_text: str, source_path: str | None,
+               mode: str, options: Options, briefs: Mapping[str, str],
+               observer: Observer | None = None) -> "Run":
+        """A new run, with the agents' briefs (rendered by the caller from the plan)."""
+        store.create_run(run_id, new_run_key(), plan, plan_text, source_path, mode,
+                         {"jobs": options.jobs, "stages": options.stages, "keep_going": options.keep_going})
+        run = cls(store, run_id, plan, options, observer)
+        run.write_briefs(briefs)
+        run.refresh(force=True)
+        return run
+
+    @classmethod
+    def resume(cls, store: Store, run_id: str, plan: Plan, options: Options, briefs: Mapping[str, str],
+               end_groups: Callable[[str, Iterable[int]], list[int]],
+               observer: Observer | None = None) -> "Run":
+        """Take over a stopped run (the caller has made this process its runtime with
+        `store.take_over`): end what the dead runtime left running (`end_groups(run_key,
+        recorded_pgids)` returns the groups it ended), finish its unfinished rollbacks,
+        keep what succeeded unless its digest changed or it was rolled back, rerun the rest."""
+        if not store.run(run_id)["run_key"]:
+            store.set_run_key(run_id, new_run_key())
+        store.ensure_nodes(run_id, plan)
+        rows = store.nodes(run_id)
+        gone = [nid for nid in rows if nid not in plan.node_by_id]
+        if gone:
+            store.forget_nodes(run_id, gone)
+        run = cls(store, run_id, plan, options, observer)
+        run.write_briefs(briefs)
+        recorded = [int(r["pgid"]) for r in rows.values()
+                    if r["status"] in (State.RUNNING, State.CANCELLED, State.WAITING) and r["pgid"]]
+        for pgid in end_groups(run.run_key, recorded):
+            store.event(run_id, None, "orphan-killed", {"pgid": pgid})
+        undo = [dict(r) for r in store.rollbacks(run_id)
+                if r["status"] in ("pending", "running", "cancelled") and r["node_id"] in plan.node_by_id]
+        run.rollbacks.extend(undo)
+        changed = {n.id for n in plan.nodes if rows[n.id]["digest"] != n.digest}
+        again = {n.id for n in plan.nodes if rows[n.id]["status"] == State.ROLLED_BACK}
+        again |= {str(r["node_id"]) for r in undo}
+        rerun = downstream(plan, changed | again)
+        batch = Batch()
+        for n in plan.nodes:
+            r = rows[n.id]
+            keep = r["status"] == State.SUCCEEDED and n.id not in rerun
+            undone_later = n.id in again and r["status"] == State.SUCCEEDED
+            if keep or undone_later:
+                continue               # a task still to be rolled back stays succeeded until it is
+            batch.changes.append(change(n.id, "reset", {"reason": "resume", "was": r["status"]},
+                                        status=State.PENDING, pgid=None, digest=n.digest, agent=n.agent,
+                                        approved=0, started_at=None, completed_at=None, exit_code=None,
+                                        error=None, decision=None, decided_by=None, decision_note=None,
+                                        decided_at=None, lease_token=None, lease_expires_at=None))
+        store.apply(run_id, batch)
+        rows = store.nodes(run_id)
+        for nid, r in rows.items():
+            if nid in run.view:
+                run.view[nid].update({k: r[k] for k in VIEW_FIELDS})
+                run.board.touch(nid)
+        status = {nid: (State.SUCCEEDED if r["status"] == State.SUCCEEDED and nid not in rerun else State.PENDING)
+                  for nid, r in rows.items() if nid in plan.node_by_id}
+        attempts = {nid: int(r["attempts"]) for nid, r in rows.items() if nid in plan.node_by_id}
+        run.sched = Scheduler(plan, options.jobs, options.stages, options.keep_going, status=status,
+                              attempts=attempts, tries_before=dict(attempts))
+        run.run_row["status"] = "running"
+        run.refresh(force=True)
+        return run
+
+    def write_briefs(self, briefs: Mapping[str, str]) -> None:
+        """`briefs/AGENT.md` for every agent, what LANES_BRIEF points at."""
+        os.makedirs(self.brief_dir, exist_ok=True)
+        for agent_id, text in briefs.items():
+            with open(os.path.join(self.brief_dir, f"{agent_id}.md"), "w", encoding="utf-8") as f:
+                f.write(text)
+
+    def _scheduler_from_rows(self, rows: Mapping[str, Mapping[str, object]], fresh: bool = False) -> Scheduler:
+        """The scheduler in the state the rows describe, for pull mode (where other processes
+        change the run between operations): leased nodes hold their lane, nodes waiting
+        out a backoff are started and failed at the time they failed, failures stop the
+        run as `fail` decided when they came."""
+        plan = self.plan
+        status = {nid: State(str(r["status"])) for nid, r in rows.items() if nid in plan.node_by_id}
+        if fresh:
+            return Scheduler(plan, self.opts.jobs, self.opts.stages, self.opts.keep_going, status=status)
+        failures = self.store.failures(self.run_id)
+        backoff = [nid for nid in failures if status.get(nid) == State.PENDING]
+        for nid in backoff:                     # not queued on construction: they wait for their time
+            status[nid] = State.RUNNING
+        sched = Scheduler(plan, None, self.opts.stages, self.opts.keep_going, status=status,
+                          attempts={nid: n for nid, (n, _) in failures.items()})
+        for nid in backoff:
+            sched.rng = _jitter_rng(self.run_id, nid, failures[nid][0])
+            sched.finished(nid, False, failures[nid][1])
+        for nid, s in status.items():
+            if s == State.RUNNING and nid not in backoff:
+                sched.started(nid)              # its lane and slot are held; attempts + 1
+        by_id = plan.node_by_id
+        for nid, s in status.items():
+            n = by_id[nid]
+            if s == State.FAILED and not (n.is_gate and n.on_fail == "continue"):
+                sched.failed_run = True
+                if not self.opts.keep_going or n.is_gate:
+                    sched.stopping = True
+        return sched
+
+    # -- recording ------------------------------------------------------------------------------
+
+    def note(self, node_id: str, event: str | None, data: Mapping[str, object] | None = None,
+             attempt: Mapping[str, object] | None = None, **fields: object) -> None:
+        """Queue one transition for the next commit and show it in the view at once."""
+        self.batch.changes.append(change(node_id, event, data, attempt, **fields))
+        view = self.view[node_id]
+        for k, v in fields.items():
+            if k in view:
+                view[k] = v
+        self.board.touch(node_id)
+        self._dirtied()
+
+    def record_rollback(self, row: dict[str, object]) -> None:
+        """Queue a rollback row (planned, started, ended) for the next commit and the view."""
+        self.batch.rollbacks.append(row)
+        self.rollback_view[(int(row["round"]), int(row["ord"]))] = row  # type: ignore[call-overload]
+        self._dirtied()
+
+    def _dirtied(self) -> None:
+        self.dirty = True
+        if self.first_uncommitted is None:
+            self.first_uncommitted = time.monotonic()
+
+    def commit(self) -> None:
+        """Put every queued transition on disk, in one transaction."""
+        if self.batch:
+            batch, self.batch = self.batch, Batch()
+            self.store.apply(self.run_id, batch)
+        self.first_uncommitted = None
+
+    def commit_due(self) -> float | None:
+        """Seconds until the queued transitions must be committed (None: nothing queued)."""
+        if self.first_uncommitted is None:
+            return None
+        return max(0.0, self.first_uncommitted + GROUP_S - time.monotonic())
+
+    def commit_if_due(self) -> None:
+        due = self.commit_due()
+        if due is not None and due <= 0:
+            self.commit()
+
+    def refresh(self, force: bool = False) -> None:
+        """Rewrite the dashboard (at most every DASHBOARD_EVERY_S unless forced)."""
+        now = time.monotonic()
+        if force or (self.dirty and now - self.last_dashboard >= DASHBOARD_EVERY_S):
+            self.last_dashboard = now
+            self.dirty = False
+            try:
+                write_dashboard(self.dashboard_path, self.board.text())
+            except OSError as exc:
+                self.observer.event(f"cannot write {self.dashboard_path}: {exc.strerror or exc}")
+
+    def dashboard_due(self) -> float | None:
+        if not self.dirty:
+            return None
+        return max(0.0, DASHBOARD_EVERY_S - (time.monotonic() - self.last_dashboard))
+
+    # -- what to start ----------------------------------------------------------------------------
+
+    def log_path(self, node_id: str) -> str:
+        return os.path.join(self.log_dir, f"{node_id}.log")
+
+    def rollback_log(self, node_id: str) -> str:
+        return os.path.join(self.log_dir, f"{node_id}.rollback.log")
+
+    def env(self, node: PlanNode, attempt: int) -> tuple[tuple[str, str], ...]:
+        """What lanes adds to a command's environment: the agent's env, the node's env, and
+        the LANES_* variables of SPEC section 7 (LANES_RUN_KEY finds its processes)."""
+        agent = self.plan.agent_by_id.get(node.agent or "")
+        env = dict(agent.env) if agent else {}
+        env.update(node.env)
+        env.update(LANES_RUN_ID=self.run_id, LANES_RUN_KEY=self.run_key, LANES_TASK=node.id,
+                   LANES_AGENT=node.agent or "", LANES_ATTEMPT=str(attempt),
+                   LANES_WRITES="\n".join(node.writes), LANES_READS="\n".join(node.reads))
+        if node.agent:
+            env["LANES_BRIEF"] = os.path.join(self.brief_dir, f"{node.agent}.md")
+        return tuple(env.items())
+
+    def launches(self, now: float | None = None) -> list[Launch]:
+        """What to start now (tasks and run gates; approval gates start waiting instead, and
+        rollbacks run one at a time before anything else), committed before it is returned."""
+        now = time.time() if now is None else now
+        if self.rolling_back:
+            out = self._next_rollback(now)
+        else:
+            out = []
+            while True:
+                self._decisions(now)
+                before = set(self.sched.waiting_set)
+                out += [self._launch(nid, now) for nid in self.sched.next_launches(now)]
+                newly = sorted(self.sched.waiting_set - before, key=self.sched.rank.__getitem__)
+                for gate in newly:
+                    self.waiting_since[gate] = now
+                    self.note(gate, "waiting", status=State.WAITING, started_at=now)
+                    self.observer.event(f"waiting {gate}: {self.plan.node_by_id[gate].approve}  "
+                                        f"(lanes approve {self.run_id} {gate}, or lanes reject)")
+                    if self.opts.yes:
+                        self._decide(gate, "approved", "--yes", None, now)
+                if not (self.opts.yes and newly) or self.rolling_back:
+                    break                       # with --yes, go on with what the approvals released
+        if out:
+            self.commit()
+        return out
+
+    def _launch(self, node_id: str, now: float) -> Launch:
+        node = self.plan.node_by_id[node_id]
+        attempt = self.sched.attempts[node_id]
+        log = self.log_path(node_id)
+        try:
+            offset = os.stat(log).st_size
+        except OSError:
+            offset = 0
+        self.note(node_id, "started", {"attempt": attempt},
+                  {"attempt": attempt, "started_at": now, "worker": self.host, "log_offset": offset},
+                  status=State.RUNNING, attempts=attempt, started_at=now, completed_at=None,
+                  exit_code=None, error=None)
+        self.observer.event(f"started {node_id} ({node.agent or 'gate'}, attempt {attempt})")
+        return Launch(self.run_id, node_id, attempt, node.run or "true", self.plan.workdir,
+                      self.env(node, attempt), log, node.timeout_s)
+
+    def started(self, node_id: str, attempt: int, pgid: int | None) -> None:
+        """An executor started a command (pgid for crash recovery), committed with the next batch."""
+        if pgid is not None and self.sched.status.get(node_id) == State.RUNNING and \
+                self.sched.attempts[node_id] == attempt:
+            self.note(node_id, None, pgid=pgid)
+
+    # -- outcomes ---------------------------------------------------------------------------------
+
+    def finished(self, o: Outcome, worker: str | None = None, leased: bool = False) -> None:
+        """An attempt ended: its record, the retry or the cascade it causes, the rollbacks a
+        failed rollback gate plans (all in the batch; `launches` commits it first). An
+        outcome of an attempt that is not the node's current one is dropped, unless
+        `leased` (pull mode: the lease's token proved it current; expired leases are
+        attempts that use up no retry, so the numbers differ)."""
+        if o.node_id.endswith(ROLLBACK):
+            self._rollback_finished(o)
+            return
+        sched = self.sched
+        if sched.status.get(o.node_id) != State.RUNNING or \
+                (not leased and sched.attempts[o.node_id] != o.attempt):
+            return
+        node = self.plan.node_by_id[o.node_id]
+        before = None if o.ok else {n: sched.status[n] for n in downstream(self.plan, [o.node_id])}
+        state = sched.finished(o.node_id, o.ok, o.finished_at)
+        seconds = o.finished_at - o.started_at
+        total = float(self.view[o.node_id]["seconds"] or 0.0) + seconds
+        self.busy_s += seconds
+        outcome = "succeeded" if o.ok else (o.error or f"exit {o.exit_code}")
+        self._attempt_end(o, state, outcome, total, worker or self.host)
+        if o.log_error:
+            self.batch.changes.append(change(o.node_id, "output-lost", {"attempt": o.attempt, "error": o.log_error}))
+            self.observer.event(f"{o.node_id}: {o.log_error}")
+        if o.ok:
+            self.observer.event(f"succeeded {o.node_id} in {seconds:.2f}s")
+            return
+        if state == State.PENDING:
+            delay = sched.not_before[o.node_id] - o.finished_at
+            self.observer.event(f"failed {o.node_id} ({outcome}); retry in {max(delay, 0):.1f}s; "
+                                f"log {self.log_path(o.node_id)}")
+            return
+        self.observer.event(f"failed {o.node_id} ({outcome}); log {self.log_path(o.node_id)}")
+        self._skipped(o.node_id, before or {})
+        if node.is_gate and node.on_fail == "rollback":
+            self._plan_rollback(node)
+
+    def _attempt_end(self, o: Outcome, state: State, outcome: str, total: float, worker: str) -> None:
+        self.note(o.node_id, f"attempt-{'ok' if o.ok else 'failed'}",
+                  {"attempt": o.attempt, "exit_code": o.exit_code, "error": o.error, "status": state},
+                  {"attempt": o.attempt, "started_at": o.started_at, "finished_at": o.finished_at,
+                   "exit_code": o.exit_code, "outcome": outcome, "worker": worker,
+                   "log_offset": self._log_offset(o.node_id, o.attempt)},
+                  status=state, completed_at=o.finished_at if state != State.PENDING else None,
+                  exit_code=o.exit_code, error=None if o.ok else outcome, seconds=total, pgid=None)
+
+    def _log_offset(self, node_id: str, attempt: int) -> object:
+        """The offset recorded when the attempt started (kept when its row is replaced)."""
+        for c in reversed(self.batch.changes):
+            if c.node_id == node_id and c.attempt is not None and c.attempt.get("attempt") == attempt:
+                return c.attempt.get("log_offset")
+        for r in self.store.attempts(self.run_id, node_id):
+            if r["attempt"] == attempt:
+                return r["log_offset"]
+        return None
+
+    def _skipped(self, cause: str, before: Mapping[str, State]) -> None:
+        for n, s in before.items():
+            if self.sched.status[n] == State.SKIPPED and s != State.SKIPPED:
+                self.note(n, "skipped", {"after": cause}, status=State.SKIPPED)
+                self.observer.event(f"skipped {n} (after {cause})")
+
+    # -- approvals --------------------------------------------------------------------------------
+
+    def _decisions(self, now: float) -> None:
+        """Answers given with `lanes approve` / `lanes reject`, and approval timeouts."""
+        if not self.sched.waiting_set:
+            return
+        for gate in list(self.sched.waiting_set):
+            limit = self.plan.node_by_id[gate].timeout_s
+            since = self.waiting_since.get(gate)
+            if limit is not None and since is not None and now - since >= limit:
+                self._decide(gate, "timed-out", None, f"no answer within {limit:g}s", now)
+        mono = time.monotonic()
+        if mono - self.last_poll < APPROVAL_POLL_S or not self.sched.waiting_set:
+            return
+        self.last_poll = mono
+        for gate, r in self.store.decisions(self.run_id).items():
+            if gate in self.sched.waiting_set:
+                self._decide(gate, str(r["decision"]), r["decided_by"], r["decision_note"], now, recorded=True)
+
+    def _decide(self, gate: str, decision: str, by: object, note: object, now: float,
+                recorded: bool = False) -> None:
+        node = self.plan.node_by_id[gate]
+        waited = now - self.waiting_since.pop(gate, now)
+        fields: dict[str, object] = {"completed_at": now, "waited_s": waited}
+        if not recorded:
+            fields.update(decision=decision, decided_by=by, decision_note=note, decided_at=now)
+        if decision == "approved":
+            self.sched.approve(gate)
+            self.note(gate, "gate-approved", {"by": by, "note": note}, status=State.SUCCEEDED, approved=1, **fields)
+            self.observer.event(f"approved {gate}" + (f" by {by}" if by else "") + (f": {note}" if note else ""))
+            return
+        before = {n: self.sched.status[n] for n in downstream(self.plan, [gate])}
+        self.sched.reject(gate)
+        why = "rejected" + (f" by {by}" if by else "") + (f": {note}" if note else "") \
+            if decision == "rejected" else f"timed out waiting for an approval ({note})"
+        self.note(gate, "gate-rejected", {"by": by, "note": note, "decision": decision},
+                  status=State.FAILED, error=why, **fields)
+        self.observer.event(f"failed {gate} ({why})")
+        self._skipped(gate, before)
+        if node.on_fail == "rollback":
+            self._plan_rollback(node)
+
+    def waiting_for_person(self) -> bool:
+        """Only a person can move the run on now (for the summary's time apart)."""
+        return bool(self.sched.waiting_set) and self.sched.n_running == 0 and self.undoing is None
+
+    # -- rollback ---------------------------------------------------------------------------------
+
+    def _plan_rollback(self, gate: PlanNode) -> None:
+        """The rollbacks a failed gate asks for, on record with its failure (one batch)."""
+        completed = {k: (float(v["completed_at"]) if v["completed_at"] is not None else None)  # type: ignore[arg-type]
+                     for k, v in self.view.items()}
+        targets = rollback_targets(self.plan, self.sched.status, completed, gate)
+        if not targets:
+            return
+        round_ = max((k[0] for k in self.rollback_view), default=0) + 1
+        for i, nid in enumerate(targets):
+            row: dict[str, object] = {"round": round_, "ord": i, "node_id": nid, "gate": gate.id,
+                                      "command": self.plan.node_by_id[nid].rollback, "status": "pending",
+                                      "log_path": self.rollback_log(nid)}
+            self.record_rollback(row)
+            self.rollbacks.append(row)
+
+    def _next_rollback(self, now: float) -> list[Launch]:
+        if self.undoing is not None or not self.rollbacks:
+            return []
+        row = self.rollbacks.popleft()
+        nid = str(row["node_id"])
+        node = self.plan.node_by_id[nid]
+        row = {**row, "status": "running", "started_at": now}
+        self.undoing = row
+        self.record_rollback(row)
+        self.observer.event(f"rollback {nid}: {node.rollback}")
+        env = self.env(node, 0) + (("LANES_ROLLBACK", "1"), ("LANES_GATE", str(row["gate"])))
+        return [Launch(self.run_id, nid + ROLLBACK, 0, node.rollback or "true", self.plan.workdir, env,
+                       self.rollback_log(nid), node.timeout_s)]
+
+    def _rollback_finished(self, o: Outcome, status: str | None = None) -> None:
+        row = self.undoing
+        if row is None:
+            return
+        self.undoing = None
+        nid = str(row["node_id"])
+        status = status or ("done" if o.ok else "failed")
+        error = None if o.ok else (o.error or f"exit {o.exit_code}")
+        self.record_rollback({**row, "status": status, "exit_code": o.exit_code, "error": error,
+                              "finished_at": o.finished_at})
+        if status == "cancelled":
+            return
+        self.sched.rolled_back(nid)
+        self.note(nid, "rolled-back", {"gate": row["gate"], "exit_code": o.exit_code, "error": error},
+                  status=State.ROLLED_BACK)
+        if error:
+            self.observer.event(f"rollback of {nid} failed ({error}); log {self.rollback_log(nid)}")
+        else:
+            self.observer.event(f"rolled back {nid}")
+
+    @property
+    def rolling_back(self) -> bool:
+        return bool(self.rollbacks) or self.undoing is not None
+
+    # -- the end ----------------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.sched.done and not self.rolling_back
+
+    def succeeded(self) -> bool:
+        by_id = self.plan.node_by_id
+        return not self.sched.failed_run and all(
+            s == State.SUCCEEDED or (s == State.FAILED and by_id[n].is_gate and by_id[n].on_fail == "continue")
+            for n, s in self.sched.status.items())
+
+    def cancel_running(self, o: Outcome) -> None:
+        """A command ended after a Ctrl-C: its own outcome if it got one, else cancelled."""
+        if o.node_id.endswith(ROLLBACK):
+            self._rollback_finished(o, status="cancelled")
+            return
+        self.busy_s += o.finished_at - o.started_at
+        if o.ok and o.error is None:
+            self.finished(o)
+            return
+        if self.sched.status.get(o.node_id) != State.RUNNING:
+            return
+        self.sched.cancel(o.node_id)
+        self.note(o.node_id, "cancelled", {"reason": "interrupted"},
+                  {"attempt": o.attempt, "started_at": o.started_at, "finished_at": o.finished_at,
+                   "exit_code": o.exit_code, "outcome": "cancelled", "worker": self.host,
+                   "log_offset": self._log_offset(o.node_id, o.attempt)},
+                  status=State.CANCELLED, completed_at=o.finished_at, exit_code=o.exit_code,
+                  error="cancelled", pgid=None)
+
+    def cancel_rest(self, interrupted: bool) -> None:
+        """A stopped run: what still runs (its group did not end in time: the pgid stays for
+        resume) or never started is cancelled; unstarted rollbacks are dropped (resume runs them)."""
+        for nid, s in list(self.sched.status.items()):
+            if s == State.RUNNING:
+                self.sched.cancel(nid)
+                self.note(nid, "cancelled", {"reason": "interrupted"}, status=State.CANCELLED,
+                          completed_at=time.time(), error="cancelled")
+            elif s not in FINAL:
+                self.sched.cancel(nid)
+                self.note(nid, "cancelled", {"reason": "interrupted" if interrupted else "run stopped"},
+                          status=State.CANCELLED)
+                if not interrupted:
+                    self.observer.event(f"cancelled {nid}")
+        self.rollbacks.clear()
+
+    def close(self, status: str) -> None:
+        """The run's end (succeeded, failed or cancelled) on record, with the final dashboard."""
+        self.run_row["status"] = status
+        self.batch.run_fields.update(status=status, finished_at=time.time())
+        self._dirtied()
+        self.commit()
+        self.refresh(force=True)
+
+
+
+def _jitter_rng(run_id: str, node_id: str, failures: int) -> random.Random:
+    """The scheduler draws the spec's backoff jitter from its rng; seeded by the attempt,
+    every process computes the same retry time without storing it."""
+    return random.Random(f"{run_id}/{node_id}/{failures}")
+
+
+__all__ = ["Options", "Run", "StoreError", "runtime_alive", "rollback_targets", "downstream", "new_run_key",
+           "ROLLBACK", "DASHBOARD_EVERY_S"]
