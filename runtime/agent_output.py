@@ -265,15 +265,18 @@ class _Codex(_Reader):
             if status == "declined":
                 self.denials.append(f"shell {item.get('command', '?')}")
             outcome = "declined" if status == "declined" else f"exit {item.get('exit_code')}"
-            self.log.add(outcome, item.get("aggregated_output") or "(no output)", indent="  ")
+            if not unfinished:
+                self.log.add(outcome, item.get("aggregated_output") or "(no output)", indent="  ")
         elif kind == "file_change":
             changes = [c for c in item.get("changes") or [] if isinstance(c, dict)]
             self.log.add("tool edit", ", ".join(f"{c.get('kind', '?')} {c.get('path', '?')}" for c in changes))
-            self.log.add("result", status or "?", indent="  ")
+            if not unfinished:
+                self.log.add("result", status or "?", indent="  ")
         elif kind == "mcp_tool_call":
             self.log.add(f"tool {item.get('server', '?')}.{item.get('tool', '?')}", _summary(item.get("arguments")))
             err = item.get("error")
-            self.log.add("error" if err else "result", _summary(err or item.get("result")), indent="  ")
+            if not unfinished:
+                self.log.add("error" if err else "result", _summary(err or item.get("result")), indent="  ")
         elif kind == "web_search":
             self.log.add("tool web_search", item.get("query", ""))
         elif kind == "todo_list":
@@ -472,7 +475,7 @@ def _split(text: str) -> Iterator[str]:
     """Lines split at "\n" only: JSON text may hold a raw U+2028, which splitlines() breaks at."""
     for line in text.split("\n"):
         line = line.rstrip("\r")
-        yield line if len(line) <= MAX_LINE else line[:CHARS_PER_LINE] + f"… (a line of {len(line)} characters, cut)"
+        yield line if len(line) <= MAX_LINE else f"(a line of {len(line)} characters, cut) {line[:CHARS_PER_LINE]}"
 
 
 def parse_agent_output(text: str | bytes, runner: str | None = None) -> AgentResult:
@@ -501,8 +504,11 @@ def _file_lines(path: str | os.PathLike[str]) -> Iterator[str]:
 
 
 def _decoded(raw: bytes, cut: int) -> str:
+    size = len(raw) + cut
+    if size > MAX_LINE:
+        raw = raw[:CHARS_PER_LINE]
     line = raw.decode("utf-8", errors="replace").rstrip("\r")
-    return line if not cut else f"{line}… (a line of {len(raw) + cut} bytes, cut)"
+    return line if size <= MAX_LINE else f"(a line of {size} bytes, cut) {line}"
 
 
 def read_agent_log(path: str | os.PathLike[str], runner: str | None = None) -> AgentResult:
