@@ -38,7 +38,7 @@ def run(cwd: str, args: Sequence[str], *, ok: Sequence[int] = (0,), stdin: bytes
     """`git -C cwd ARGS`: (exit status, stdout) when the status is in `ok`."""
     argv = ["git", "-C", cwd, *args]
     try:
-        done = subprocess.run(argv, input=stdin, capture_output=True,
+        done = subprocess.run(argv, input=stdin, capture_output=True, check=False,
                               env=environment() if env is None else env)
     except FileNotFoundError:
         raise WorkspaceError("git is not installed (worktree mode needs it)") from None

@@ -110,7 +110,7 @@ class Workspaces:
         if not _RUN_ID.match(run_id):
             raise WorkspaceError(f"run id {run_id!r} cannot name a git branch (use letters, digits, '_', '-')")
         self.run_id = run_id
-        self.run_dir = os.path.abspath(run_dir)
+        self.run_dir = os.path.realpath(run_dir)
         self.branch = f"lanes/{run_id}"
         self._ref = f"refs/heads/{self.branch}"
         self._env = environment()
@@ -302,9 +302,12 @@ class Workspaces:
 
     def clean(self) -> None:
         """Remove every worktree and task branch the run left (not the integration branch)."""
+        listed = self._out(["worktree", "list", "--porcelain"]).split("\n")
+        ours = [line[len("worktree "):] for line in listed
+                if line.startswith("worktree " + self._worktrees + os.sep)]   # its folder deleted, too
         with self._locked("worktrees.lock"):
-            for name in self._entries():
-                self._discard(os.path.join(self._worktrees, name))
+            for path in {*ours, *(os.path.join(self._worktrees, name) for name in self._entries())}:
+                self._discard(path)
         shutil.rmtree(os.path.join(self.run_dir, "bases"), ignore_errors=True)
         refs = self._out(["for-each-ref", "--format=%(refname) %(objectname)", f"{self._ref}.*"])
         if refs:

@@ -36,7 +36,7 @@ def _isolated(monkeypatch, tmp_path):
 
 
 def git(cwd, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True)
+    done = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, check=False)
     assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
     return done.stdout.strip()
 
@@ -166,7 +166,7 @@ def test_worktrees_live_under_the_run_directory(tmp_path):
     a = ws.prepare("api", 3)
     assert a.root == str(repo / ".lanes/runs/r1/worktrees/api.3") and a.cwd == a.root
     assert git(a.root, "rev-parse", "HEAD") == a.base == ws.tip()
-    assert subprocess.run(["git", "-C", a.root, "symbolic-ref", "-q", "HEAD"]).returncode == 1  # detached
+    assert subprocess.run(["git", "-C", a.root, "symbolic-ref", "-q", "HEAD"], check=False).returncode == 1  # detached
     assert (repo / ".lanes/.gitignore").read_text() == "*\n"
 
 
@@ -228,7 +228,7 @@ def test_a_task_that_commits_itself_counts_its_commits(ws):
         (cwd / "docs/d.md").write_text("committed too\n")
         git(cwd, "commit", "-q", "-am", "agent: second")
         (cwd / "src/api/new.py").write_text("left uncommitted\n")
-    a, change, merged = task(ws, "api", edit, allowed=domain("src/api/*", "docs/*"))
+    _, change, merged = task(ws, "api", edit, allowed=domain("src/api/*", "docs/*"))
     assert change.paths == ("docs/d.md", "src/api/a.py", "src/api/new.py")
     assert merged.ok
     log = git(ws.toplevel, "log", "--format=%s", "lanes/r1.api")
@@ -242,13 +242,13 @@ def test_a_task_whose_commits_hold_everything_gets_no_extra_commit(ws):
     def edit(cwd: Path) -> None:
         (cwd / "src/api/a.py").write_text("committed\n")
         git(cwd, "commit", "-q", "-am", "agent: all of it")
-    a, change, merged = task(ws, "api", edit)
+    merged = task(ws, "api", edit)[2]
     assert merged.ok and git(ws.toplevel, "log", "-1", "--format=%s", "lanes/r1.api") == "agent: all of it"
 
 
 def test_nothing_changed_merges_nothing(ws):
     tip = ws.tip()
-    a, change, merged = task(ws, "noop", lambda cwd: None)
+    _, change, merged = task(ws, "noop", lambda cwd: None)
     assert change.paths == () and merged.ok and merged.commit == merged.before == tip == ws.tip()
 
 
