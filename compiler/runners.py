@@ -410,10 +410,9 @@ def build_command(runner: str | Mapping[str, object], invocation: AgentInvocatio
         if set(runner) != {"command"}:
             return RunnerError("runner", "a runner mapping has exactly one key, command")
         template = runner["command"]
-        problem = template_problem(template) or _problem(None, invocation)
-        if problem or not isinstance(template, str):
-            return problem or RunnerError("command", "the command template must be a string")
-        return _fill(template, invocation)
+        if not isinstance(template, str):
+            return RunnerError("command", "the command template must be a string")
+        return template_problem(template) or _problem(None, invocation) or _fill(template, invocation)
     preset = PRESETS.get(runner) if isinstance(runner, str) else None
     if preset is None:
         if runner == "shell":

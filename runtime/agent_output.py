@@ -43,6 +43,8 @@ MAX_LINE = 8 << 20               # longer lines are cut, never parsed
 MAX_TRANSCRIPT_LINES = 1000      # head and tail kept, the middle counted
 LINES_PER_ENTRY = 4
 CHARS_PER_LINE = 240
+# terminal escapes and control characters: a tool's output must not drive the terminal of `lanes logs`
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
 _AIDER_COST = re.compile(r"Tokens: .* received\. Cost: \$(\d+(?:\.\d+)?) message, \$(\d+(?:\.\d+)?) session")
 
 
@@ -75,10 +77,11 @@ class _Transcript:
         self.dropped = 0
 
     def add(self, prefix: str, text: object, indent: str = "") -> None:
-        lines = [ln.rstrip() for ln in str(text).strip("\n").splitlines()] or [""]
-        shown = lines[:LINES_PER_ENTRY]
-        if len(lines) > LINES_PER_ENTRY:
-            shown.append(f"… {len(lines) - LINES_PER_ENTRY} more lines")
+        body = _CONTROL.sub("", str(text)).strip("\n")
+        parts = body.split("\n", LINES_PER_ENTRY)       # a huge result is not split whole
+        shown = [part.rstrip() for part in parts[:LINES_PER_ENTRY]]
+        if len(parts) > LINES_PER_ENTRY:
+            shown.append(f"… {body.count(chr(10)) + 1 - LINES_PER_ENTRY} more lines")
         width = len(prefix) + 2 if prefix else 0
         for i, line in enumerate(shown):
             lead = f"{indent}{prefix}: " if i == 0 and prefix else indent + " " * width
@@ -394,7 +397,7 @@ def _detect(ev: dict[str, Any]) -> str | None:
         return "gemini"
     if kind == "error":
         return "gemini" if "severity" in ev else "codex"
-    if kind is None and ("response" in ev or "stats" in ev):
+    if kind is None and ("response" in ev or "stats" in ev or ("error" in ev and "session_id" in ev)):
         return "gemini"
     return None
 
@@ -487,28 +490,28 @@ def parse_agent_output(text: str | bytes, runner: str | None = None) -> AgentRes
 
 
 def _file_lines(path: str | os.PathLike[str]) -> Iterator[str]:
-    """The log's lines, read in chunks so that a line without end costs MAX_LINE at most."""
+    """The log's lines, read in chunks: of a line longer than MAX_LINE only the start is
+    kept, so a line without end costs no more memory than that."""
     with open(path, "rb") as f:
-        buf = b""
-        cut = 0                                # bytes of the current line left out
+        kept: list[bytes] = []                 # the current line, as far as it is kept
+        held = size = 0                        # bytes kept, bytes seen
         while chunk := f.read(1 << 16):
-            buf += chunk
-            while (nl := buf.find(b"\n")) >= 0:
-                yield _decoded(buf[:nl], cut)
-                buf, cut = buf[nl + 1:], 0
-            if len(buf) > MAX_LINE:
-                cut += len(buf) - CHARS_PER_LINE
-                buf = buf[:CHARS_PER_LINE]
-        if buf or cut:
-            yield _decoded(buf, cut)
+            *ends, rest = chunk.split(b"\n")
+            for end in ends:
+                yield _decoded(b"".join([*kept, end]) if held <= MAX_LINE else b"".join(kept), size + len(end))
+                kept, held, size = [], 0, 0
+            size += len(rest)
+            if held <= MAX_LINE:
+                kept.append(rest)
+                held += len(rest)
+        if size:
+            yield _decoded(b"".join(kept), size)
 
 
-def _decoded(raw: bytes, cut: int) -> str:
-    size = len(raw) + cut
-    if size > MAX_LINE:
-        raw = raw[:CHARS_PER_LINE]
-    line = raw.decode("utf-8", errors="replace").rstrip("\r")
-    return line if size <= MAX_LINE else f"(a line of {size} bytes, cut) {line}"
+def _decoded(raw: bytes, size: int) -> str:
+    if size <= MAX_LINE:
+        return raw.decode("utf-8", errors="replace").rstrip("\r")
+    return f"(a line of {size} bytes, cut) " + raw[:CHARS_PER_LINE].decode("utf-8", errors="replace")
 
 
 def read_agent_log(path: str | os.PathLike[str], runner: str | None = None) -> AgentResult:

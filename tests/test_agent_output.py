@@ -304,3 +304,25 @@ def test_the_transcript_keeps_its_head_and_tail(tmp_path):
 def test_a_log_that_cannot_be_read(tmp_path):
     got = read_agent_log(tmp_path / "missing.log", "codex")
     assert got.error.startswith(NO_RESULT) and "cannot be read" in got.error and got.runner == "codex"
+
+
+def test_lines_across_read_chunks(tmp_path):
+    pad = "p" * 1500                # 64 KiB chunks end inside these lines
+    calls = [e for n in range(200) for e in (
+        assistant({"type": "tool_use", "id": f"t{n}", "name": "Read", "input": {"file_path": f"f{n}.py", "pad": pad}}),
+        tool_result(f"t{n}", pad))]
+    log = tmp_path / "task.log"
+    log.write_text(jsonl(INIT, *calls, result()))
+    got = read_agent_log(log, "claude")
+    assert got.error is None and got.transcript.count("tool Read: f") == 200 and "log:" not in got.transcript
+
+
+def test_terminal_escapes_do_not_reach_the_transcript():
+    got = parse_agent_output(jsonl(INIT, tool_result("t", "\x1b]0;owned\x07\x1b[2J\x1b[31mred\x1b[0m\rdone\x00"),
+                                   result()), "claude")
+    assert "  result: 0;ownedreddone" in got.transcript and "\x1b" not in got.transcript
+
+
+def test_gemini_error_only_json_is_recognised_without_a_runner():
+    got = parse_agent_output(json.dumps({"session_id": G, "error": {"type": "Error", "message": "boom"}}, indent=2))
+    assert (got.runner, got.session_id, got.error) == ("gemini", G, "boom")
