@@ -8,8 +8,7 @@ Public API:
 __version__ = "0.1.0"
 
 
-
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     """The API is imported on first use, so that `lanes run` and friends start fast."""
     if name in ("load", "check", "compile", "Loaded", "Compilation"):
         from lanes import api

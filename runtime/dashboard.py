@@ -8,12 +8,11 @@ import tempfile
 from typing import Any, Iterable, Mapping
 
 from lanes.runtime.states import STATES
-from lanes.runtime.store import iso
+from lanes.runtime.store import Row, iso
 
 
 _iso = lru_cache(maxsize=1 << 16)(iso)     # a timestamp is formatted once, not on every rewrite
 _COMPACT = (",", ":")
-Row = Mapping[str, Any]
 
 
 def _task(r: Row) -> dict[str, object]:
@@ -35,8 +34,7 @@ def _counts(node_rows: Mapping[str, Row]) -> dict[str, int]:
 
 def rollback(r: Row) -> dict[str, object]:
     return {"node": r["node_id"], "gate": r["gate"], "command": r["command"], "status": r["status"],
-            "exit_code": r.get("exit_code") if isinstance(r, dict) else r["exit_code"],
-            "log": r["log_path"]}
+            "exit_code": r["exit_code"] if "exit_code" in r.keys() else None, "log": r["log_path"]}
 
 
 def dashboard(run_row: Row, node_rows: Mapping[str, Row], rollbacks: Iterable[Row] = ()) -> dict[str, Any]:

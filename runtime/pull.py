@@ -33,7 +33,7 @@ from lanes.compiler.planfile import Plan, plan_from_dict, to_json
 from lanes.runtime.executor import Outcome
 from lanes.runtime.run import Options, Run, _jitter_rng
 from lanes.runtime.states import FINAL, State
-from lanes.runtime.store import Store, StoreError, did_you_mean, iso
+from lanes.runtime.store import Row, Store, StoreError, did_you_mean, iso
 
 DEFAULT_LEASE_S = 300.0
 MAX_LEASE_S = 366 * 86400.0      # a year: longer is a mistake, not a lease
@@ -75,7 +75,7 @@ class _Pulled(Run):
         self.status = str(row["status"])
         self.sched = self._scheduler_from_rows(self.rows)
 
-    def lease_of(self, node_id: str, token: str, now: float) -> Mapping[str, object]:
+    def lease_of(self, node_id: str, token: str, now: float) -> Row:
         """The node's row when `token` holds a live lease on it; refused otherwise."""
         row = self.rows.get(node_id)
         if row is None:
@@ -87,7 +87,7 @@ class _Pulled(Run):
         if float(row["lease_expires_at"]) < now:
             raise PullError(f"the lease on '{node_id}' expired at {iso(row['lease_expires_at'])}; "
                             "the node goes back to the queue")
-        return row  # type: ignore[no-any-return]
+        return row
 
     def reclaim_expired(self, now: float) -> list[str]:
         """Put back the nodes whose lease ran out (their attempt ends as `expired`)."""

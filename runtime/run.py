@@ -33,7 +33,7 @@ from lanes.runtime.dashboard import LiveDashboard, write_dashboard
 from lanes.runtime.executor import Launch, Outcome
 from lanes.runtime.scheduler import Scheduler
 from lanes.runtime.states import FINAL, State
-from lanes.runtime.store import Batch, Store, StoreError, change, process_start
+from lanes.runtime.store import Batch, Row, Store, StoreError, change, process_start
 
 GROUP_S = 0.02               # other commits are grouped for at most 20 ms (SPEC section 7)
 DASHBOARD_EVERY_S = 0.2      # at most five rewrites a second; the final state is always written
@@ -65,7 +65,7 @@ def new_run_key() -> str:
     return os.urandom(16).hex()
 
 
-def runtime_alive(run_row: Mapping[str, object]) -> bool:
+def runtime_alive(run_row: Row) -> bool:
     """Is the runtime that owns this run still running (the same process: pid and start time)?"""
     pid = run_row["pid"]
     if not isinstance(pid, int) or not pid or pid == os.getpid():
@@ -127,11 +127,12 @@ class Run:
     over, `Run.attach` (pull mode) reads one that other processes also change."""
 
     def __init__(self, store: Store, run_id: str, plan: Plan, options: Options,
-                 observer: Observer | None = None, row: Mapping[str, object] | None = None,
-                 rows: Mapping[str, Mapping[str, object]] | None = None) -> None:
+                 observer: Observer | None = None, row: Row | None = None,
+                 rows: Mapping[str, Row] | None = None) -> None:
         self.store, self.run_id, self.plan, self.opts = store, run_id, plan, options
         self.observer: Observer = observer or _Silent()
-        row = store.run(run_id) if row is None else row
+        if row is None:
+            row = store.run(run_id)
         self.run_key = str(row["run_key"] or "")
         self.mode = str(row["mode"])
         self.run_dir = store.run_dir(run_id)
@@ -140,7 +141,8 @@ class Run:
         self.dashboard_path = os.path.join(self.run_dir, "dashboard.json")
         self.run_row: dict[str, object] = {"run_id": run_id, "workflow": row["workflow"],
                                            "started_at": row["started_at"], "status": row["status"]}
-        rows = store.nodes(run_id) if rows is None else rows
+        if rows is None:
+            rows = store.nodes(run_id)
         self.view: dict[str, dict[str, object]] = {
             n.id: {k: rows[n.id][k] for k in VIEW_FIELDS} for n in plan.nodes}
         self.rollback_view: dict[tuple[int, int], dict[str, object]] = {
@@ -234,7 +236,7 @@ class Run:
             with open(os.path.join(self.brief_dir, f"{agent_id}.md"), "w", encoding="utf-8") as f:
                 f.write(text)
 
-    def _scheduler_from_rows(self, rows: Mapping[str, Mapping[str, object]], fresh: bool = False) -> Scheduler:
+    def _scheduler_from_rows(self, rows: Mapping[str, Row], fresh: bool = False) -> Scheduler:
         """The scheduler in the state the rows describe, for pull mode (where other processes
         change the run between operations): leased nodes hold their lane, nodes waiting
         out a backoff are started and failed at the time they failed, failures stop the
@@ -267,7 +269,7 @@ class Run:
     # -- recording ------------------------------------------------------------------------------
 
     def note(self, node_id: str, event: str | None, data: Mapping[str, object] | None = None,
-             attempt: Mapping[str, object] | None = None, **fields: object) -> None:
+             attempt: Mapping[str, object] | None = None, /, **fields: object) -> None:
         """Queue one transition for the next commit and show it in the view at once."""
         self.batch.changes.append(change(node_id, event, data, attempt, **fields))
         view = self.view[node_id]
@@ -280,7 +282,7 @@ class Run:
     def record_rollback(self, row: dict[str, object]) -> None:
         """Queue a rollback row (planned, started, ended) for the next commit and the view."""
         self.batch.rollbacks.append(row)
-        self.rollback_view[(int(row["round"]), int(row["ord"]))] = row  # type: ignore[call-overload]
+        self.rollback_view[(int(str(row["round"])), int(str(row["ord"])))] = row
         self._dirtied()
 
     def _dirtied(self) -> None:
@@ -410,7 +412,7 @@ class Run:
         before = None if o.ok else {n: sched.status[n] for n in downstream(self.plan, [o.node_id])}
         state = sched.finished(o.node_id, o.ok, o.finished_at)
         seconds = o.finished_at - o.started_at
-        total = float(self.view[o.node_id]["seconds"] or 0.0) + seconds
+        total = _number(self.view[o.node_id]["seconds"]) + seconds
         self.busy_s += seconds
         outcome = "succeeded" if o.ok else (o.error or f"exit {o.exit_code}")
         self._attempt_end(o, state, outcome, total, worker or self.host)
@@ -505,7 +507,7 @@ class Run:
 
     def _plan_rollback(self, gate: PlanNode) -> None:
         """The rollbacks a failed gate asks for, on record with its failure (one batch)."""
-        completed = {k: (float(v["completed_at"]) if v["completed_at"] is not None else None)  # type: ignore[arg-type]
+        completed = {k: (_number(v["completed_at"]) if v["completed_at"] is not None else None)
                      for k, v in self.view.items()}
         targets = rollback_targets(self.plan, self.sched.status, completed, gate)
         if not targets:
@@ -611,6 +613,10 @@ class Run:
         self.commit()
         self.refresh(force=True)
 
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def _jitter_rng(run_id: str, node_id: str, failures: int) -> random.Random:

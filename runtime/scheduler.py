@@ -328,7 +328,7 @@ class Scheduler:
                 stack.extend(self.plan.dependents[d])
 
     def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in STATES}
+        out: dict[str, int] = {s.value: 0 for s in STATES}
         for s in self.status.values():
             out[s] += 1
         return out

@@ -24,7 +24,7 @@ import json
 import os
 import sqlite3
 import time
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, KeysView, Mapping, Protocol
 
 from lanes.compiler.planfile import Plan
 
@@ -77,7 +77,12 @@ _ATTEMPT_COLUMNS = ("attempt", "started_at", "finished_at", "exit_code", "outcom
 _ROLLBACK_COLUMNS = ("round", "ord", "node_id", "gate", "command", "status", "exit_code", "error",
                      "log_path", "started_at", "finished_at")
 
-Row = Mapping[str, Any]
+
+
+class Row(Protocol):
+    """A row by column name: an sqlite3.Row, or a dict of the same columns."""
+    def __getitem__(self, key: str) -> Any: ...
+    def keys(self) -> Iterable[str] | KeysView[str]: ...
 
 
 def iso(t: float | None) -> str | None:
@@ -128,7 +133,7 @@ class Change:
 
 
 def change(node_id: str, event: str | None, data: Mapping[str, object] | None = None,
-           attempt: Mapping[str, object] | None = None, **fields: object) -> Change:
+           attempt: Mapping[str, object] | None = None, /, **fields: object) -> Change:
     return Change(node_id, fields, event, data, attempt)
 
 
@@ -298,7 +303,8 @@ class Store:
         with self.transaction() as db:
             row = db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
             if in_progress(row):
-                return row  # type: ignore[no-any-return]  # sqlite3.Row from fetchone
+                found: sqlite3.Row = row
+                return found
             db.execute("UPDATE runs SET pid=?, pid_start=?, status='running', finished_at=NULL WHERE run_id=?",
                        (pid, process_start(pid), run_id))
             self._event(db, run_id, None, "run-resumed", {"pid": pid})
@@ -354,8 +360,9 @@ class Store:
                 db.executemany(f"INSERT OR REPLACE INTO rollbacks (run_id, {', '.join(_ROLLBACK_COLUMNS)}) "
                                f"VALUES (?,{','.join('?' * len(_ROLLBACK_COLUMNS))})",
                                [(run_id, *(r.get(k) for k in _ROLLBACK_COLUMNS)) for r in batch.rollbacks])
-            events = [(run_id, now, c.node_id, c.event, None if c.data is None else json.dumps(c.data))
-                      for c in batch.changes if c.event is not None]
+            events: list[tuple[str, float, str | None, str, str | None]] = [
+                (run_id, now, c.node_id, c.event, None if c.data is None else json.dumps(c.data))
+                for c in batch.changes if c.event is not None]
             events += [(run_id, now, None, kind, None if data is None else json.dumps(data))
                        for kind, data in batch.run_events]
             if events:

@@ -42,7 +42,8 @@ def crash_workflow(work: Path, state: Path, wait_for_file: bool = False):
         needs = [f"t{i - 3}"] if i >= 3 else []
         end = f"while [ ! -e {work}/end{i} ]; do sleep 0.01; done" if wait_for_file else f"sleep 0.{1 + i % 3}"
         cmd = (f"{sys.executable} {work}/check.py {state} {work}/violations {' '.join(needs)}; "
-               f"echo t{i} >> {work}/ran; echo $$ >> {work}/pids; {end}")
+               f"echo t{i} >> {work}/ran; echo $LANES_TASK.$LANES_ATTEMPT >> {work}/attempts; "
+               f"echo $$ >> {work}/pids; {end}")
         lines.append(f"  t{i}: {{agent: ag{i % 3}, run: {json.dumps(cmd)}"
                      + (f", needs: [{needs[0]}]" if needs else "") + "}")
     return workflow(work, "\n".join(lines) + "\n")
@@ -70,6 +71,8 @@ def resume_and_check(work: Path, state: Path, wf: Path, rid: str, done_before: s
     for pid in map(int, (work / "pids").read_text().split()):
         assert not alive(pid)                          # no orphan outlived the resume
     assert not (work / "violations").exists(), (work / "violations").read_text()
+    attempts = Counter((work / "attempts").read_text().split())
+    assert max(attempts.values()) == 1, attempts                 # LANES_ATTEMPT never reused
 
 
 @pytest.mark.slow
