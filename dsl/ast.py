@@ -7,11 +7,8 @@ are folded in later by the compiler, so the AST says exactly what the file says.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from .span import Span
-
-_span = dict(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -19,7 +16,7 @@ class Name:
     """An identifier or a reference to one (agent, domain, task, gate, skill, on_fail)."""
 
     value: str
-    span: Span = field(**_span)
+    span: Span = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -27,19 +24,19 @@ class Text:
     """A string: a command, a description, a resource pattern, an env value."""
 
     value: str
-    span: Span = field(**_span)
+    span: Span = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Number:
     value: int | float
-    span: Span = field(**_span)
+    span: Span = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Duration:
     seconds: float
-    span: Span = field(**_span)
+    span: Span = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -55,10 +52,10 @@ class Domain:
     id: Name | None
     writes: tuple[Text, ...]
     reads: tuple[Text, ...]
-    span: Span = field(**_span)
+    span: Span = field(compare=False, repr=False)
 
 
-DomainRef = Union[Name, Domain]
+DomainRef = Name | Domain
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ class Backoff:
     initial: Duration | None
     factor: Number | None
     max: Duration | None
-    span: Span = field(**_span)
+    span: Span = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ class Defaults:
     retries: Number | None
     backoff: Backoff | None
     env: tuple[EnvVar, ...]
-    span: Span = field(**_span)
+    span: Span = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -86,7 +83,7 @@ class Agent:
     instances: Number | None
     description: Text | None
     env: tuple[EnvVar, ...]
-    span: Span = field(**_span)
+    span: Span = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -104,7 +101,7 @@ class Task:
     rollback: Text | None
     env: tuple[EnvVar, ...]
     description: Text | None
-    span: Span = field(**_span)
+    span: Span = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -118,7 +115,7 @@ class Gate:
     timeout: Duration | None
     retries: Number | None
     description: Text | None
-    span: Span = field(**_span)
+    span: Span = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -131,4 +128,4 @@ class Workflow:
     agents: tuple[Agent, ...]
     tasks: tuple[Task, ...]
     gates: tuple[Gate, ...]
-    span: Span = field(**_span)
+    span: Span = field(compare=False, repr=False)

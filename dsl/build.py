@@ -7,14 +7,17 @@ problem: a bad field is reported and left out (None), and building goes on.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 import math
 import re
+from typing import TypeVar
 
-from .ast import (Agent, Backoff, Defaults, Domain, Duration, EnvVar, Gate, Name, Number, Task,
-                  Text, Workflow)
+from .ast import (Agent, Backoff, Defaults, Domain, DomainRef, Duration, EnvVar, Gate, Name, Number,
+                  Task, Text, Workflow)
 from .durations import NUMBER as _NUMBER, parse_duration
 from .diagnostics import Diagnostic, diag, did_you_mean
 from .raw import Map, Raw, Scalar, Seq
+from .span import Span
 
 ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -30,25 +33,36 @@ TASK_FIELDS = ("agent", "requires", "needs", "run", "domain", "estimate", "timeo
 GATE_FIELDS = ("needs", "run", "approve", "on_fail", "estimate", "timeout", "retries", "description")
 BACKOFF_FIELDS = ("initial", "factor", "max")
 
+_Node = TypeVar("_Node")
+
+
+class _Fields(dict[str, tuple[Scalar, Raw]]):
+    """The fields of a mapping by name: (key, value)."""
+
+    def value(self, name: str) -> Raw | None:
+        """The value of a field, None when the field is not written."""
+        entry = self.get(name)
+        return None if entry is None else entry[1]
+
 
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
         self.diags: list[Diagnostic] = []
 
-    def error(self, code: str, message: str, span) -> None:
+    def error(self, code: str, message: str, span: Span) -> None:
         self.diags.append(diag(code, message, span))
 
     # -- shapes -----------------------------------------------------------------------------
 
-    def fields(self, node: Raw, allowed: tuple[str, ...], what: str) -> dict[str, tuple[Scalar, Raw]]:
+    def fields(self, node: Raw, allowed: tuple[str, ...], what: str) -> _Fields:
         """The entries of a mapping by field name; unknown and repeated fields reported."""
+        out = _Fields()
         if isinstance(node, Scalar) and node.value is None:
-            return {}
+            return out
         if not isinstance(node, Map):
             self.error("E102", f"{what} must be a mapping of fields", node.span)
-            return {}
-        out: dict[str, tuple[Scalar, Raw]] = {}
+            return out
         for key, value in node.entries:
             name = key.value or ""
             if name not in allowed:
@@ -69,84 +83,87 @@ class _Builder:
             return ()
         return node.entries
 
-    def scalar(self, node: Raw, what: str) -> Scalar | None:
+    def scalar(self, node: Raw, what: str) -> str | None:
+        """The text of a single value (the node is then a Scalar, whose span is the value's)."""
         if isinstance(node, Scalar) and node.value is not None:
-            return node
+            return node.value
         kind = "nothing" if isinstance(node, Scalar) else "a list" if isinstance(node, Seq) else "a mapping"
         self.error("E102", f"{what} must be a single value, not {kind}", node.span)
         return None
 
-    def items(self, node: Raw, what: str) -> tuple[Scalar, ...]:
-        """A list of scalars; a single scalar is a one-item list, null an empty one."""
+    def items(self, node: Raw, what: str) -> tuple[tuple[str, Span], ...]:
+        """The (text, span) of a list of scalars; a single scalar is a one-item list, null an empty one."""
         if isinstance(node, Scalar):
-            return () if node.value is None else (node,)
+            return () if node.value is None else ((node.value, node.span),)
         if isinstance(node, Map):
             self.error("E102", f"{what} must be a list, not a mapping", node.span)
             return ()
         out = []
         for item in node.items:
-            s = self.scalar(item, f"each item of {what}")
-            if s is not None:
-                out.append(s)
+            value = self.scalar(item, f"each item of {what}")
+            if value is not None:
+                out.append((value, item.span))
         return tuple(out)
 
     # -- values -----------------------------------------------------------------------------
 
-    def ident(self, s: Scalar | None, what: str) -> Name | None:
-        if s is None:
+    def ident(self, value: str | None, span: Span, what: str) -> Name | None:
+        if value is None or not ID.match(value):
+            self.error("E102", f"{what} '{value}' is not a valid id "
+                       "(letters, digits, '_' and '-', not starting with a digit or '-')", span)
             return None
-        if not ID.match(s.value or ""):
-            self.error("E102", f"{what} '{s.value}' is not a valid id "
-                       "(letters, digits, '_' and '-', not starting with a digit or '-')", s.span)
-            return None
-        return Name(s.value, s.span)
+        return Name(value, span)
 
     def id_of(self, node: Raw | None, what: str) -> Name | None:
-        return None if node is None else self.ident(self.scalar(node, what), what)
+        if node is None:
+            return None
+        value = self.scalar(node, what)
+        return None if value is None else self.ident(value, node.span, what)
 
     def names(self, node: Raw | None, what: str) -> tuple[Name, ...]:
         if node is None:
             return ()
-        return tuple(n for n in (self.ident(s, what) for s in self.items(node, what)) if n is not None)
+        return tuple(n for n in (self.ident(value, span, what) for value, span in self.items(node, what))
+                     if n is not None)
 
     def text(self, node: Raw | None, what: str) -> Text | None:
         if node is None:
             return None
-        s = self.scalar(node, what)
-        return None if s is None else Text(s.value, s.span)
+        value = self.scalar(node, what)
+        return None if value is None else Text(value, node.span)
 
     def texts(self, node: Raw | None, what: str) -> tuple[Text, ...]:
-        return () if node is None else tuple(Text(s.value, s.span) for s in self.items(node, what))
+        return () if node is None else tuple(Text(value, span) for value, span in self.items(node, what))
 
     def duration(self, node: Raw | None, what: str) -> Duration | None:
-        s = None if node is None else self.scalar(node, what)
-        if s is None:
+        value = None if node is None else self.scalar(node, what)
+        if node is None or value is None:
             return None
-        seconds = parse_duration(s.value)
+        seconds = parse_duration(value)
         if seconds is None:
-            self.error("E102", f"{what} '{s.value}' is not a duration "
-                       "(examples: 90, 90s, 5m, 1h30m, 250ms)", s.span)
+            self.error("E102", f"{what} '{value}' is not a duration "
+                       "(examples: 90, 90s, 5m, 1h30m, 250ms)", node.span)
             return None
-        return Duration(seconds, s.span)
+        return Duration(seconds, node.span)
 
     def integer(self, node: Raw | None, what: str, minimum: int) -> Number | None:
-        s = None if node is None else self.scalar(node, what)
-        if s is None:
+        value = None if node is None else self.scalar(node, what)
+        if node is None or value is None:
             return None
-        if not re.fullmatch(r"\d{1,18}", s.value.strip()) or int(s.value) < minimum:
-            self.error("E102", f"{what} must be a whole number >= {minimum}, not '{s.value}'", s.span)
+        if not re.fullmatch(r"\d{1,18}", value.strip()) or int(value) < minimum:
+            self.error("E102", f"{what} must be a whole number >= {minimum}, not '{value}'", node.span)
             return None
-        return Number(int(s.value), s.span)
+        return Number(int(value), node.span)
 
     def factor(self, node: Raw | None) -> Number | None:
-        s = None if node is None else self.scalar(node, "backoff factor")
-        if s is None:
+        value = None if node is None else self.scalar(node, "backoff factor")
+        if node is None or value is None:
             return None
-        if not _NUMBER.match(s.value.strip()) or not math.isfinite(float(s.value)) or float(s.value) < 1:
-            self.error("E102", f"backoff factor must be a number >= 1, not '{s.value}'", s.span)
+        if not _NUMBER.match(value.strip()) or not math.isfinite(float(value)) or float(value) < 1:
+            self.error("E102", f"backoff factor must be a number >= 1, not '{value}'", node.span)
             return None
-        v = float(s.value)
-        return Number(int(v) if v.is_integer() else v, s.span)
+        v = float(value)
+        return Number(int(v) if v.is_integer() else v, node.span)
 
     def env(self, node: Raw | None, what: str) -> tuple[EnvVar, ...]:
         if node is None or (isinstance(node, Scalar) and node.value is None):
@@ -154,18 +171,20 @@ class _Builder:
         if not isinstance(node, Map):
             self.error("E102", f"env of {what} must be a mapping of NAME: value", node.span)
             return ()
-        out, seen = [], set()
+        out: list[EnvVar] = []
+        seen: set[str] = set()
         for key, value in node.entries:
-            if not ENV_NAME.match(key.value or ""):
-                self.error("E102", f"'{key.value}' is not a valid environment variable name", key.span)
+            name = key.value
+            if name is None or not ENV_NAME.match(name):
+                self.error("E102", f"'{name}' is not a valid environment variable name", key.span)
                 continue
-            if key.value in seen:
-                self.error("E102", f"environment variable '{key.value}' is given twice in {what}", key.span)
+            if name in seen:
+                self.error("E102", f"environment variable '{name}' is given twice in {what}", key.span)
                 continue
-            seen.add(key.value)
-            v = self.text(value, f"the value of {key.value}")
+            seen.add(name)
+            v = self.text(value, f"the value of {name}")
             if v is not None:
-                out.append(EnvVar(Name(key.value, key.span), v))
+                out.append(EnvVar(Name(name, key.span), v))
         return tuple(out)
 
     def backoff(self, node: Raw | None, what: str) -> Backoff | None:
@@ -174,20 +193,18 @@ class _Builder:
         if isinstance(node, Scalar) and node.value is not None:   # `backoff: 2s` = initial delay
             d = self.duration(node, "backoff")
             return None if d is None else Backoff(d, None, None, node.span)
-        f = self.fields(node, BACKOFF_FIELDS, f"the backoff of {what}")
-        get = lambda k: f[k][1] if k in f else None  # noqa: E731
+        get = self.fields(node, BACKOFF_FIELDS, f"the backoff of {what}").value
         return Backoff(self.duration(get("initial"), "backoff initial"), self.factor(get("factor")),
                        self.duration(get("max"), "backoff max"), node.span)
 
     # -- definitions --------------------------------------------------------------------------
 
     def domain_body(self, ident: Name | None, node: Raw, what: str) -> Domain:
-        f = self.fields(node, DOMAIN_FIELDS, what)
-        get = lambda k: f[k][1] if k in f else None  # noqa: E731
+        get = self.fields(node, DOMAIN_FIELDS, what).value
         return Domain(ident, self.texts(get("writes"), "writes"), self.texts(get("reads"), "reads"),
                       node.span)
 
-    def domain_ref(self, node: Raw | None, what: str):
+    def domain_ref(self, node: Raw | None, what: str) -> DomainRef | None:
         if node is None:
             return None
         if isinstance(node, Map):
@@ -195,8 +212,7 @@ class _Builder:
         return self.id_of(node, "domain")
 
     def defaults(self, node: Raw) -> Defaults:
-        f = self.fields(node, DEFAULTS_FIELDS, "defaults")
-        get = lambda k: f[k][1] if k in f else None  # noqa: E731
+        get = self.fields(node, DEFAULTS_FIELDS, "defaults").value
         return Defaults(self.duration(get("timeout"), "timeout"),
                         self.integer(get("retries"), "retries", 0),
                         self.backoff(get("backoff"), "defaults"), self.env(get("env"), "defaults"),
@@ -204,8 +220,7 @@ class _Builder:
 
     def agent(self, ident: Name, node: Raw) -> Agent:
         what = f"agent '{ident.value}'"
-        f = self.fields(node, AGENT_FIELDS, what)
-        get = lambda k: f[k][1] if k in f else None  # noqa: E731
+        get = self.fields(node, AGENT_FIELDS, what).value
         return Agent(ident, self.domain_ref(get("domain"), what), self.names(get("skills"), "skill"),
                      self.integer(get("instances"), "instances", 1),
                      self.text(get("description"), "description"), self.env(get("env"), what),
@@ -214,7 +229,7 @@ class _Builder:
     def task(self, ident: Name, node: Raw) -> Task:
         what = f"task '{ident.value}'"
         f = self.fields(node, TASK_FIELDS, what)
-        get = lambda k: f[k][1] if k in f else None  # noqa: E731
+        get = f.value
         if ("agent" in f) == ("requires" in f):
             self.error("E103", f"{what} needs exactly one of 'agent' and 'requires'"
                        + (", not both" if "agent" in f else ""),
@@ -232,7 +247,7 @@ class _Builder:
     def gate(self, ident: Name, node: Raw) -> Gate:
         what = f"gate '{ident.value}'"
         f = self.fields(node, GATE_FIELDS, what)
-        get = lambda k: f[k][1] if k in f else None  # noqa: E731
+        get = f.value
         needs = self.names(get("needs"), "need")
         raw_needs = get("needs")
         if raw_needs is None or raw_needs == Scalar(None, raw_needs.span) or (
@@ -245,28 +260,30 @@ class _Builder:
                        f["approve"][0].span if "run" in f else ident.span)
         on_fail = None
         if "on_fail" in f:
-            s = self.scalar(f["on_fail"][1], "on_fail")
-            if s is not None and s.value not in ON_FAIL:
-                self.error("E102", f"on_fail must be one of stop, rollback, continue, not '{s.value}'"
-                           + did_you_mean(s.value, ON_FAIL), s.span)
-            elif s is not None:
-                on_fail = Name(s.value, s.span)
+            node_on_fail = f["on_fail"][1]
+            value = self.scalar(node_on_fail, "on_fail")
+            if value is not None and value not in ON_FAIL:
+                self.error("E102", f"on_fail must be one of stop, rollback, continue, not '{value}'"
+                           + did_you_mean(value, ON_FAIL), node_on_fail.span)
+            elif value is not None:
+                on_fail = Name(value, node_on_fail.span)
         return Gate(ident, needs, self.text(get("run"), "run"), self.text(get("approve"), "approve"),
                     on_fail, self.duration(get("estimate"), "estimate"),
                     self.duration(get("timeout"), "timeout"), self.integer(get("retries"), "retries", 0),
                     self.text(get("description"), "description"), node.span)
 
-    def collection(self, node: Raw | None, what: str, make):
+    def collection(self, node: Raw | None, what: str,
+                   make: Callable[[Name, Raw], _Node]) -> tuple[_Node, ...]:
         out = []
         for key, value in self.entries(node, what):
-            ident = self.ident(key, what[:-1])
+            ident = self.ident(key.value, key.span, what[:-1])
             if ident is not None:
                 out.append(make(ident, value))
         return tuple(out)
 
     def workflow(self, raw: Map) -> Workflow:
         f = self.fields(raw, TOP_FIELDS, "the workflow")
-        get = lambda k: f[k][1] if k in f else None  # noqa: E731
+        get = f.value
         if "workflow" not in f:
             self.error("E103", "missing required field 'workflow' (the workflow's id)", raw.span)
         defaults = get("defaults")

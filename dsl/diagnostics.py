@@ -1,6 +1,7 @@
 """Diagnostics are values: every check returns them, nothing raises across layers."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 import difflib
 
@@ -46,19 +47,20 @@ class Diagnostic:
         return self.severity == ERROR
 
     @property
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[str, int, int, str, str]:
         s = self.span
         where = (s.file, s.line, s.column) if s else ("", 0, 0)
         return (*where, self.code, self.message)
 
 
-def diag(code: str, message: str, span: Span | None, *, related=(), witness=None, nodes=()) -> Diagnostic:
+def diag(code: str, message: str, span: Span | None, *, related: Iterable[Related] = (),
+         witness: str | None = None, nodes: Iterable[str] = ()) -> Diagnostic:
     return Diagnostic(code, message, span, tuple(related), witness, tuple(nodes))
 
 
-def sort_diagnostics(diags) -> list[Diagnostic]:
+def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
     """Sorted by position, duplicates dropped (two checks may find the same fault)."""
-    seen: set = set()
+    seen: set[tuple[str, Span | None, str]] = set()
     out = []
     for d in sorted(diags, key=lambda d: d.sort_key):
         key = (d.code, d.span, d.message)
@@ -68,7 +70,7 @@ def sort_diagnostics(diags) -> list[Diagnostic]:
     return out
 
 
-def did_you_mean(word: str, choices) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'x'?)' or '' when nothing is near."""
     near = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f" (did you mean '{near[0]}'?)" if near else ""

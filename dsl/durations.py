@@ -35,7 +35,7 @@ def decimal(x: float) -> str:
     text = repr(x)
     if "e" in text or "E" in text:
         text = format(Decimal(x), "f")
-    return text[:-2] if text.endswith(".0") else text
+    return text.removesuffix(".0")
 
 
 def duration(seconds: float) -> str:

@@ -8,10 +8,15 @@ Comments are not part of the AST and are not kept.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 import math
+from typing import TYPE_CHECKING
 
-from .ast import Backoff, Domain, Duration, EnvVar, Name, Number, Task, Text, Workflow
+from .ast import Agent, Backoff, Domain, Duration, EnvVar, Gate, Name, Number, Task, Text, Workflow
 from .durations import decimal as _decimal, duration
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 WIDTH = 100                  # a statement or flow mapping longer than this is broken over lines
 ALIGN = 24                   # ids up to this long are padded so that domain and agent blocks line up
@@ -57,16 +62,31 @@ def _verbatim_lines(text: str) -> bool:
 
 # -- what is printed: the fields of each node, in order -----------------------------------------
 
-def _fields(node, names) -> list[tuple[str, object]]:
+Words = tuple[Name, ...] | tuple[Text, ...]                        # skills, needs, writes ...
+Value = Name | Text | Number | Duration | Domain | Backoff | Words | tuple[EnvVar, ...]
+Fields = list[tuple[str, Value]]
+
+
+def _fields(node: object, names: Iterable[str]) -> Fields:
     """(field, value) for the fields that are set; an empty env or list is left out,
     except `requires`, where an empty list differs from none."""
-    out = []
+    out: Fields = []
     for name in names:
         v = getattr(node, name)
         if v is None or (v == () and name != "requires"):
             continue
         out.append((name, v))
     return out
+
+
+def _is_env(v: Value) -> TypeIs[tuple[EnvVar, ...]]:
+    """An `env` field (no other field holds EnvVars, and `_fields` leaves an empty one out)."""
+    return isinstance(v, tuple) and bool(v) and isinstance(v[0], EnvVar)
+
+
+def _id(node: Domain | Agent | Task | Gate) -> str:
+    """The id of a declaration (only an inline domain has none, and it is not declared)."""
+    return "" if node.id is None else node.id.value
 
 
 DEFAULTS = ("timeout", "retries", "backoff", "env")
@@ -84,7 +104,7 @@ def _lanes_text(text: str) -> str:
     return quote(text)
 
 
-def _lanes_value(v) -> str:
+def _lanes_value(v: Name | Text | Number | Duration | Words) -> str:
     if isinstance(v, Name):
         return v.value
     if isinstance(v, Text):
@@ -96,15 +116,15 @@ def _lanes_value(v) -> str:
     return ", ".join(_lanes_value(i) for i in v)       # a list
 
 
-def _lanes_statements(fields) -> list[str]:
+def _lanes_statements(fields: Fields) -> list[str]:
     out = []
     for name, v in fields:
         if isinstance(v, Domain):
-            body = [(k, getattr(v, k)) for k in ("writes", "reads") if getattr(v, k)]
+            body: Fields = [(k, getattr(v, k)) for k in ("writes", "reads") if getattr(v, k)]
             out += _lanes_statements(body) if body else ["domain {}"]
         elif isinstance(v, Backoff):
             out.append(_lanes_backoff(v))
-        elif name == "env":
+        elif _is_env(v):
             out.append("env { " + "; ".join(f"{e.name.value} {_lanes_text(e.value.value)}" for e in v) + " }")
         elif v == ():
             out.append(name)                              # a bare field is an empty list
@@ -134,7 +154,7 @@ def _lanes_block(head: str, statements: list[str]) -> str:
     return head.rstrip() + " {\n" + "".join(f"  {s}\n" for s in statements) + "}"
 
 
-def _pad(ids) -> int:
+def _pad(ids: Iterable[str]) -> int:
     return min(max((len(i) for i in ids), default=0), ALIGN)
 
 
@@ -148,8 +168,8 @@ def to_lanes(wf: Workflow) -> str:
     if wf.defaults is not None:
         stmts = _lanes_statements(_fields(wf.defaults, DEFAULTS))
         sections[0].append(_lanes_block("defaults", stmts) if stmts else "defaults {}")
-    w = _pad(d.id.value for d in wf.domains)
-    sections.append([_lanes_block(f"domain {d.id.value:<{w}}",
+    w = _pad(_id(d) for d in wf.domains)
+    sections.append([_lanes_block(f"domain {_id(d):<{w}}",
                                   _lanes_statements(_fields(d, ("writes", "reads")))) for d in wf.domains])
     w = _pad(a.id.value for a in wf.agents)
     sections.append([_lanes_block(f"agent {a.id.value:<{w}}", _lanes_statements(_fields(a, AGENT)))
@@ -173,7 +193,7 @@ def _lanes_task(t: Task) -> str:
     return _lanes_block(head, _lanes_statements(body))
 
 
-def _lanes_gate(g) -> str:
+def _lanes_gate(g: Gate) -> str:
     head = f"gate {g.id.value}" + (f" needs {_lanes_value(g.needs)}" if g.needs else "")
     return _lanes_block(head, _lanes_statements(_fields(g, GATE_BODY)))
 
@@ -188,7 +208,7 @@ def _yaml_id(value: str) -> str:
     return quote(value) if value.lower() in _YAML_WORDS else value
 
 
-def _yaml_value(v, indent: str | None = None) -> str:
+def _yaml_value(v: Value, indent: str | None = None) -> str:
     """A value; `indent` is that of its key in block style, None inside a flow collection."""
     if isinstance(v, Name):
         return _yaml_id(v.value)
@@ -202,7 +222,7 @@ def _yaml_value(v, indent: str | None = None) -> str:
         return _flow([(k, getattr(v, k)) for k in ("writes", "reads") if getattr(v, k)])
     if isinstance(v, Backoff):
         return _flow([(k, getattr(v, k)) for k in ("initial", "factor", "max") if getattr(v, k) is not None])
-    if v and isinstance(v[0], EnvVar):
+    if _is_env(v):
         return "{" + ", ".join(f"{_yaml_id(e.name.value)}: {quote(e.value.value)}" for e in v) + "}"
     return "[" + ", ".join(_yaml_value(i) for i in v) + "]"
 
@@ -219,11 +239,11 @@ def _yaml_literal(text: str, indent: str) -> str | None:
     return marker + "".join(f"\n{pad}{ln}" if ln else "\n" for ln in lines)
 
 
-def _flow(pairs) -> str:
+def _flow(pairs: Fields) -> str:
     return "{" + ", ".join(f"{k}: {_yaml_value(v)}" for k, v in pairs) + "}"
 
 
-def _yaml_entry(key: str, pairs, indent: str, pad: int = 0) -> str:
+def _yaml_entry(key: str, pairs: Fields, indent: str, pad: int = 0) -> str:
     """`key: {a: 1, b: 2}` when it fits on a line and holds no multi-line text, else one
     field per line (where a multi-line text is a literal block)."""
     one = f"{indent}{key + ':':<{pad + 1}} " + _flow(pairs)
@@ -241,15 +261,18 @@ def to_yaml(wf: Workflow) -> str:
         head.append(f"workdir: {_yaml_value(wf.workdir, '')}")
     if wf.defaults is not None:
         head.append(_yaml_entry("defaults", _fields(wf.defaults, DEFAULTS), ""))
-    sections = [head]
-    for title, nodes, fields in (("domains", wf.domains, lambda d: _fields(d, ("writes", "reads"))),
-                                 ("agents", wf.agents, lambda a: _fields(a, AGENT)),
-                                 ("tasks", wf.tasks, lambda t: _fields(t, TASK_HEAD + TASK_BODY)),
-                                 ("gates", wf.gates, lambda g: _fields(g, ("needs",) + GATE_BODY))):
-        if nodes:
-            keys = [_yaml_id(n.id.value) for n in nodes]
-            pad = _pad(keys)
-            sections.append([f"{title}:"] + [_yaml_entry(k, fields(n), "  ", pad)
-                                             for k, n in zip(keys, nodes)])
+    sections = [head] + [s for s in (_yaml_section("domains", wf.domains, ("writes", "reads")),
+                                     _yaml_section("agents", wf.agents, AGENT),
+                                     _yaml_section("tasks", wf.tasks, TASK_HEAD + TASK_BODY),
+                                     _yaml_section("gates", wf.gates, ("needs",) + GATE_BODY)) if s]
     return "\n\n".join("\n".join(s) for s in sections) + "\n"
+
+
+def _yaml_section(title: str, nodes: Sequence[Domain | Agent | Task | Gate], names: tuple[str, ...]) -> list[str]:
+    """`domains:` and so on with an entry per node; nothing when there are no nodes."""
+    if not nodes:
+        return []
+    keys = [_yaml_id(_id(n)) for n in nodes]
+    pad = _pad(keys)
+    return [f"{title}:"] + [_yaml_entry(k, _fields(n, names), "  ", pad) for k, n in zip(keys, nodes)]
 

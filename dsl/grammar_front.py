@@ -9,16 +9,22 @@ builder reports unknown ones (E101) for both forms.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 import gc
 from importlib import resources
 import re
 import threading
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer
+
+if TYPE_CHECKING:                                  # where lark keeps them varies between versions
+    from lark.common import LexerConf
+    from lark.lexer import LexerState
+    from lark.parsers.lalr_parser_state import ParserState
 
 from .diagnostics import Diagnostic, Related, diag, sort_diagnostics
 from .raw import Map, Raw, Scalar, Seq
@@ -30,19 +36,31 @@ DECLARATIONS = {"domain": "domains", "agent": "agents", "task": "tasks", "gate":
 HEAD_CLAUSES = {"task": ("by", "requires", "needs"), "gate": ("needs",)}
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f",
             "0": "\0"}
-_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.S)
+_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.DOTALL)
 # a line where a top-level declaration starts: where parsing resumes after a syntax error
-_RESUME = re.compile(r"^(?:workflow|description|workdir|defaults|domain|agent|task|gate)\b", re.M)
+_RESUME = re.compile(r"^(?:workflow|description|workdir|defaults|domain|agent|task|gate)\b", re.MULTILINE)
+
+
+class _Token(Token):
+    """A token of our lexer, which sets every position (lark's own `$END` may have none)."""
+
+    __slots__ = ()
+    start_pos: int
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    end_pos: int
 
 
 class _TooDeep(Exception):
-    def __init__(self, token: Token) -> None:
+    def __init__(self, token: _Token) -> None:
         self.token = token
 
 
 def _unescape(body: str) -> str:
-    def one(m: re.Match) -> str:
-        e = m.group(1)
+    def one(m: re.Match[str]) -> str:
+        e: str = m.group(1)
         if len(e) > 1:
             code = int(e[1:], 16)
             return chr(code) if code <= 0x10FFFF else m.group(0)
@@ -50,12 +68,12 @@ def _unescape(body: str) -> str:
     return _ESCAPE.sub(one, body)
 
 
-def _brace(tok: Token) -> tuple[int, int]:
+def _brace(tok: _Token) -> tuple[int, int]:
     """Line and column of the '{' itself (its token may begin with the blank lines before it)."""
     return tok.end_line, tok.end_column - 1
 
 
-class _Clause(tuple):
+class _Clause(tuple[Scalar, Raw]):
     """`(key, value)` of a head clause (a type of its own: error messages look for it)."""
 
     __slots__ = ()
@@ -66,37 +84,44 @@ class _Decl(NamedTuple):
 
     key: Scalar
     ident: Raw
-    clauses: tuple
+    clauses: tuple[_Clause, ...]
     block: Map | None
     description: Scalar | None
     end: Span                                     # where the statement ends
 
 
-class _Statements(Transformer):
+# a top-level collection being filled: (its place in the entries, key, entries, span)
+_Collection = tuple[int, Scalar, list[tuple[Scalar, Raw]], Span]
+
+
+class _Statements(Transformer[_Token, "Map | None"]):
     """Reduction callbacks (lark calls them inline: `Lark(..., transformer=)`).
 
     One instance serves every parse, under `_LOCK`; `begin` resets the per-parse state.
     A statement becomes an entry `(key Scalar, value Raw)`, or a `_Decl` for the shapes
     only declarations have. Problems are recorded, never raised, so the parse goes on.
+    Each callback gets the children of its rule as lark hands them over, a list of
+    tokens and of what the callbacks of the inner rules returned (`c: list[Any]`): which
+    is which at each place is fixed by that rule in lanes.lark.
     """
 
     def begin(self, file: str) -> None:
         self.file = file
         self.problems: list[Diagnostic] = []
-        self.braces: list[Token] = []             # the '{' not yet closed
+        self.braces: list[_Token] = []            # the '{' not yet closed
 
     def problem(self, message: str, span: Span) -> None:
         self.problems.append(diag("E100", message, span))
 
     # -- tokens ---------------------------------------------------------------------------------
 
-    def span(self, tok: Token) -> Span:
+    def span(self, tok: _Token) -> Span:
         return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
 
-    def key(self, tok: Token) -> Scalar:
+    def key(self, tok: _Token) -> Scalar:
         return Scalar(str(tok), Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column))
 
-    def scalar(self, tok: Token) -> Scalar:
+    def scalar(self, tok: _Token) -> Scalar:
         kind = tok.type
         if kind == "WORD":
             value = str(tok)
@@ -112,7 +137,7 @@ class _Statements(Transformer):
                 value = value[2:]
         return Scalar(value, Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column))
 
-    def unescape(self, body: str, tok: Token) -> str:
+    def unescape(self, body: str, tok: _Token) -> str:
         value = _unescape(body)
         if any("\ud800" <= ch <= "\udfff" for ch in value):
             try:                                  # JSON-style pairs: "\ud83d\ude00"
@@ -121,7 +146,7 @@ class _Statements(Transformer):
                 self.problem("a '\\u' escape names half of a UTF-16 surrogate pair", self.span(tok))
         return value
 
-    def seq(self, toks) -> Seq:
+    def seq(self, toks: list[_Token]) -> Seq:
         items = tuple(self.scalar(t) for t in toks)
         a, b = items[0].span, items[-1].span
         return Seq(items, Span(self.file, a.line, a.column, b.end_line, b.end_column))
@@ -131,56 +156,56 @@ class _Statements(Transformer):
 
     # -- statements -------------------------------------------------------------------------------
 
-    def bare(self, c):
+    def bare(self, c: list[Any]) -> tuple[Scalar, Raw]:
         return (self.key(c[0]), Scalar(None, self.span(c[0])))
 
-    def single(self, c):
+    def single(self, c: list[Any]) -> tuple[Scalar, Raw]:
         return (self.key(c[0]), self.scalar(c[1]))
 
-    def listed(self, c):
+    def listed(self, c: list[Any]) -> tuple[Scalar, Raw]:
         return (self.key(c[0]), self.seq(c[1:]))
 
-    def blocked(self, c):
+    def blocked(self, c: list[Any]) -> tuple[Scalar, Raw]:
         return (self.key(c[0]), c[1])
 
-    def declared(self, c):
+    def declared(self, c: list[Any]) -> _Decl:
         return _Decl(self.key(c[0]), self.scalar(c[1]), (), c[2], None, c[2].span)
 
-    def declared_list(self, c):
+    def declared_list(self, c: list[Any]) -> _Decl:
         return _Decl(self.key(c[0]), self.seq(c[1:-1]), (), c[-1], None, c[-1].span)
 
-    def described(self, c):
+    def described(self, c: list[Any]) -> _Decl:
         desc = self.scalar(c[2])
         return _Decl(self.key(c[0]), self.scalar(c[1]), (), None, desc, desc.span)
 
-    def headed(self, c):
+    def headed(self, c: list[Any]) -> _Decl:
         block = c[-1]
         clauses = tuple(c[2:-1])
         end = block.span if block is not None else clauses[-1][1].span
         return _Decl(self.key(c[0]), self.scalar(c[1]), clauses, block, None, end)
 
-    def clause(self, c):
+    def clause(self, c: list[Any]) -> _Clause:
         key = self.key(c[0])
         if c[0] == "by":
             key = Scalar("agent", key.span)
             return _Clause((key, self.scalar(c[1]) if len(c) == 2 else self.seq(c[1:])))
         return _Clause((key, self.seq(c[1:])))   # requires/needs in a head are always lists
 
-    def backoff(self, c):
+    def backoff(self, c: list[Any]) -> tuple[Scalar, Raw]:
         """`backoff 2s * 2 max 1m` -> {initial: 2s, factor: 2, max: 1m}."""
         key, initial, star, factor, top, limit = c
-        entries = [(Scalar("initial", self.span(initial)), self.scalar(initial)),
+        entries: list[tuple[Scalar, Raw]] = [(Scalar("initial", self.span(initial)), self.scalar(initial)),
                    (Scalar("factor", self.span(star)), self.scalar(factor))]
         if top is not None:
             entries.append((self.key(top), self.scalar(limit)))
         return self.backoff_entry(key, entries)
 
-    def backoff_max(self, c):
+    def backoff_max(self, c: list[Any]) -> tuple[Scalar, Raw]:
         key, initial, top, limit = c
         return self.backoff_entry(key, [(Scalar("initial", self.span(initial)), self.scalar(initial)),
                                         (self.key(top), self.scalar(limit))])
 
-    def backoff_entry(self, key: Token, entries):
+    def backoff_entry(self, key: _Token, entries: list[tuple[Scalar, Raw]]) -> tuple[Scalar, Raw]:
         k = self.key(key)
         if key != "backoff":
             bad = entries[1][0]
@@ -191,7 +216,7 @@ class _Statements(Transformer):
 
     # -- blocks -------------------------------------------------------------------------------------
 
-    def block(self, c):
+    def block(self, c: list[Any]) -> Map:
         entries = []
         for stmt in c[1:-1]:
             if stmt is None:
@@ -219,10 +244,11 @@ class _Statements(Transformer):
 
     # -- the top level ----------------------------------------------------------------------------
 
-    def start(self, c):
-        entries: list = []
-        collections: dict[str, tuple[int, Scalar, list, Span]] = {}
-        first = last = None
+    def start(self, c: list[Any]) -> Map | None:
+        entries: list[tuple[Scalar, Raw]] = []
+        collections: dict[str, _Collection] = {}
+        first: Span | None = None
+        last: Span | None = None
         for stmt in c:
             if stmt is None:
                 continue
@@ -244,20 +270,20 @@ class _Statements(Transformer):
                 entries.append((Scalar("description", stmt.description.span), stmt.description))
             else:
                 self.misplaced(stmt, "here")
-        if first is None:
+        if first is None or last is None:
             return None
         for index, key, items, span in collections.values():
             entries[index] = (key, Map(tuple(items), span))
         return Map(tuple(entries), self.join(first, last))
 
-    def declare(self, d: _Decl, entries: list, collections: dict) -> None:
-        kind = d.key.value
+    def declare(self, d: _Decl, entries: list[tuple[Scalar, Raw]], collections: dict[str, _Collection]) -> None:
+        kind = d.key.value or ""                  # a keyword: never null
         ident = d.ident
         if not isinstance(ident, Scalar) or ident.value is None:
             what = "a list" if isinstance(ident, Seq) else "a block" if isinstance(ident, Map) else "nothing"
             self.problem(f"expected one id after '{kind}', found {what}", ident.span)
             return
-        body: list = []
+        body: list[tuple[Scalar, Raw]] = []
         allowed = HEAD_CLAUSES.get(kind, ())
         for key, value in d.clauses:
             word = "by" if key.value == "agent" else key.value
@@ -271,24 +297,28 @@ class _Statements(Transformer):
         span = self.join(d.key.span, d.end)
         name = DECLARATIONS[kind]
         if name not in collections:
-            collections[name] = (len(entries), Scalar(name, d.key.span), [], span)
-            entries.append(None)                  # the collection's place: where it first appears
+            key = Scalar(name, d.key.span)
+            collections[name] = (len(entries), key, [], span)
+            entries.append((key, Map((), span)))  # the collection's place, where it first appears:
+            # filled at the end of the top level
         collections[name][2].append((ident, Map(tuple(body), span)))
 
-    def inline_domain(self, entries) -> list:
-        """`writes`/`reads` in an agent or task are its inline `domain: {writes, reads}`."""
-        out, domain, at = [], [], None
+    def inline_domain(self, entries: tuple[tuple[Scalar, Raw], ...]) -> list[tuple[Scalar, Raw]]:
+        """`writes`/`reads` in an agent or task are its inline `domain: {writes, reads}`,
+        in the place of the first of them."""
+        out: list[tuple[Scalar, Raw]] = []
+        domain: list[tuple[Scalar, Raw]] = []
+        at = None
         for key, value in entries:
             if key.value in ("writes", "reads"):
                 if at is None:
                     at = len(out)
-                    out.append(None)
                 domain.append((key, value))
             else:
                 out.append((key, value))
         if at is not None:
             first, end = domain[0][0].span, domain[-1][1].span
-            out[at] = (Scalar("domain", first), Map(tuple(domain), self.join(first, end)))
+            out.insert(at, (Scalar("domain", first), Map(tuple(domain), self.join(first, end))))
         return out
 
 
@@ -306,7 +336,7 @@ class _Lexer(Lexer):
     KEYWORDS = ("BY", "REQUIRES", "NEEDS", "MAX")
     NEWLINES = frozenset(("_SEP", "_COMMA", "LBRACE", "LONG_STRING"))
 
-    def __init__(self, conf) -> None:
+    def __init__(self, conf: LexerConf) -> None:
         terms = {t.name: t for t in conf.terminals}
         self.keywords = {terms[k].pattern.value: k for k in self.KEYWORDS}
         ignored = "|".join(terms[n].pattern.to_regexp() for n in conf.ignore)
@@ -317,13 +347,15 @@ class _Lexer(Lexer):
         # END stops at trailing blanks without backtracking into them; BAD is anything else
         self.scanner = re.compile(f"(?:{ignored})*(?:{alternatives}|(?P<END>\\Z)|(?P<BAD>(?s:.)))")
 
-    def lex(self, lexer_state, parser_state):
-        text = getattr(lexer_state.text, "text", lexer_state.text)     # a TextSlice since lark 1.2
+    def lex(self, lexer_state: LexerState, parser_state: ParserState[Any]) -> Iterator[_Token]:
+        source: Any = lexer_state.text        # a TextSlice since lark 1.2, the text itself before
+        text: str = getattr(source, "text", source)
         states = parser_state.parse_conf.states
         keywords, newlines, braces = self.keywords, self.NEWLINES, _STATEMENTS.braces
         line, line_start, pos = 1, 0, 0
         for m in self.scanner.finditer(text):
             kind = m.lastgroup
+            assert kind is not None                     # every alternative is a named group
             start = m.start(kind)
             n = text.count("\n", pos, start)            # a line continuation among the blanks
             if n:
@@ -337,8 +369,9 @@ class _Lexer(Lexer):
             elif kind == "END":
                 return
             elif kind == "BAD":
-                raise UnexpectedCharacters(text, start, line, start - line_start + 1, state=parser_state)
-            tok = Token(kind, value, start, line, start - line_start + 1)
+                raise UnexpectedCharacters(  # type: ignore[no-untyped-call]  # lark's are not annotated
+                    text, start, line, start - line_start + 1, state=parser_state)
+            tok = _Token(kind, value, start, line, start - line_start + 1)
             if kind in newlines:
                 n = value.count("\n")
                 if n:
@@ -370,7 +403,7 @@ def _parser() -> Lark:
 
 
 @contextmanager
-def _collector_paused():
+def _collector_paused() -> Iterator[None]:
     """A parse allocates some 30 small acyclic objects per line; left on, the cyclic
     collector rescans them again and again and doubles the time of a large file."""
     enabled = gc.isenabled()
@@ -387,8 +420,7 @@ def parse_lanes(text: str, file: str) -> tuple[Map | None, list[Diagnostic]]:
 
     After a syntax error, parsing resumes at the next line that starts a top-level
     statement, so that one run reports the errors of several statements."""
-    if text.startswith("\ufeff"):                # a byte order mark is not part of line 1
-        text = text[1:]
+    text = text.removeprefix("\ufeff")          # a byte order mark is not part of line 1
     with _LOCK, _collector_paused():
         parser = _parser()
         _STATEMENTS.begin(file)
@@ -398,13 +430,15 @@ def parse_lanes(text: str, file: str) -> tuple[Map | None, list[Diagnostic]]:
         while True:
             _STATEMENTS.braces = []
             try:
-                root = parser.parse(attempt)
+                # with a transformer, lark returns what its `start` returns
+                root = cast("Map | None", parser.parse(attempt))
                 break
             except UnexpectedInput as exc:
                 errors.append(_syntax_error(exc, attempt, file, _STATEMENTS.braces))
-                attempt = _resumed(attempt, exc)
-                if attempt is None or len(errors) >= MAX_ERRORS:
+                rest = _resumed(attempt, exc)
+                if rest is None or len(errors) >= MAX_ERRORS:
                     break
+                attempt = rest
             except _TooDeep as exc:
                 errors.append(diag("E100", f"blocks nest deeper than {MAX_DEPTH} levels; refused",
                                    Span.point(file, *_brace(exc.token))))
@@ -423,7 +457,7 @@ def _resumed(text: str, exc: UnexpectedInput) -> str | None:
     """The text from the next top-level statement after the error, the lines before it
     blanked (so that positions stay true), or None when there is none."""
     if isinstance(exc, UnexpectedCharacters):
-        at = exc.pos_in_stream
+        at = _offset(exc)
     elif isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
         at = exc.token.start_pos
     else:
@@ -439,7 +473,12 @@ _WORDS = {"name": "a name", "value": "a value", "BY": "'by'", "REQUIRES": "'requ
           "RBRACE": "'}'", "_SEP": "end of statement", "$END": "end of file"}         # in the order listed
 
 
-def _syntax_error(exc: UnexpectedInput, text: str, file: str, braces: list) -> Diagnostic:
+def _offset(exc: UnexpectedCharacters) -> int:
+    """Where the character is in the text (lark declares `pos_in_stream` None; our lexer sets it)."""
+    return cast(int, exc.pos_in_stream)
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, file: str, braces: list[_Token]) -> Diagnostic:
     if isinstance(exc, UnexpectedCharacters):
         return _bad_character(exc, text, file)
     if not isinstance(exc, UnexpectedToken):      # lark raises no other kind for LALR
@@ -470,7 +509,7 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str, braces: list) -> D
 
 
 def _bad_character(exc: UnexpectedCharacters, text: str, file: str) -> Diagnostic:
-    pos = exc.pos_in_stream
+    pos = _offset(exc)
     ch = text[pos] if pos < len(text) else ""
     line, col = exc.line, exc.column
     if ch == '"' and text[max(0, pos - 2):pos] == '""':
@@ -491,7 +530,7 @@ def _bad_character(exc: UnexpectedCharacters, text: str, file: str) -> Diagnosti
     return diag("E100", msg, Span.point(file, line, max(1, col)))
 
 
-def _statement_of(stack) -> tuple[str | None, int]:
+def _statement_of(stack: list[Any]) -> tuple[str | None, int]:
     """The name of the statement being parsed and how many items follow it."""
     i = len(stack)
     while i > 0:

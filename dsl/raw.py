@@ -7,7 +7,6 @@ the same fields, the same checks and the same diagnostics.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from .span import Span
 
@@ -22,7 +21,7 @@ class Scalar:
 
 @dataclass(frozen=True)
 class Seq:
-    items: tuple["Raw", ...]
+    items: tuple[Raw, ...]
     span: Span
 
 
@@ -30,8 +29,8 @@ class Seq:
 class Map:
     """Entries in source order; duplicate keys are kept so the builder can report them."""
 
-    entries: tuple[tuple[Scalar, "Raw"], ...]
+    entries: tuple[tuple[Scalar, Raw], ...]
     span: Span
 
 
-Raw = Union[Scalar, Seq, Map]
+Raw = Scalar | Seq | Map

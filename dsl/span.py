@@ -15,7 +15,7 @@ class Span:
     end_column: int
 
     @classmethod
-    def point(cls, file: str, line: int, column: int) -> "Span":
+    def point(cls, file: str, line: int, column: int) -> Span:
         return cls(file, line, column, line, column + 1)
 
     def __str__(self) -> str:

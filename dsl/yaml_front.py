@@ -15,18 +15,21 @@ that make an untrusted file safe to read in one place:
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 import gc
+from typing import Protocol, cast
 
 import yaml
-from yaml.events import (AliasEvent, DocumentStartEvent, MappingEndEvent, MappingStartEvent,
-                         ScalarEvent, SequenceEndEvent, SequenceStartEvent)
+from yaml.events import (AliasEvent, CollectionEndEvent, CollectionStartEvent, DocumentStartEvent,
+                         Event, MappingStartEvent, ScalarEvent)
 from yaml.reader import ReaderError
 
 from .diagnostics import Diagnostic, Related, diag
 from .raw import Map, Raw, Scalar, Seq
 from .span import Span
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # PyYAML may be built without libyaml
+# PyYAML may be built without libyaml
+_LOADER: type[yaml.CSafeLoader | yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 MAX_DEPTH = 64                 # collections inside collections, aliases counted at their height
 # Values in the tree, aliases counted at their expanded size. Workflows take 6 to 9 bytes
@@ -49,10 +52,21 @@ _KEY_NOT_NAME = "a mapping key must be a single name, not "
 _TOO_MANY = f"the document holds more than {MAX_NODES:,} values; refused"
 
 
+class _Mark(Protocol):
+    """Where an event starts or ends: PyYAML's Mark or libyaml's, 0-based."""
+
+    @property
+    def line(self) -> int: ...
+    @property
+    def column(self) -> int: ...
+    @property
+    def index(self) -> int: ...
+
+
 class _Refused(Exception):
     """Stops the build at the first bound crossed; never leaves this module."""
 
-    def __init__(self, message: str, mark) -> None:
+    def __init__(self, message: str, mark: _Mark | None) -> None:
         super().__init__(message)
         self.message, self.mark = message, mark
 
@@ -60,22 +74,25 @@ class _Refused(Exception):
 class _Open:
     """A collection whose end event has not come yet."""
 
-    __slots__ = ("is_map", "start", "anchor", "flow", "items", "size", "height", "first", "last",
-                 "merge_keys")
+    __slots__ = ("anchor", "first", "flow", "height", "is_map", "items", "last", "merge_keys", "size",
+                 "start")
 
-    def __init__(self, ev, is_map: bool) -> None:
+    def __init__(self, ev: CollectionStartEvent, is_map: bool) -> None:
         self.is_map = is_map
-        self.start = ev.start_mark
+        self.start: _Mark | None = ev.start_mark
         self.anchor = ev.anchor
         self.flow = bool(ev.flow_style)
         self.items: list[Raw] = []
         self.size = 1            # values in the expanded subtree, itself included
         self.height = 1          # collections on the longest path down, itself included
-        self.first = self.last = None   # marks where the first item starts and the last one ends
-        self.merge_keys: list[tuple[int, object]] = []   # (item index, mark) of plain `<<` keys
+        # marks where the first item starts and the last one ends
+        self.first: _Mark | None = None
+        self.last: _Mark | None = None
+        self.merge_keys: list[tuple[int, _Mark | None]] = []   # (item index, mark) of plain `<<` keys
 
 
-def _span(file: str, start, end) -> Span:
+def _span(file: str, start: _Mark | None, end: _Mark | None) -> Span:
+    assert start is not None and end is not None      # both parsers mark every event
     return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
 
 
@@ -83,14 +100,16 @@ def _tag_name(tag: str) -> str:
     return "!!" + tag[len(_YAML_TAG):] if tag.startswith(_YAML_TAG) else tag
 
 
-def _check_tag(ev) -> None:
+def _check_tag(ev: ScalarEvent | CollectionStartEvent) -> None:
     if ev.tag is not None and ev.tag not in _ALLOWED_TAGS:
         raise _Refused(f"YAML tag '{_tag_name(ev.tag)}' is not allowed in a workflow file "
                        "(only plain strings, numbers, lists and mappings are)", ev.start_mark)
 
 
-def _close(top: _Open, end_ev, file: str) -> tuple[Raw, object, object]:
+def _close(top: _Open, end_ev: CollectionEndEvent, file: str) -> tuple[Raw, _Mark | None, _Mark | None]:
     """The finished node, and the marks where its text starts and ends."""
+    start: _Mark | None
+    end: _Mark | None
     if top.flow or not top.items:
         start, end = top.start, end_ev.end_mark
     else:
@@ -101,19 +120,21 @@ def _close(top: _Open, end_ev, file: str) -> tuple[Raw, object, object]:
     if not top.is_map:
         return Seq(tuple(top.items), span), start, end
     items = top.items
-    entries = tuple(zip(items[::2], items[1::2]))
+    # keys are scalars: _build refuses a collection or an alias to one in a key's place
+    entries = cast("tuple[tuple[Scalar, Raw], ...]", tuple(zip(items[::2], items[1::2])))
     if top.merge_keys:
         entries = _merge(entries, top.merge_keys)
     return Map(entries, span), start, end
 
 
-def _merge(entries, merge_keys) -> tuple[tuple[Scalar, Raw], ...]:
+def _merge(entries: tuple[tuple[Scalar, Raw], ...],
+           merge_keys: list[tuple[int, _Mark | None]]) -> tuple[tuple[Scalar, Raw], ...]:
     """YAML merge keys: `<<: *base` (or a list of bases) brings in the entries of the base
     that the mapping does not write itself; of several bases, the earlier one wins."""
     at = {index // 2: mark for index, mark in merge_keys}
     own = tuple(e for i, e in enumerate(entries) if i not in at)
     seen = {k.value for k, _ in own}
-    merged = []
+    merged: list[tuple[Scalar, Raw]] = []
     for i, mark in at.items():
         value = entries[i][1]
         for base in value.items if isinstance(value, Seq) else (value,):
@@ -126,7 +147,7 @@ def _merge(entries, merge_keys) -> tuple[tuple[Scalar, Raw], ...]:
     return (*merged, *own)
 
 
-def _special_value(ev, top: _Open) -> str | None:
+def _special_value(ev: ScalarEvent, top: _Open) -> str | None:
     """The value of a tagged scalar, a null or a merge key (the rare scalars)."""
     value = ev.value
     # keys stay text: a task may be called `null`
@@ -143,60 +164,62 @@ def _special_value(ev, top: _Open) -> str | None:
     return None if value in _NULLS else value
 
 
-def _build(events, file: str) -> Map | None:
+def _build(events: Iterable[Event], file: str) -> Map | None:
     stack: list[_Open] = []
     anchors: dict[str, tuple[Raw, int, int]] = {}    # name -> (node, size, height)
     nodes = 0                                         # values so far, aliases expanded
     documents = 0
     root: Map | None = None
+    start: _Mark | None                               # where the current node's text starts
+    end: _Mark | None                                 # and ends
     for ev in events:
-        kind = type(ev)
-        if kind is ScalarEvent:
+        if isinstance(ev, ScalarEvent):
             if not stack:
                 if ev.style in _PLAIN and ev.tag is None and ev.value in _NULLS:
                     raise _Refused(_EMPTY, None)      # `---` or `~` alone
                 raise _Refused(_NOT_A_MAPPING, ev.start_mark)
             top = stack[-1]
-            value = ev.value
+            value: str | None = ev.value
             if ev.tag is not None or value in _NULLS or value == _MERGE:
                 value = _special_value(ev, top)
             start, end = ev.start_mark, ev.end_mark
-            node: Raw = Scalar(value, Span(file, start.line + 1, start.column + 1,
-                                           end.line + 1, end.column + 1))
+            node: Raw = Scalar(value, _span(file, start, end))
             size, height = 1, 0
             if ev.anchor:
                 anchors[ev.anchor] = (node, size, height)
             nodes += 1
             if nodes > MAX_NODES:
                 raise _Refused(_TOO_MANY, start)
-        elif kind is MappingStartEvent or kind is SequenceStartEvent:
+        elif isinstance(ev, CollectionStartEvent):
+            is_map = isinstance(ev, MappingStartEvent)
             _check_tag(ev)
             if not stack:
-                if kind is SequenceStartEvent:
+                if not is_map:
                     raise _Refused(_NOT_A_MAPPING, ev.start_mark)
             elif stack[-1].is_map and not len(stack[-1].items) % 2:
-                what = "a mapping" if kind is MappingStartEvent else "a list"
+                what = "a mapping" if is_map else "a list"
                 raise _Refused(_KEY_NOT_NAME + what, ev.start_mark)
             if len(stack) >= MAX_DEPTH:
                 raise _Refused(f"the document nests deeper than {MAX_DEPTH} levels; refused",
                                ev.start_mark)
-            stack.append(_Open(ev, kind is MappingStartEvent))
+            stack.append(_Open(ev, is_map))
             nodes += 1
             if nodes > MAX_NODES:
                 raise _Refused(_TOO_MANY, ev.start_mark)
             continue
-        elif kind is MappingEndEvent or kind is SequenceEndEvent:
+        elif isinstance(ev, CollectionEndEvent):
             done = stack.pop()
             node, start, end = _close(done, ev, file)
             size, height = done.size, done.height
             if done.anchor:
                 anchors[done.anchor] = (node, size, height)
-            if not stack:       # the root, a mapping; a second document may follow
-                root = node
+            if not stack:       # the root: a mapping (a list was refused at its start)
+                assert isinstance(node, Map)
+                root = node     # a second document may follow
                 continue
             top = stack[-1]
-        elif kind is AliasEvent:
-            found = anchors.get(ev.anchor)
+        elif isinstance(ev, AliasEvent):
+            found = None if ev.anchor is None else anchors.get(ev.anchor)
             if found is None:
                 raise _Refused(f"unknown YAML alias '*{ev.anchor}' (an alias must come after "
                                f"its anchor '&{ev.anchor}')", ev.start_mark)
@@ -214,7 +237,7 @@ def _build(events, file: str) -> Map | None:
                 raise _Refused(_KEY_NOT_NAME + ("a mapping" if isinstance(node, Map) else "a list"),
                                ev.start_mark)
             start, end = ev.start_mark, ev.end_mark
-        elif kind is DocumentStartEvent:
+        elif isinstance(ev, DocumentStartEvent):
             documents += 1
             if documents > 1:
                 raise _Refused("a workflow file holds one YAML document; a second one starts here",
@@ -236,14 +259,14 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
     if exc.context == "while scanning a quoted scalar" and exc.context_mark is not None \
             and "end of stream" in (exc.problem or ""):
         # the end of the file is no help: the quote that is never closed is
-        cm = exc.context_mark
+        quote = exc.context_mark
         return diag("E100", "YAML syntax error: a quoted string is never closed",
-                    Span.point(file, cm.line + 1, cm.column + 1))
+                    Span.point(file, quote.line + 1, quote.column + 1))
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = (exc.problem or exc.context or "invalid YAML").replace("in this context", "here")
     message = f"YAML syntax error: {problem}{_hint(problem, text, mark)}"
-    related = ()
+    related: tuple[Related, ...] = ()
     cm = exc.context_mark
     if exc.context and cm is not None and (cm.line, cm.column) != (line - 1, column - 1):
         related = (Related(f"{exc.context} that starts here",
@@ -251,7 +274,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
     return diag("E100", message, Span.point(file, line, column), related=related)
 
 
-def _hint(problem: str, text: str, mark) -> str:
+def _hint(problem: str, text: str, mark: _Mark | None) -> str:
     """The usual cause of the commonest mistakes, in a few words."""
     at = text[mark.index] if mark is not None and 0 <= mark.index < len(text) else ""
     if at == "\t" or "'\\t'" in problem:
