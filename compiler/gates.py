@@ -2,10 +2,11 @@
 
 A failed rollback gate undoes the tasks upstream of it since the previous gate: the
 walk from its needs goes through tasks and stops at gates (`rollback_targets` in
-runtime/driver.py). When no task on that walk has a `rollback`, the gate can only
+runtime/run.py). When no task on that walk has a `rollback`, the gate can only
 fail the run, the same as `on_fail: stop`, which is almost certainly not what its
-author meant. Workspaces are all shared (SPEC section 8 is not built yet), so there
-is no merge to undo either.
+author meant. The warning is for shared mode, where those commands are all a rollback
+has; `workspace: worktree` (SPEC section 8) would also undo merges, but the language
+does not have `workspace` yet, so every workflow is in shared mode.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings, strategies as st
 
 from helpers import codes, compile_text, lanes_cli, write
-from lanes.runtime.driver import rollback_targets
+from lanes.runtime.run import rollback_targets
 
 NOTHING_TO_UNDO_YAML = """
 workflow: w
@@ -116,8 +116,8 @@ def test_warned_exactly_when_the_runtime_would_undo_nothing(tmp_path_factory, te
     comp = compile_text(tmp_path_factory.mktemp("w"), "w.yaml", text)
     assert not comp.has_errors, comp.diagnostics
     plan = comp.plan
-    everything_succeeded = {n.id: {"status": "succeeded", "completed_at": i}
-                            for i, n in enumerate(plan.nodes)}
+    succeeded = {n.id: "succeeded" for n in plan.nodes}
+    completed = {n.id: float(i) for i, n in enumerate(plan.nodes)}
     nothing = {n.id for n in plan.nodes if n.is_gate and n.on_fail == "rollback"
-               and not rollback_targets(plan, everything_succeeded, n)}
+               and not rollback_targets(plan, succeeded, completed, n)}
     assert {d.nodes[0] for d in comp.diagnostics if d.code == "W402"} == nothing
