@@ -2,17 +2,17 @@
 
 The runtime, the diagrams, the review page, the briefs and pull-mode agents all
 read a `Plan`; none of them sees the AST. `to_json` is byte-deterministic;
-`from_json` reads back what `to_json` wrote (and rejects anything else clearly).
+`from_json` reads back what `to_json` wrote and rejects anything else clearly
+(plan_read.py checks a plan file and gives every problem its line and column).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 import json
-import re
 
-PLAN_VERSION = 1
-_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+from lanes.compiler.plan_fields import PLAN_VERSION
+
 DEFAULT_ESTIMATE_S = 60
 
 
@@ -28,7 +28,10 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1 = the first retry), without jitter."""
-        return min(self.max_s, self.initial_s * self.factor ** (attempt - 1))
+        try:
+            return min(self.max_s, self.initial_s * self.factor ** (attempt - 1))
+        except OverflowError:               # factor ** attempt beyond a float: long past max_s
+            return self.max_s
 
 
 @dataclass(frozen=True)
@@ -195,54 +198,59 @@ def _env(d) -> tuple[tuple[str, str], ...]:
 
 
 def plan_from_dict(d: dict) -> Plan:
+    """The plan of a document that lanes wrote (a run's stored plan, a test's); PlanError
+    when it is not one. A plan file from anywhere goes through plan_read.py instead."""
     if not isinstance(d, dict) or d.get("lanes_plan") != PLAN_VERSION:
         raise PlanError(f"not a lanes plan (expected \"lanes_plan\": {PLAN_VERSION})")
     try:
-        nodes = tuple(
-            PlanNode(
-                id=n["id"], kind=n["kind"], needs=tuple(n["needs"]), stage=n["stage"],
-                critical=n["critical"], digest=n["digest"], estimate_s=n["estimate_s"],
-                timeout_s=n["timeout_s"], retries=n["retries"],
-                backoff=Backoff(**n["backoff"]), env=_env(n.get("env")),
-                description=n.get("description"), agent=n.get("agent"),
-                requires=tuple(n.get("requires", ())), run=n.get("run"),
-                writes=tuple(n.get("writes", ())), reads=tuple(n.get("reads", ())),
-                rollback=n.get("rollback"), approve=n.get("approve"), on_fail=n.get("on_fail"),
-            )
-            for n in d["nodes"]
-        )
-        agents = tuple(
-            PlanAgent(id=a["id"], skills=tuple(a["skills"]), instances=a["instances"],
-                      domain=a.get("domain"), writes=tuple(a["writes"]), reads=tuple(a["reads"]),
-                      env=_env(a.get("env")), description=a.get("description"))
-            for a in d["agents"]
-        )
-        e = d["estimate"]
-        plan = Plan(
-            workflow=d["workflow"], source_digest=d["source_digest"], nodes=nodes,
-            stages=tuple(tuple(s) for s in d["stages"]), critical_path=tuple(d["critical_path"]),
-            estimate=Estimate(e["sequential_s"], e["parallel_s"], e["efficiency"]),
-            agents=agents, workdir=d["workdir"], description=d.get("description"),
-        )
+        plan = build_plan(d)
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanError(f"malformed plan: {exc!r}") from None
     known = plan.node_by_id
-    for n in nodes:
+    for n in plan.nodes:
         for up in n.needs:
             if up not in known:
                 raise PlanError(f"malformed plan: node '{n.id}' needs unknown node '{up}'")
     return plan
 
 
-def invalid_ids(plan: Plan) -> list[str]:
-    """Ids a compiler would never have written. The runtime turns ids into file names
-    (logs, briefs), so it refuses a hand-edited plan that holds any."""
-    return [i for i in [n.id for n in plan.nodes] + [a.id for a in plan.agents] if not _ID.match(i)]
+def build_plan(d: dict) -> Plan:
+    """The plan of a document with the fields and types of the schema (nothing is checked)."""
+    nodes = tuple(
+        PlanNode(
+            id=n["id"], kind=n["kind"], needs=tuple(n["needs"]), stage=int(n["stage"]),
+            critical=n["critical"], digest=n["digest"], estimate_s=n["estimate_s"],
+            timeout_s=n["timeout_s"], retries=int(n["retries"]),
+            backoff=Backoff(**n["backoff"]), env=_env(n.get("env")),
+            description=n.get("description"), agent=n.get("agent"),
+            requires=tuple(n.get("requires", ())), run=n.get("run"),
+            writes=tuple(n.get("writes", ())), reads=tuple(n.get("reads", ())),
+            rollback=n.get("rollback"), approve=n.get("approve"), on_fail=n.get("on_fail"),
+        )
+        for n in d["nodes"]
+    )
+    agents = tuple(
+        PlanAgent(id=a["id"], skills=tuple(a["skills"]), instances=int(a["instances"]),
+                  domain=a.get("domain"), writes=tuple(a["writes"]), reads=tuple(a["reads"]),
+                  env=_env(a.get("env")), description=a.get("description"))
+        for a in d["agents"]
+    )
+    e = d["estimate"]
+    return Plan(
+        workflow=d["workflow"], source_digest=d["source_digest"], nodes=nodes,
+        stages=tuple(tuple(s) for s in d["stages"]), critical_path=tuple(d["critical_path"]),
+        estimate=Estimate(e["sequential_s"], e["parallel_s"], e["efficiency"]),
+        agents=agents, workdir=d["workdir"], description=d.get("description"),
+    )
 
 
 def from_json(text: str) -> Plan:
-    try:
-        d = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PlanError(f"not JSON: {exc}") from None
-    return plan_from_dict(d)
+    """The plan in a JSON text; PlanError with the first problem when it is not one."""
+    from lanes.compiler.plan_read import read_plan     # the checks import this module
+
+    plan, diags = read_plan(text, "plan")
+    if plan is None:
+        d = diags[0]
+        where = f" (line {d.span.line}, column {d.span.column})" if d.span else ""
+        raise PlanError(f"malformed plan: {d.message}{where}")
+    return plan

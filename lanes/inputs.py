@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import os
 import sys
 
-from lanes.compiler.planfile import Plan, PlanError, from_json, invalid_ids
+from lanes.compiler.planfile import Plan
 
 
 @dataclass(frozen=True)
@@ -29,24 +29,30 @@ def is_plan_file(path: str) -> bool:
     return head.lstrip().startswith(b"{") and b'"lanes_plan"' in head
 
 
+def _read_plan_file(path: str, allow_errors: bool) -> Input:
+    """A plan file, checked; every problem printed with its line and column (exit 2). Ids
+    become file names when a plan runs, so only drawing (`allow_errors`) lets through ids
+    that are not ids."""
+    from lanes.compiler.plan_read import read_plan_bytes
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        print(f"lanes: {path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+        return Input(None, None, 2)
+    plan, text, diags = read_plan_bytes(data, path, ids=not allow_errors)
+    if plan is None:
+        from lanes.render import print_diagnostics
+        print_diagnostics(diags, {path: text}, sys.stderr, summary=True)
+        return Input(None, None, 2, tuple(diags), {path: text})
+    return Input(plan, os.path.abspath(path), 0, plan_text=text)
+
+
 def read_input(path: str, *, allow_errors: bool = False) -> Input:
     """A Plan from `path`; problems are printed on stderr. With `allow_errors` a workflow
     with errors still gives its plan (for drawing), with status 1."""
     if is_plan_file(path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-            plan = from_json(text)
-            bad = invalid_ids(plan)
-            if bad and not allow_errors:
-                print(f"lanes: {path}: malformed plan: {bad[0]!r} is not a valid id", file=sys.stderr)
-                return Input(None, None, 2)
-            return Input(plan, os.path.abspath(path), 0, plan_text=text)
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"lanes: {path}: cannot read: {exc}", file=sys.stderr)
-        except PlanError as exc:
-            print(f"lanes: {path}: {exc}", file=sys.stderr)
-        return Input(None, None, 2)
+        return _read_plan_file(path, allow_errors)
     import lanes.api as api                       # the compiler only when there is a workflow
     from lanes.render import print_diagnostics
     comp = api.compile(path)
