@@ -7,11 +7,16 @@ ask it what to start and tell it what ended; the pull-mode operations
 (lanes.runtime.pull) do the same inside one exclusive transaction each.
 
 The durability rule of SPEC section 7 lives here, in one place: a batch is
-committed before anything that depends on it starts: `launches()` commits before
-it hands out a command (so an attempt's number, and every success a dependent
-waits for, is on disk before the command starts; a gate's failure and the
-rollbacks it plans are on disk before the first rollback runs). Other transitions
-are grouped and committed at most GROUP_S later (`commit_due`).
+committed before anything that depends on it starts. `launches()` commits before
+it hands out a command that needs a success not yet committed, and before every
+rollback (a gate's failure and the rollbacks it plans are on disk before the first
+one runs). Every other transition is grouped and committed at most GROUP_S later
+(`commit_due`). An attempt's number must be on disk before its command starts (so
+a crash never lets two attempts share a LANES_ATTEMPT): each launch is first
+appended to the run's `launched` journal, one write per turn, which resume reads.
+SQLite's WAL with synchronous=NORMAL and that append survive the death of the
+process alike (the page cache keeps both); a commit per launch would cost a
+transaction on every turn of the loop.
 
 Resume (`Run.resume`): the process groups the dead runtime left are ended (found
 by the run's key, unique across state directories), unfinished rollbacks are run
@@ -39,6 +44,7 @@ GROUP_S = 0.02               # other commits are grouped for at most 20 ms (SPEC
 DASHBOARD_EVERY_S = 0.2      # at most five rewrites a second; the final state is always written
 APPROVAL_POLL_S = 0.2        # how often a waiting gate looks for `lanes approve` / `lanes reject`
 ROLLBACK = ".rollback"       # executor key suffix of a rollback: ids hold no dot, so no node has it
+JOURNAL = "launched"         # runs/RUN_ID/launched: "NODE ATTEMPT" per launch, appended before it starts
 VIEW_FIELDS = ("status", "agent", "attempts", "started_at", "completed_at", "seconds", "error",
                "decision", "decided_by", "decision_note", "waited_s")
 
@@ -150,6 +156,8 @@ class Run:
         self.board = LiveDashboard(self.run_row, self.view, self.rollback_view)
         self.batch = Batch()
         self.first_uncommitted: float | None = None
+        self.uncommitted_ok: set[str] = set()     # successes (and passed gates) not yet on disk
+        self.journal: int | None = None           # the `launched` journal, opened at the first launch
         self.rollbacks: deque[dict[str, object]] = deque()   # rollback rows still to run, in order
         self.undoing: dict[str, object] | None = None        # the rollback row whose command runs
         self.waiting_since: dict[str, float] = {}
@@ -203,6 +211,11 @@ class Run:
         again |= {str(r["node_id"]) for r in undo}
         rerun = downstream(plan, changed | again)
         batch = Batch()
+        for nid, attempt in _journal_attempts(os.path.join(run.run_dir, JOURNAL)).items():
+            if nid in rows and attempt > int(rows[nid]["attempts"]):     # started, never recorded
+                batch.changes.append(change(nid, "attempt-lost", {"attempt": attempt},
+                                            {"attempt": attempt, "outcome": "lost: the runtime died first"},
+                                            attempts=attempt))
         for n in plan.nodes:
             r = rows[n.id]
             keep = r["status"] == State.SUCCEEDED and n.id not in rerun
@@ -296,6 +309,7 @@ class Run:
             batch, self.batch = self.batch, Batch()
             self.store.apply(self.run_id, batch)
         self.first_uncommitted = None
+        self.uncommitted_ok.clear()
 
     def commit_due(self) -> float | None:
         """Seconds until the queued transitions must be committed (None: nothing queued)."""
@@ -368,8 +382,24 @@ class Run:
                 if not (self.opts.yes and newly) or self.rolling_back:
                     break                       # with --yes, go on with what the approvals released
         if out:
-            self.commit()
+            self._journal(out)
+            by_id = self.plan.node_by_id
+            if self.rolling_back or any(u in self.uncommitted_ok for launch in out
+                                        for u in by_id[launch.node_id].needs):
+                self.commit()
         return out
+
+    def _journal(self, launches: list[Launch]) -> None:
+        lines = "".join(f"{x.node_id} {x.attempt}\n" for x in launches if not x.node_id.endswith(ROLLBACK))
+        if not lines:
+            return
+        if self.journal is None:
+            self.journal = os.open(os.path.join(self.run_dir, JOURNAL), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(self.journal, lines.encode())
+        except OSError as exc:       # the journal is what keeps attempt numbers apart: commit instead
+            self.observer.event(f"cannot append to {JOURNAL}: {exc.strerror or exc}; recording each launch")
+            self.commit()
 
     def _launch(self, node_id: str, now: float) -> Launch:
         node = self.plan.node_by_id[node_id]
@@ -411,6 +441,8 @@ class Run:
         node = self.plan.node_by_id[o.node_id]
         before = None if o.ok else {n: sched.status[n] for n in downstream(self.plan, [o.node_id])}
         state = sched.finished(o.node_id, o.ok, o.finished_at)
+        if state == State.SUCCEEDED or (state == State.FAILED and node.is_gate and node.on_fail == "continue"):
+            self.uncommitted_ok.add(o.node_id)
         seconds = o.finished_at - o.started_at
         total = _number(self.view[o.node_id]["seconds"]) + seconds
         self.busy_s += seconds
@@ -485,11 +517,14 @@ class Run:
             fields.update(decision=decision, decided_by=by, decision_note=note, decided_at=now)
         if decision == "approved":
             self.sched.approve(gate)
+            self.uncommitted_ok.add(gate)
             self.note(gate, "gate-approved", {"by": by, "note": note}, status=State.SUCCEEDED, approved=1, **fields)
             self.observer.event(f"approved {gate}" + (f" by {by}" if by else "") + (f": {note}" if note else ""))
             return
         before = {n: self.sched.status[n] for n in downstream(self.plan, [gate])}
         self.sched.reject(gate)
+        if node.on_fail == "continue":
+            self.uncommitted_ok.add(gate)
         why = "rejected" + (f" by {by}" if by else "") + (f": {note}" if note else "") \
             if decision == "rejected" else f"timed out waiting for an approval ({note})"
         self.note(gate, "gate-rejected", {"by": by, "note": note, "decision": decision},
@@ -613,6 +648,20 @@ class Run:
         self.commit()
         self.refresh(force=True)
 
+
+
+def _journal_attempts(path: str) -> dict[str, int]:
+    """The highest attempt of each node in a `launched` journal (a torn last line is skipped)."""
+    out: dict[str, int] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2 and parts[1].isdigit() and line.endswith("\n"):
+                    out[parts[0]] = max(out.get(parts[0], 0), int(parts[1]))
+    except OSError:
+        pass
+    return out
 
 
 def _number(value: object) -> float:
