@@ -191,7 +191,7 @@ class Workspaces:
         task_ref = f"{self._ref}.{a.node_id}"
         with self._locked("merge.lock"):
             tip, existing = self._tip_and(task_ref)
-            task = self._task_commit(change, existing, message)
+            task = self._task_commit(a, change, existing, message)
             if existing is not None and existing[0] == task and self._is_ancestor(task, tip):
                 return self._merge_of(task, tip)
             if tip != a.base and not self._is_ancestor(a.base, tip):
@@ -203,11 +203,14 @@ class Workspaces:
                 if not clean:
                     return Merge(False, None, None, f"merging {a.node_id} into {self.branch} conflicts"
                                  + (": " + ", ".join(conflicts[:20]) if conflicts else ""))
+                # Verified: the result is the tip outside the task's paths, the task's tree on them.
                 ours = {posixpath.normpath(posixpath.join(self.prefix, p)) for p in change.paths}
                 stray = sorted(set(self._changed(tip, tree)) - ours)
-                if stray:
-                    return Merge(False, None, None, f"merging {a.node_id} would also change "
-                                 + ", ".join(stray[:20]))
+                lost = sorted(set(self._changed(change.tree, tree)) & ours)
+                if stray or lost:
+                    return Merge(False, None, None, f"merging {a.node_id} would "
+                                 + ("also change " + ", ".join(stray[:20]) if stray else
+                                    "not carry " + ", ".join(lost[:20])))
             commit = self._out(["commit-tree", tree, "-p", tip, "-p", task, "-m",
                                 f"Merge branch '{self.branch}.{a.node_id}' into {self.branch}"])
             # The task's branch first: a crash between the two leaves it unmerged, which
@@ -430,12 +433,16 @@ class Workspaces:
         task = found.get(task_ref)
         return found[self._ref][0], None if task is None else (task[0], task[1], task[2])
 
-    def _task_commit(self, change: Change, existing: tuple[str, str, str] | None, message: str) -> str:
-        if change.tree == change.head_tree:
+    def _task_commit(self, a: Attempt, change: Change, existing: tuple[str, str, str] | None,
+                     message: str) -> str:
+        parent = change.head
+        if parent != a.base and not self._is_ancestor(a.base, parent):
+            parent = a.base                      # the agent moved HEAD off its line: its tree is the change
+        elif change.tree == change.head_tree:
             return change.head
-        if existing is not None and existing[1:] == (change.tree, change.head):
+        if existing is not None and existing[1:] == (change.tree, parent):
             return existing[0]                   # this very change, committed before a crash
-        return self._out(["commit-tree", change.tree, "-p", change.head, "-m", message])
+        return self._out(["commit-tree", change.tree, "-p", parent, "-m", message])
 
     def _merge_tree(self, ours: str, theirs: str, config: Sequence[str]) -> tuple[bool, str, list[str]]:
         code, raw = self._git([*config, "merge-tree", "--write-tree", "--name-only", "-z",

@@ -216,3 +216,15 @@ def test_an_attempt_that_started_from_rolled_back_work_is_not_merged(ws):
     ws.reset(start)
     refused = ws.merge(late, change, "late")
     assert not refused.ok and "reset" in str(refused.message) and ws.tip() == start
+
+
+def test_an_agent_that_moves_head_back_still_has_its_change_merged(ws):
+    task(ws, "one", write("one.txt"))
+    undo = ws.prepare("undo", 1)
+    git(undo.cwd, "reset", "-q", "--hard", "HEAD^1")          # back to before one's merge
+    change = ws.collect(undo, lambda p: True)
+    assert change.paths == ("one.txt",)
+    task(ws, "other", write("other.txt"))                     # the tip moves on meanwhile
+    assert ws.merge(undo, change, "undo").ok
+    assert sorted(git(ws.toplevel, "ls-tree", "--name-only", "lanes/r1").split("\n")) == \
+        ["keep.txt", "other.txt", "shared.txt"]
