@@ -172,8 +172,7 @@ def resume(args: argparse.Namespace) -> int:
     from lanes.compiler.planfile import PlanError, from_json, to_json
     from lanes.inputs import read_input
     from lanes.runtime.orphans import end_groups
-    from lanes.runtime.run import Run, runtime_alive
-    from lanes.runtime.states import State
+    from lanes.runtime.run import Run, not_resumable, runtime_alive, up_to_date
     import os
     problem = _usage_error(args)
     if problem:
@@ -186,12 +185,9 @@ def resume(args: argparse.Namespace) -> int:
     if run_id is None:
         return 1
     row = store.run(run_id)
-    if row["mode"] != "run":
-        print(f"lanes: run {run_id} is a pull-mode run; its agents claim tasks with `lanes claim`",
-              file=sys.stderr)
-        return 1
-    if runtime_alive(row):
-        print(f"lanes: run {run_id} is in progress (runtime pid {row['pid']})", file=sys.stderr)
+    refused = not_resumable(row)
+    if refused:
+        print(f"lanes: {refused}", file=sys.stderr)
         return 1
     source = row["source_path"]
     if source and os.path.exists(source):      # reread: a changed node reruns with its downstream
@@ -205,10 +201,7 @@ def resume(args: argparse.Namespace) -> int:
         except PlanError as exc:
             print(f"lanes: run {run_id}: stored plan unreadable: {exc}", file=sys.stderr)
             return 1
-    nodes = store.nodes(run_id)
-    if row["status"] == "succeeded" and set(nodes) == set(plan.node_by_id) and all(
-            r["status"] == State.SUCCEEDED and r["digest"] == plan.node_by_id[nid].digest
-            for nid, r in nodes.items()):
+    if up_to_date(store, run_id, plan):
         print(f"run {run_id}\nstate {store.dir}\nlanes: run {run_id} already succeeded; nothing to do")
         return 0
     busy = store.take_over(run_id, runtime_alive)

@@ -95,6 +95,22 @@ def runtime_alive(run_row: Row) -> bool:
         return False
 
 
+def not_resumable(row: Row) -> str | None:
+    """Why `lanes resume` must not take this run over (None: it may)."""
+    if row["mode"] != "run":
+        return f"run {row['run_id']} is a pull-mode run; its agents claim tasks with `lanes claim`"
+    if runtime_alive(row):
+        return f"run {row['run_id']} is in progress (runtime pid {row['pid']})"
+    return None
+
+
+def up_to_date(store: Store, run_id: str, plan: Plan) -> bool:
+    """The run succeeded and the plan has not changed since: resuming has nothing to do."""
+    nodes = store.nodes(run_id)
+    return store.run(run_id)["status"] == "succeeded" and set(nodes) == set(plan.node_by_id) and all(
+        r["status"] == State.SUCCEEDED and r["digest"] == plan.node_by_id[nid].digest for nid, r in nodes.items())
+
+
 def downstream(plan: Plan, roots: Iterable[str]) -> set[str]:
     """The roots and everything that depends on them."""
     out = set(roots)
