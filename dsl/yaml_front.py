@@ -6,7 +6,8 @@ carries the marks that become spans. Building the tree ourselves also puts the b
 that make an untrusted file safe to read in one place:
 
 - nesting: an explicit stack, refused past MAX_DEPTH levels (a 100k-deep `[[[[` stops
-  at level 65; both parsers are state machines that never recurse);
+  at level 65; both parsers are state machines that never recurse), whatever limit of
+  its own the installed libyaml has (see `_tree`);
 - aliases: an alias shares the anchored subtree (the tree is frozen) and only the
   subtree's expanded size is charged to the MAX_NODES budget, so a "billion laughs"
   file costs a few dozen events and is refused at the alias that crosses the budget;
@@ -23,6 +24,7 @@ import yaml
 from yaml.events import (AliasEvent, CollectionEndEvent, CollectionStartEvent, DocumentStartEvent,
                          Event, MappingStartEvent, ScalarEvent)
 from yaml.reader import ReaderError
+from yaml.scanner import ScannerError
 
 from .diagnostics import Diagnostic, Related, diag
 from .raw import Map, Raw, Scalar, Seq
@@ -293,6 +295,40 @@ def _point(file: str, text: str, index: int) -> Span:
     return Span.point(file, *_line_col(text, max(0, index)))
 
 
+def _tree(text: str, file: str) -> Map | None:
+    """The tree of the text, or the first of our bounds crossed (_Refused) or YAML error.
+
+    The scanner reads ahead of the events it hands over (to tell whether a `[` starts a
+    key it may read 1024 characters on), and a syntax error found there stops the stream
+    before the events of the text before it reach us. One kind matters: libyaml 0.2.6
+    (in PyYAML 6.0.4's wheels) refuses nesting past 1000 levels while reading ahead, so a
+    line of `[[[[` would get libyaml's refusal at bracket 1000 instead of ours at level
+    65, and another version's at yet another place. So when the scanner stops, the text
+    before the place where it stopped is built again (the same way, so a shorter text
+    each time): a bound of ours crossed there is the first problem of the file, and the
+    one reported, with either parser and any libyaml. It costs a second pass only over
+    a file that is refused anyway."""
+    try:
+        return _build(yaml.parse(text, Loader=_LOADER), file)
+    except ScannerError as exc:
+        mark = exc.problem_mark
+        refused = _refused_in(text[:mark.index], file) if mark and 0 < mark.index < len(text) else None
+        if refused is None:
+            raise
+    raise refused
+
+
+def _refused_in(text: str, file: str) -> _Refused | None:
+    """The first of our bounds that the text crosses, if one does before YAML stops it."""
+    try:
+        _tree(text, file)
+    except _Refused as stop:
+        return stop
+    except yaml.YAMLError:
+        pass
+    return None
+
+
 def parse_yaml(text: str, file: str) -> tuple[Map | None, list[Diagnostic]]:
     """The raw tree of a one-document YAML workflow, or None and one E100 diagnostic."""
     collecting = gc.isenabled()
@@ -300,7 +336,7 @@ def parse_yaml(text: str, file: str) -> tuple[Map | None, list[Diagnostic]]:
     # (4x the whole build time at 100k tasks); nothing built here can form a cycle.
     gc.disable()
     try:
-        root = _build(yaml.parse(text, Loader=_LOADER), file)
+        root = _tree(text, file)
     except _Refused as stop:
         where = (stop.mark.line + 1, stop.mark.column + 1) if stop.mark is not None else (1, 1)
         return None, [diag("E100", stop.message, Span.point(file, *where))]
