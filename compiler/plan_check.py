@@ -19,7 +19,6 @@ import re
 
 from lanes.compiler.json_places import Path
 from lanes.compiler import plan_fields as F
-from lanes.compiler.plan_quick import looks_valid
 from lanes.dsl.diagnostics import did_you_mean
 
 ID = re.compile(F.ID_PATTERN + r"\Z")
@@ -315,15 +314,11 @@ class _Shape:
                         (*at, k), key=True)
 
 
-def check_shape(d: object, *, ids: bool = True) -> list[Problem]:
-    """What the schema says of a plan document (the result of json.loads). With `ids`
-    false, ids need not look like ids: drawing a plan is safe with any string, running it
-    is not (ids become file names)."""
-    return [] if looks_valid(d, ids=ids) else shape_problems(d, ids=ids)
-
-
 def shape_problems(d: object, *, ids: bool = True) -> list[Problem]:
-    """`check_shape` the thorough way, field by field, saying what is wrong where."""
+    """What the schema says is wrong where in a plan document (the result of json.loads),
+    for one that plan_quick.py's `looks_valid` doubts. With `ids` false, ids need not
+    look like ids: drawing a plan is safe with any string, running it is not (ids become
+    file names)."""
     shape = _Shape(d, ids)
     shape.plan()
     return shape.problems

@@ -14,42 +14,9 @@ from lanes.compiler.planfile import Plan
 from lanes.dsl.diagnostics import did_you_mean
 
 
-def invariants_hold(plan: Plan) -> bool:
-    """The quick verdict: true exactly when `invariant_problems` finds nothing. Stages that
-    rise along every edge also prove that there is no cycle."""
-    ids = [n.id for n in plan.nodes]
-    known = set(ids)
-    agents = {a.id for a in plan.agents}
-    if len(known) != len(ids) or len(agents) != len(plan.agents):
-        return False
-    if not agents.issuperset([n.agent for n in plan.nodes if n.kind == "task"]):
-        return False
-    stage_of = {n.id: n.stage for n in plan.nodes}
-    seq = list(stage_of.values())
-    if seq != sorted(seq):
-        return False
-    get = stage_of.get
-    for n in plan.nodes:
-        stage = n.stage
-        for u in n.needs:
-            if get(u, stage) >= stage:               # unknown, or not in an earlier stage
-                return False
-    listed = [x for members in plan.stages for x in members]
-    if len(listed) != len(ids) or set(listed) != known:
-        return False
-    if any(stage_of[x] != k for k, members in enumerate(plan.stages) for x in members):
-        return False
-    return known.issuperset(plan.critical_path)
-
-
-def check_invariants(plan: Plan) -> list[Problem]:
-    """What the parts of a plan of the right shape must say about each other. Paths index
-    the document, whose nodes, agents and lists are the plan's, in the same order."""
-    return [] if invariants_hold(plan) else invariant_problems(plan)
-
-
 def invariant_problems(plan: Plan) -> list[Problem]:
-    """`check_invariants` the thorough way, saying what is wrong where."""
+    """What is wrong where, for a plan that plan_quick.py's `invariants_hold` doubts.
+    Paths index the document, whose nodes, agents and lists are the plan's, in order."""
     problems: list[Problem] = []
     first: dict[str, int] = {}
     for i, n in enumerate(plan.nodes):

@@ -1,5 +1,6 @@
-"""The quick verdict on a plan document: true only when the schema holds, that is when
-plan_check.py's thorough walk would find nothing, in a few column-wise passes.
+"""The quick verdicts on a plan read from a file, which are all that a valid plan costs:
+`looks_valid` (the schema holds: plan_check.py's walk would find nothing) and
+`invariants_hold` (plan_invariants.py's walk would find nothing).
 
 `lanes run plan.json` reads every plan it runs, and a field-by-field walk of a
 1,000-node plan costs more than parsing it. So nodes (and agents) are grouped by
@@ -8,7 +9,8 @@ objects at once: the set of its values' types, their minimum and maximum, one
 regular expression over the ids joined by newlines. Whatever it does not expect
 (an unhashable kind, a whole number written as 1.0) makes it answer "not sure", and
 the thorough walk decides and says why. tests/test_plan_validation.py holds this
-verdict to the walk's.
+verdict to the walk's. Neither imports what diagnostics need: that is the error
+path's (plan_read.py).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import re
 from typing import cast
 
 from lanes.compiler import plan_fields as F
+from lanes.compiler.planfile import Plan
 
 _ID_LINES = re.compile(f"{F.ID_PATTERN}(?:\n{F.ID_PATTERN})*")
 _DIGEST_LINES = re.compile(f"{F.DIGEST_PATTERN}(?:\n{F.DIGEST_PATTERN})*")
@@ -208,3 +211,31 @@ def _looks_valid(d: object, q: _Quick) -> bool:
             and q.id_lists(cast(Values, stages)) and q.id_lists([doc["critical_path"]])
             and q.seconds([estimate["sequential_s"], estimate["parallel_s"]])
             and _numbers([estimate["efficiency"]], 0, 1))
+
+
+def invariants_hold(plan: Plan) -> bool:
+    """True exactly when plan_invariants.py's walk finds nothing wrong. Stages that rise
+    along every edge also prove that there is no cycle."""
+    ids = [n.id for n in plan.nodes]
+    known = set(ids)
+    agents = {a.id for a in plan.agents}
+    if len(known) != len(ids) or len(agents) != len(plan.agents):
+        return False
+    if not agents.issuperset([n.agent for n in plan.nodes if n.kind == "task"]):
+        return False
+    stage_of = {n.id: n.stage for n in plan.nodes}
+    seq = list(stage_of.values())
+    if seq != sorted(seq):
+        return False
+    get = stage_of.get
+    for n in plan.nodes:
+        stage = n.stage
+        for u in n.needs:
+            if get(u, stage) >= stage:               # unknown, or not in an earlier stage
+                return False
+    listed = [x for members in plan.stages for x in members]
+    if len(listed) != len(ids) or set(listed) != known:
+        return False
+    if any(stage_of[x] != k for k, members in enumerate(plan.stages) for x in members):
+        return False
+    return known.issuperset(plan.critical_path)
