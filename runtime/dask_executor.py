@@ -21,6 +21,17 @@ the dead worker does not outlive it: it runs under a small bash guard that the
 kernel signals when the worker dies (PR_SET_PDEATHSIG, Linux), and the guard
 terminates the whole group.
 
+Leftovers. When the command ends, what it left outside its group (setsid, a double
+fork) is ended on the worker as the local executor ends it (lanes.runtime.local.
+Leftovers: found by the session and the identity in the environment, SIGTERM,
+SIGKILL after the grace period), before the attempt reports. The worker is not
+made a subreaper: init reaps what is ended there. What left the group does not
+die with a killed worker (only the guard's group does).
+
+Logs. The command writes its log itself (stdout is the file): what it cannot write
+is its own error. Lanes' own lines (cannot start, timed out) that cannot be written
+come back in Outcome.log_error.
+
 Cancels. A cancelled future, or a driver that died (the scheduler releases its
 client's tasks), leaves the running task `cancelled` on its worker; the function
 sees that within POLL_S and ends the command's group, so a resumed run never
@@ -41,10 +52,10 @@ import sys
 import threading
 import time
 import uuid
-from typing import Callable
+from typing import Any, Callable, TypedDict
 
 from lanes.runtime.executor import Launch, Outcome, argv_of
-from lanes.runtime.local import GRACE_S, kill_group
+from lanes.runtime.local import GRACE_S, RANGE_TRUSTED_S, Leftovers, LogFile, kill_group
 
 POLL_S = 0.2                  # how often a running command checks for a cancel request
 CONNECT_TIMEOUT_S = 10
@@ -71,6 +82,29 @@ class DaskError(RuntimeError):
     """The cluster cannot be used: dask is not installed, or the scheduler cannot be reached."""
 
 
+class Spec(TypedDict):
+    """One attempt, as sent to the worker."""
+    command: str
+    cwd: str
+    env: tuple[tuple[str, str], ...]
+    log_path: str
+    timeout_s: float | None
+    marker: str | None                 # the attempt's marker file (see the module's docstring)
+
+
+class Result(TypedDict):
+    """How the attempt ended, as the worker sends it back."""
+    exit_code: int | None
+    timed_out: bool
+    lost: bool
+    cancelled: bool
+    error: str | None
+    log_error: str | None
+    started_at: float
+    finished_at: float
+    host: str
+
+
 # -- on the worker ------------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=1)
@@ -93,7 +127,7 @@ def _death_signal() -> tuple[tuple[str, ...], Callable[[], None] | None]:
     return (), lambda: prctl(1, int(signal.SIGTERM), 0, 0, 0)      # 1 = PR_SET_PDEATHSIG
 
 
-def _exited(proc: subprocess.Popen, pidfd: int | None, timeout: float) -> bool:
+def _exited(proc: subprocess.Popen[bytes], pidfd: int | None, timeout: float) -> bool:
     """Wait up to `timeout` for the guard to exit. A pidfd wakes at once; Popen.wait with a
     timeout polls with growing sleeps, which adds milliseconds to every short task."""
     if pidfd is None:
@@ -136,14 +170,23 @@ def _cancel_requested() -> bool:
 
 
 def _result(started: float, exit_code: int | None = None, *, timed_out: bool = False,
-            lost: bool = False, cancelled: bool = False, error: str | None = None) -> dict:
+            lost: bool = False, cancelled: bool = False, error: str | None = None,
+            log_error: str | None = None) -> Result:
     return {"exit_code": exit_code, "timed_out": timed_out, "lost": lost, "cancelled": cancelled,
-            "error": error, "started_at": started, "finished_at": time.time(),
+            "error": error, "log_error": log_error, "started_at": started, "finished_at": time.time(),
             "host": socket.gethostname()}
 
 
-def run_on_worker(spec: dict) -> dict:
-    """Run one attempt on this worker; never raises (everything comes back as a dict)."""
+def _note(path: str, text: str) -> str | None:
+    """Append lanes' own line to a log; what was lost, if it could not be written."""
+    log = LogFile(path)
+    log.write(text.encode())
+    log.close()
+    return log.problem
+
+
+def run_on_worker(spec: Spec) -> Result:
+    """Run one attempt on this worker; never raises (everything comes back as a Result)."""
     started = time.time()
     if not _claim_attempt(spec.get("marker")):
         return _result(started, lost=True, error="worker lost while running it")
@@ -159,14 +202,15 @@ def run_on_worker(spec: dict) -> dict:
                                 cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec)
     except OSError as exc:
-        log.write(f"lanes: cannot start: {exc}\n".encode())
         log.close()
-        return _result(started, 127, error=f"cannot start: {exc.strerror or exc}")
+        lost = _note(spec["log_path"], f"lanes: cannot start: {exc}\n")
+        return _result(started, 127, error=f"cannot start: {exc.strerror or exc}", log_error=lost)
     log.close()
     return _supervise(proc, spec, started)
 
 
-def _supervise(proc: subprocess.Popen, spec: dict, started: float) -> dict:
+def _supervise(proc: subprocess.Popen[bytes], spec: Spec, started: float) -> Result:
+    begun = time.monotonic()
     timeout = spec["timeout_s"]
     deadline = None if timeout is None else time.monotonic() + timeout
     timed_out = cancelled = False
@@ -195,16 +239,25 @@ def _supervise(proc: subprocess.Popen, spec: dict, started: float) -> dict:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    _end_leftovers(proc.pid, spec["env"], time.monotonic() - begun)
     if timed_out:
         error = f"timed out after {timeout:g}s"
-        with open(spec["log_path"], "ab") as log:
-            log.write(f"\nlanes: {error}; process group terminated\n".encode())
-        return _result(started, timed_out=True, error=error)
+        lost = _note(spec["log_path"], f"\nlanes: {error}; process group terminated\n")
+        return _result(started, timed_out=True, error=error, log_error=lost)
     if cancelled:
         return _result(started, cancelled=True, error="cancelled")
     if code < 0:
         return _result(started, error=f"killed by signal {-code}")
     return _result(started, code)
+
+
+def _end_leftovers(guard: int, env: tuple[tuple[str, str], ...], ran_s: float) -> None:
+    """End what the command left outside the guard's group, waiting for it (this is the
+    attempt's own thread). After a long command every process is looked at: the pids
+    created meanwhile may have gone all the way round."""
+    left = Leftovers(guard, env, GRACE_S, full=ran_s > RANGE_TRUSTED_S)
+    while left.look():
+        time.sleep(max(0.0, left.next_look - time.monotonic()))
 
 
 # -- in the driver ------------------------------------------------------------------------------
@@ -222,11 +275,13 @@ class DaskExecutor:
                  on_started: Callable[[str, int, int | None], None] | None = None,
                  workers: int = 2, connect_timeout: float = CONNECT_TIMEOUT_S) -> None:
         try:
-            import distributed
+            import distributed as _distributed
         except ImportError:
             raise DaskError("the dask executor needs dask and distributed: "
                             "pip install 'lanes[dask]'") from None
-        self.cluster = None
+        distributed: Any = _distributed             # not annotated (no stubs): its objects are Any here
+        self.cluster: Any = None
+        self.client: Any
         try:
             if scheduler is None:
                 self.cluster = distributed.LocalCluster(
@@ -242,29 +297,29 @@ class DaskExecutor:
             raise DaskError(f"cannot reach the Dask scheduler at {where}: {exc}") from None
         self.done: queue.Queue[Outcome] = queue.Queue()
         self.lock = threading.Lock()
-        self.running: dict[str, tuple] = {}        # node id -> (future, launch, spec)
+        self.running: dict[str, tuple[Any, Launch, Spec]] = {}      # node id -> (future, launch, spec)
         self.cancelled: set[str] = set()
         self.marker_dirs: set[str] = set()
 
     def start(self, launch: Launch) -> None:
         token = uuid.uuid4().hex[:12]
         logs = os.path.dirname(launch.log_path)
-        spec = {"command": launch.command, "cwd": launch.cwd, "env": launch.env,
-                "log_path": launch.log_path, "timeout_s": launch.timeout_s,
-                "marker": os.path.join(logs, ".dask", f"{token}.started")}
+        marker = os.path.join(logs, ".dask", f"{token}.started")
+        spec: Spec = {"command": launch.command, "cwd": launch.cwd, "env": launch.env,
+                      "log_path": launch.log_path, "timeout_s": launch.timeout_s, "marker": marker}
         key = f"lanes-{launch.run_id}-{launch.node_id}-{launch.attempt}-{token}"
         future = self.client.submit(run_on_worker, spec, key=key, pure=False, retries=0)
         with self.lock:
             self.running[launch.node_id] = (future, launch, spec)
             self.cancelled.discard(launch.node_id)
-            self.marker_dirs.add(os.path.dirname(spec["marker"]))
-        future.add_done_callback(lambda f, launch=launch, spec=spec: self._finished(f, launch, spec))
+            self.marker_dirs.add(os.path.dirname(marker))
+        future.add_done_callback(functools.partial(self._finished, launch=launch, marker=marker))
 
-    def _finished(self, future, launch: Launch, spec: dict) -> None:
+    def _finished(self, future: Any, launch: Launch, marker: str) -> None:
         """Runs in distributed's callback thread: turn the future into an Outcome. The
         attempt can no longer start again (finished, cancelled or given up), so its
         marker has done its job."""
-        _unlink(spec["marker"])
+        _unlink(marker)
         with self.lock:
             if self.running.get(launch.node_id, (None,))[0] is future:
                 del self.running[launch.node_id]
@@ -272,9 +327,10 @@ class DaskExecutor:
         now = time.time()
         try:
             if future.status == "finished":
-                r = future.result()
+                r: Result = future.result()
                 self.done.put(Outcome(launch.node_id, launch.attempt, r["exit_code"], r["timed_out"],
-                                      r["lost"], r["error"], r["started_at"], r["finished_at"]))
+                                      r["lost"], r["error"], r["started_at"], r["finished_at"],
+                                      r["log_error"]))
                 return
             if future.status == "cancelled":
                 error = "cancelled" if cancelled else "the scheduler dropped the task"
@@ -288,7 +344,7 @@ class DaskExecutor:
                               _describe(exc), now, now))
 
     def wait(self, timeout: float | None) -> list[Outcome]:
-        out = []
+        out: list[Outcome] = []
         try:
             out.append(self.done.get(timeout=timeout))
         except queue.Empty:

@@ -35,7 +35,7 @@ _RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)     # Python ignores these; a comma
 # of one task of one run.
 IDENTITY = ("LANES_RUN_KEY", "LANES_RUN_ID", "LANES_TASK", "LANES_ATTEMPT")
 LOOK_EVERY_S = 0.05             # how often leftovers still alive are looked at again
-_RANGE_TRUSTED_S = 1.0          # pids cannot go all the way round during a shorter task
+RANGE_TRUSTED_S = 1.0           # pids cannot go all the way round during a shorter task
 _PROBE_MAX = 64                 # more new pids than this: read them from a listing of /proc
 _PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
 
@@ -359,7 +359,7 @@ def _same_dir(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _spawn(argv: tuple[str, ...], cwd: str, env: dict, out: int) -> int:
+def _spawn(argv: tuple[str, ...], cwd: str, env: dict[str, str], out: int) -> int:
     """Start `argv` in a new session (its own process group) with stdout and stderr on
     `out`; its pid. posix_spawn when the command runs in our own directory, which
     `lanes run` makes the plan's workdir; Popen otherwise (posix_spawn cannot change
@@ -390,11 +390,11 @@ def _keep_descriptors_to_ourselves() -> None:
                 pass
 
 
-class _Log:
+class LogFile:
     """A node's log, created when the first byte arrives (creating files is the dearest
     part of starting a no-op task). Output that cannot be written (a full disk, a log
     directory removed) does not stop the command or the run, but is counted: `problem`
-    says how much was lost and why, for the Outcome."""
+    says how much was lost and why, for Outcome.log_error."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -432,7 +432,7 @@ class _Running:
     pid: int
     pidfd: int | None
     out: int | None                  # the read end of its output pipe, None once closed
-    log: _Log
+    log: LogFile
     started: float
     begun: float                     # monotonic
     forks: int | None                # the machine's fork count (as last read) when it started
@@ -467,7 +467,7 @@ class LocalExecutor:
     def start(self, launch: Launch) -> None:
         # PWD as a shell would set it after `cd`: posix_spawn does not change it
         env = {**self.base_env, "PWD": launch.cwd, **dict(launch.env)}
-        log = _Log(launch.log_path)
+        log = LogFile(launch.log_path)
         started = time.time()
         out = into = None
         try:
@@ -578,7 +578,7 @@ class LocalExecutor:
         """Start ending what the task left outside its group (the group had SIGKILL). A
         task that ran long may have seen pids go all the way round (the fork count says)."""
         full = False
-        if time.monotonic() - r.begun > _RANGE_TRUSTED_S:
+        if time.monotonic() - r.begun > RANGE_TRUSTED_S:
             forks = _forks()
             full = forks is None or r.forks is None or forks - r.forks >= _pid_max() // 2
             self.forks = forks
