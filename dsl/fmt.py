@@ -268,7 +268,8 @@ def to_yaml(wf: Workflow) -> str:
     return "\n\n".join("\n".join(s) for s in sections) + "\n"
 
 
-def _yaml_section(title: str, nodes: Sequence[Domain | Agent | Task | Gate], names: tuple[str, ...]) -> list[str]:
+def _yaml_section(title: str, nodes: Sequence[Domain | Agent | Task | Gate],
+                  names: tuple[str, ...]) -> list[str]:
     """`domains:` and so on with an entry per node; nothing when there are no nodes."""
     if not nodes:
         return []

@@ -276,7 +276,8 @@ class _Statements(Transformer[_Token, "Map | None"]):
             entries[index] = (key, Map(tuple(items), span))
         return Map(tuple(entries), self.join(first, last))
 
-    def declare(self, d: _Decl, entries: list[tuple[Scalar, Raw]], collections: dict[str, _Collection]) -> None:
+    def declare(self, d: _Decl, entries: list[tuple[Scalar, Raw]],
+                collections: dict[str, _Collection]) -> None:
         kind = d.key.value or ""                  # a keyword: never null
         ident = d.ident
         if not isinstance(ident, Scalar) or ident.value is None:
