@@ -52,7 +52,8 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Callable, TypedDict
+from collections.abc import Callable
+from typing import Any, TypedDict
 
 from lanes.runtime.executor import Launch, Outcome, argv_of
 from lanes.runtime.local import GRACE_S, RANGE_TRUSTED_S, Leftovers, LogFile, kill_group

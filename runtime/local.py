@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 import os
 import select
 import shutil
@@ -93,7 +93,7 @@ def _pids() -> list[int]:
         return []
 
 
-@lru_cache(maxsize=None)
+@cache
 def _opened(path: str) -> int | None:
     """A /proc file kept open: reading it again from its start is one system call, not three."""
     try:
@@ -157,8 +157,9 @@ def _signal(p: _Proc, sig: int) -> None:
 
 
 def _reap(pid: int) -> None:
-    """Reap a zombie child of ours that is no task's leader: the one executor thread reaps
-    leaders by pid, and no other code reaps a child it did not start."""
+    """Reap a zombie child of ours that a task left: it is no running task's leader (those
+    are reaped by pid when their pidfd says so) and no child that other code started and
+    waits for (those are never a task's), so its exit status is nobody else's."""
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
@@ -446,8 +447,8 @@ class LocalExecutor:
     """The Executor protocol (lanes.runtime.executor) for this machine. Not thread-safe:
     one thread calls everything. `on_started(node_id, attempt, pgid)` is called by
     `start` once the process group exists. Its process is a child subreaper until
-    `close`; it should start no other children in a session of their own meanwhile
-    (those in its own session are never touched)."""
+    `close`. Children that other code of the process starts are never touched: only
+    what is in an ended task's session or carries its identity is."""
 
     def __init__(self, on_started: Callable[[str, int, int | None], None] | None = None,
                  grace_s: float = GRACE_S) -> None:

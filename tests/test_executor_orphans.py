@@ -110,7 +110,9 @@ def test_another_tasks_orphans_are_left_to_it(tmp_path, executor):
 
 
 def test_many_tasks_keep_their_exit_codes_and_our_own_children_are_left_alone(tmp_path, executor):
-    ours = subprocess.Popen(["sh", "-c", "while [ ! -e done ]; do sleep 0.01; done; exit 7"], cwd=tmp_path)
+    wait_then = "while [ ! -e done ]; do sleep 0.01; done; exit "
+    ours = [subprocess.Popen(["sh", "-c", wait_then + "7"], cwd=tmp_path),
+            subprocess.Popen(["sh", "-c", wait_then + "8"], cwd=tmp_path, start_new_session=True)]
     n, started, out = 300, 0, {}
     while len(out) < n:
         while started < n and started - len(out) < 4:
@@ -123,9 +125,9 @@ def test_many_tasks_keep_their_exit_codes_and_our_own_children_are_left_alone(tm
     orphans = [int((tmp_path / f"o{i}" / "orphan").read_text()) for i in range(0, n, 10)]
     assert ended(executor, *orphans)
     assert orphan_groups(KEY) == set()
-    assert ours.poll() is None                    # our own child, not a task's: still running
+    assert [p.poll() for p in ours] == [None, None]       # our own children, no task's: still running
     (tmp_path / "done").touch()
-    assert ours.wait(timeout=10) == 7             # and its exit status was not taken from it
+    assert [p.wait(timeout=20) for p in ours] == [7, 8]   # and their exit status was not taken from them
 
 
 def subreaper() -> int:
