@@ -18,6 +18,7 @@ by default: each is always checked against the others) and exits 1 when there ar
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 from pathlib import Path
 import subprocess
@@ -39,24 +40,34 @@ def package_folders() -> dict[str, Path]:
     return {name: ROOT / package_dir[name] for name in PACKAGES}
 
 
+def modules() -> list[tuple[Path, str]]:
+    """Every file of the checked packages and the module name it is imported by."""
+    out = []
+    for package, folder in package_folders().items():
+        for path in sorted(folder.glob("*.py")):
+            out.append((path, package if path.stem == "__init__" else f"{package}.{path.stem}"))
+    return out
+
+
 def run_mypy(cache_dir: str | None = None) -> tuple[list[str], int]:
-    """mypy's messages (one line each) and the number of files it checked."""
+    """mypy's messages (one line each) and the number of files it checked.
+
+    mypy.build is not the API that mypy keeps stable (mypy.api is, but it takes only
+    command-line arguments, and those name files or modules found on a search path, not
+    a file under another module's name): the dev extra pins mypy's version."""
     from mypy import build
     from mypy.errors import CompileError
     from mypy.main import process_options
     from mypy.modulefinder import BuildSource
 
-    sources = []
-    for package, folder in package_folders().items():
-        for path in sorted(folder.glob("*.py")):
-            module = package if path.stem == "__init__" else f"{package}.{path.stem}"
-            sources.append(BuildSource(str(path), module, None))
+    checked = modules()
+    sources = [BuildSource(str(path), module, None) for path, module in checked]
     # the options exactly as the `mypy` command takes them: pyproject.toml's [tool.mypy];
     # the paths given here only satisfy the parser, the sources above replace them
     flags = ["--config-file", str(ROOT / "pyproject.toml")]
     if cache_dir is not None:
         flags += ["--cache-dir", cache_dir]
-    _, options = process_options([*flags, *(s.path for s in sources if s.path)])
+    _, options = process_options([*flags, *(str(path) for path, _ in checked)])
     try:
         messages = build.build(sources, options).errors
     except CompileError as exc:        # a syntax error stops mypy before it checks anything
@@ -67,7 +78,8 @@ def run_mypy(cache_dir: str | None = None) -> tuple[list[str], int]:
 def report(messages: list[str], folders: list[Path] | None = None) -> list[str]:
     """The messages about files in `folders` (all when None), as mypy prints them."""
     if folders is not None:
-        inside = tuple(os.path.relpath(f) + os.sep for f in folders) + tuple(str(f) + os.sep for f in folders)
+        # mypy names a file relative to where it runs when it is below, else in full
+        inside = tuple(p + os.sep for f in folders for p in (os.path.relpath(f), str(f)))
         messages = [m for m in messages if m.startswith(inside)]
     return messages
 
@@ -77,7 +89,8 @@ def summary(messages: list[str], checked: int) -> str:
     if not errors:
         return f"Success: no issues found in {checked} source files"
     files = {m.split(":", 1)[0] for m in errors}
-    return f"Found {len(errors)} errors in {len(files)} files (checked {checked} source files)"
+    n, f = len(errors), len(files)
+    return f"Found {n} error{'s' if n > 1 else ''} in {f} file{'s' if f > 1 else ''} (checked {checked} source files)"
 
 
 def main(argv: list[str]) -> int:
@@ -97,12 +110,20 @@ def main(argv: list[str]) -> int:
     return 1 if any(": error:" in m for m in shown) else 0
 
 
+def test_each_file_is_checked_under_the_name_it_is_imported_by():
+    checked = modules()
+    assert {module for _, module in checked} >= {*PACKAGES, "lanes.dsl.ast", "lanes.cli"}
+    for path, module in checked:
+        spec = importlib.util.find_spec(module)
+        assert spec is not None and spec.origin is not None and Path(spec.origin).resolve() == path, module
+
+
 def test_the_four_packages_are_strictly_typed(tmp_path, request):
     # a cache that outlives the run where pytest keeps one (its own folder, not mypy's
     # .mypy_cache that `lanes run examples/quality.yaml` writes at the same time)
     pytest_cache = getattr(request.config, "cache", None)      # None under -p no:cacheprovider
     cache = tmp_path if pytest_cache is None else pytest_cache.mkdir("mypy")
-    done = subprocess.run([sys.executable, __file__, "--cache-dir", str(cache)], cwd=ROOT,
+    done = subprocess.run([sys.executable, __file__, "--cache-dir", str(cache)], cwd=ROOT, check=False,
                           capture_output=True, text=True, timeout=600)
     lines = done.stdout.splitlines()
     errors = [line for line in lines if ": error:" in line]
