@@ -14,8 +14,8 @@ from typing import TypeVar
 
 from .ast import (Agent, Backoff, Defaults, Domain, DomainRef, Duration, EnvVar, Gate, Name, Number,
                   Task, Text, Workflow)
-from .durations import NUMBER as _NUMBER, parse_duration
 from .diagnostics import Diagnostic, diag, did_you_mean
+from .durations import NUMBER as _NUMBER, parse_duration
 from .raw import Map, Raw, Scalar, Seq
 from .span import Span
 
