@@ -10,13 +10,15 @@ filters, and cannot reach Python internals.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 import os
 import re
+from typing import TypedDict
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from lanes.compiler.planfile import Plan, PlanNode
+from lanes.compiler.planfile import Plan, PlanAgent, PlanNode
 from lanes.dsl.diagnostics import did_you_mean
 from lanes.dsl.durations import duration
 
@@ -30,7 +32,7 @@ class BriefError(Exception):
     """An unknown agent, or a template that cannot be read or rendered (with file and line)."""
 
 
-def code(text) -> str:
+def code(text: object) -> str:
     """An inline code span that no backtick inside can close. Line breaks become spaces:
     block structure is parsed before code spans, so a newline could start a heading."""
     s = " ".join(str(text).splitlines()) if text is not None else ""
@@ -40,11 +42,11 @@ def code(text) -> str:
     return f"{fence}{pad}{s}{pad}{fence}"
 
 
-def code_list(items) -> str:
+def code_list(items: Iterable[object] | None) -> str:
     return ", ".join(code(i) for i in items) if items else "nothing"
 
 
-def code_block(text, indent: str = "", lang: str = "sh") -> str:
+def code_block(text: object, indent: str = "", lang: str = "sh") -> str:
     """A fenced block longer than any run of backticks inside, so none can close it."""
     s = "" if text is None else str(text)
     longest = max((len(m) for m in _BACKTICKS.findall(s)), default=0)
@@ -53,7 +55,7 @@ def code_block(text, indent: str = "", lang: str = "sh") -> str:
     return f"{indent}{fence}{lang}\n{body}\n{indent}{fence}"
 
 
-def quote(text, indent: str = "") -> str:
+def quote(text: object, indent: str = "") -> str:
     """Free text as a block quote: the user's Markdown still renders, but a heading,
     list or fence inside stays inside the quote. `<` is escaped so that raw HTML
     (an unclosed `<details>`, a `<script>`) cannot swallow what follows."""
@@ -61,18 +63,33 @@ def quote(text, indent: str = "") -> str:
     return "\n".join(f"{indent}> {line}".rstrip() for line in lines)
 
 
-def inline(text) -> str:
+def inline(text: object) -> str:
     """Plain text inside a sentence: one line, with inline Markdown characters escaped."""
     return _INLINE_SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
 
 
-FILTERS = {"duration": duration, "code": code, "code_list": code_list,
+FILTERS: dict[str, Callable[..., str]] = {"duration": duration, "code": code, "code_list": code_list,
            "code_block": code_block, "quote": quote, "inline": inline}
 
 
-def _waits_for(plan: Plan, mine: list[PlanNode], ids: set[str]) -> list[dict]:
+# A node of another agent that this agent's tasks wait for (`for`: those tasks), and one
+# that waits for them (`after`: the tasks it waits for); keys as the templates read them.
+WaitsFor = TypedDict("WaitsFor", {"id": str, "kind": str, "agent": str | None, "for": list[str]})
+WaitedBy = TypedDict("WaitedBy", {"id": str, "kind": str, "agent": str | None, "after": list[str]})
+
+
+class BriefContext(TypedDict):
+    plan: Plan
+    agent: PlanAgent
+    tasks: list[PlanNode]
+    waits_for: list[WaitsFor]
+    waited_by: list[WaitedBy]
+    gates: list[PlanNode]
+
+
+def _waits_for(plan: Plan, mine: list[PlanNode], ids: set[str]) -> list[WaitsFor]:
     """Upstream nodes outside this agent, each once, with the own tasks that need it."""
-    found: dict[str, dict] = {}
+    found: dict[str, WaitsFor] = {}
     for t in mine:
         for up in t.needs:
             if up not in ids:
@@ -82,8 +99,8 @@ def _waits_for(plan: Plan, mine: list[PlanNode], ids: set[str]) -> list[dict]:
     return list(found.values())
 
 
-def _waited_by(plan: Plan, mine: list[PlanNode], ids: set[str]) -> list[dict]:
-    found: dict[str, dict] = {}
+def _waited_by(plan: Plan, mine: list[PlanNode], ids: set[str]) -> list[WaitedBy]:
+    found: dict[str, WaitedBy] = {}
     for t in mine:
         for down in plan.dependents[t.id]:
             if down not in ids:
@@ -96,11 +113,11 @@ def _waited_by(plan: Plan, mine: list[PlanNode], ids: set[str]) -> list[dict]:
 class _Index:
     """What every brief of one plan needs, computed once for all of them."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan) -> None:
         self.position = {n.id: i for i, n in enumerate(plan.nodes)}
         self.tasks: dict[str, list[PlanNode]] = {a.id: [] for a in plan.agents}
         for n in plan.nodes:
-            if n.agent in self.tasks:
+            if n.agent is not None and n.agent in self.tasks:
                 self.tasks[n.agent].append(n)
         # gates downstream of each node; plan order is topological, so walk it backwards
         self.gates_below: dict[str, frozenset[str]] = {}
@@ -113,7 +130,7 @@ class _Index:
             self.gates_below[n.id] = frozenset(below)
 
 
-def brief_context(plan: Plan, agent_id: str, index: _Index | None = None) -> dict:
+def brief_context(plan: Plan, agent_id: str, index: _Index | None = None) -> BriefContext:
     """What a brief template sees: `plan`, `agent`, `tasks` (in plan order), `waits_for`
     and `waited_by` (dicts with id, kind, agent, and the own tasks concerned), `gates`
     (every gate downstream of the agent's tasks, in plan order)."""
@@ -123,13 +140,13 @@ def brief_context(plan: Plan, agent_id: str, index: _Index | None = None) -> dic
     index = index or _Index(plan)
     mine = index.tasks[agent_id]
     ids = {n.id for n in mine}
-    gates = frozenset().union(*(index.gates_below[t.id] for t in mine))
+    gates: set[str] = set().union(*(index.gates_below[t.id] for t in mine))
     return {"plan": plan, "agent": plan.agent_by_id[agent_id], "tasks": mine,
             "waits_for": _waits_for(plan, mine, ids), "waited_by": _waited_by(plan, mine, ids),
             "gates": [plan.node_by_id[g] for g in sorted(gates, key=index.position.__getitem__)]}
 
 
-def _environment(env_class, loader) -> jinja2.Environment:
+def _environment(env_class: type[jinja2.Environment], loader: jinja2.BaseLoader) -> jinja2.Environment:
     env = env_class(loader=loader, autoescape=False, keep_trailing_newline=True,
                     undefined=jinja2.StrictUndefined)
     env.filters.update(FILTERS)
@@ -176,7 +193,7 @@ def load_template(template_path: str | None) -> jinja2.Template:
         raise BriefError(f"{template_path}: cannot read: {exc}") from None
 
 
-def _render(template: jinja2.Template, context: dict) -> str:
+def _render(template: jinja2.Template, context: BriefContext) -> str:
     try:
         return template.render(**context)
     except jinja2.TemplateError as exc:

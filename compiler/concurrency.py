@@ -41,9 +41,11 @@ def _choose_sources(fams: list[Family]) -> list[tuple[tuple[str, ...], tuple[str
     for f in fams:
         appearances[f.left] = appearances.get(f.left, 0) + 1
         appearances[f.right] = appearances.get(f.right, 0) + 1
+    def score(side: tuple[str, ...]) -> float:
+        return appearances[side] / len(side)
+
     out = []
     for f in fams:
-        score = lambda side: appearances[side] / len(side)   # noqa: E731
         if score(f.left) >= score(f.right):
             out.append((f.left, f.right))
         else:
@@ -70,7 +72,7 @@ def concurrent_pairs(model: Model, fams: list[Family], limit: int) -> Found:
     ordered_sources = sorted(sources, key=pos.__getitem__)   # chunks follow the graph's order
     bit_of = {t: i for i, t in enumerate(ordered_sources)}
     order = {n.id: n.order for n in model.nodes}
-    seen_pairs: list[set] = [set() for _ in fams]
+    seen_pairs: list[set[tuple[str, ...]]] = [set() for _ in fams]
 
     for lo in range(0, len(ordered_sources), CHUNK):
         chunk = ordered_sources[lo:lo + CHUNK]

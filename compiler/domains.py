@@ -14,12 +14,14 @@ bitsets over the smaller side of each overlapping pair (concurrency.py).
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from lanes.compiler.concurrency import Family, concurrent_pairs
-from lanes.compiler.model import Model, Pattern, RAgent, RNode
+from lanes.compiler.concurrency import Family, Found, concurrent_pairs
+from lanes.compiler.model import Model, Pattern, RAgent, RDomain, RNode
 from lanes.compiler.patterns import compile_pattern, intersect, pattern_problem, uncovered
 from lanes.dsl.diagnostics import Diagnostic, Related, diag
+from lanes.dsl.span import Span
 
 MAX_CONFLICTS = 500     # beyond this a workflow is broken wholesale; say how many were left out
 
@@ -36,13 +38,15 @@ class _Group:
     tasks: tuple[str, ...]
 
 
-def _usable(patterns, bad: set[str]) -> tuple[Pattern, ...]:
+def _usable(patterns: Iterable[Pattern], bad: set[str]) -> tuple[Pattern, ...]:
     return tuple(p for p in patterns if p.text not in bad)
 
 
 def check_escapes(model: Model) -> tuple[list[Diagnostic], set[str]]:
     """E303 once per written pattern; the texts of unusable patterns are left out later."""
-    diags, bad, seen = [], set(), set()
+    diags: list[Diagnostic] = []
+    bad: set[str] = set()
+    seen: set[tuple[str, Span | None]] = set()
     declared = [d for d in model.domains]
     declared += [a.domain for a in model.agents if a.domain.name is None]
     declared += [n.domain for n in model.nodes if n.is_task and n.own_domain and n.domain.name is None]
@@ -98,20 +102,20 @@ def check_containment(model: Model, bad: set[str]) -> list[Diagnostic]:
 class _OverlapIndex:
     """Which distinct patterns may meet: only those whose literal prefixes nest."""
 
-    def __init__(self, texts) -> None:
+    def __init__(self, texts: Iterable[str]) -> None:
         self.by_scheme: dict[str, list[tuple[str, str]]] = {}
         for t in sorted(set(texts)):
             c = compile_pattern(t)
             self.by_scheme.setdefault(c.scheme, []).append((c.literal_prefix, t))
         for rows in self.by_scheme.values():
             rows.sort()
-        self.prefixes = {s: {} for s in self.by_scheme}
+        self.prefixes: dict[str, dict[str, list[str]]] = {s: {} for s in self.by_scheme}
         for s, rows in self.by_scheme.items():
             for prefix, t in rows:
                 self.prefixes[s].setdefault(prefix, []).append(t)
         self.cache: dict[tuple[str, str], str | None] = {}
 
-    def candidates(self, text: str):
+    def candidates(self, text: str) -> Iterator[str]:
         c = compile_pattern(text)
         rows = self.by_scheme.get(c.scheme, [])
         table = self.prefixes.get(c.scheme, {})
@@ -133,8 +137,8 @@ class _OverlapIndex:
 
 def _groups(model: Model, bad: set[str]) -> list[_Group]:
     agents = model.agent_by_id
-    keyed: dict[tuple, list[str]] = {}
-    doms = {}
+    keyed: dict[tuple[str | None, tuple[str, ...], tuple[str, ...]], list[str]] = {}
+    doms: dict[tuple[str | None, tuple[str, ...], tuple[str, ...]], RDomain] = {}
     for n in model.nodes:
         if not n.is_task:
             continue
@@ -170,7 +174,7 @@ def check_overlaps(model: Model, bad: set[str]) -> list[Diagnostic]:
             agent_writers.setdefault(p.text, []).append(a)
     index = _OverlapIndex([*writers, *readers, *agent_writers])
 
-    families: dict[tuple, Family] = {}
+    families: dict[tuple[str, int, int], Family] = {}
     agent_overlaps: dict[tuple[str, str], tuple[str, str, str]] = {}
     for w in sorted(set(writers) | set(agent_writers)):
         for q in index.candidates(w):
@@ -195,33 +199,42 @@ def check_overlaps(model: Model, bad: set[str]) -> list[Diagnostic]:
     for n in model.nodes:
         if n.is_task and n.agent:
             tasks_of.setdefault(n.agent, []).append(n.id)
-    probes = {}
-    for (a1, a2), found in agent_overlaps.items():
-        if tasks_of.get(a1) and tasks_of.get(a2):
-            probes[("W401", a1, a2)] = Family("W401", tuple(tasks_of[a1]), tuple(tasks_of[a2]), found)
+    probes: dict[tuple[str, str, str], Family] = {}
+    for (id1, id2), overlap in agent_overlaps.items():
+        if tasks_of.get(id1) and tasks_of.get(id2):
+            probes[("W401", id1, id2)] = Family("W401", tuple(tasks_of[id1]), tuple(tasks_of[id2]), overlap)
 
     fams = [families[k] for k in sorted(families)] + [probes[k] for k in sorted(probes)]
     found = concurrent_pairs(model, fams, limit=MAX_CONFLICTS)
     return _conflict_diagnostics(model, fams, found, bad)
 
 
-def _pattern(dom_patterns, text: str) -> Pattern | None:
+def _pattern(dom_patterns: Iterable[Pattern], text: str) -> Pattern | None:
     for p in dom_patterns:
         if p.text == text:
             return p
     return None
 
 
-def _describe(model: Model, node: RNode, verb: str, text: str, bad) -> Related:
+def _describe(model: Model, node: RNode, verb: str, text: str, bad: set[str]) -> Related:
     p = _pattern(node.domain.writes if verb == "writes" else node.domain.reads, text)
     where = f" (agent {node.agent})" if not node.own_domain and node.agent else ""
     return Related(f"'{node.id}' {verb} \"{text}\"{where}", p.span if p else None)
 
 
-def _conflict_diagnostics(model, fams, found, bad) -> list[Diagnostic]:
-    diags = []
+def _lanes(model: Model, a: RNode, b: RNode) -> str:
+    """Why two conflicting tasks are in separate lanes."""
+    if a.agent != b.agent:
+        return f"different agents {a.agent} and {b.agent}"
+    if a.agent is None:                         # both references undefined (E201 says so)
+        return "neither has an agent"
+    return f"agent {a.agent} has {model.agent_by_id[a.agent].instances} instances"
+
+
+def _conflict_diagnostics(model: Model, fams: list[Family], found: Found, bad: set[str]) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
     by_id = model.node_by_id
-    ordered_agents = []
+    ordered_agents: list[Family] = []
     total = sum(c for f, c in zip(fams, found.counts) if f.code != "W401")
     for fam, pairs in zip(fams, found.pairs):
         if fam.code == "W401":
@@ -234,10 +247,8 @@ def _conflict_diagnostics(model, fams, found, bad) -> list[Diagnostic]:
                 break
             na, nb = by_id[a], by_id[b]
             first, second = sorted((na, nb), key=lambda n: n.order)
-            lanes = (f"different agents {na.agent} and {nb.agent}" if na.agent != nb.agent
-                     else f"agent {na.agent} has {model.agent_by_id[na.agent].instances} instances")
             why = Related(f"they may run at the same time: neither needs the other through any chain "
-                          f"of needs, and they run in separate lanes ({lanes})", None)
+                          f"of needs, and they run in separate lanes ({_lanes(model, na, nb)})", None)
             if fam.code == "E300":
                 msg = (f"tasks '{first.id}' and '{second.id}' may run at the same time and both write "
                        f"'{witness}'")
@@ -252,9 +263,8 @@ def _conflict_diagnostics(model, fams, found, bad) -> list[Diagnostic]:
         diags[-1] = diag(last.code, last.message + f" ({total - len(diags)} more conflicting pairs "
                          "not listed)", last.span, related=last.related, witness=last.witness,
                          nodes=last.nodes)
-    for fam in ordered_agents:
-        a1, a2 = model.agent_by_id[model.node_by_id[fam.left[0]].agent], \
-            model.agent_by_id[model.node_by_id[fam.right[0]].agent]
+    for fam in ordered_agents:             # probes are made only for tasks that have agents
+        a1, a2 = (model.agent_by_id[by_id[side[0]].agent or ""] for side in (fam.left, fam.right))
         w, q, witness = fam.patterns
         pw = _pattern(a1.domain.writes, w)
         pq = _pattern(a2.domain.writes, q)

@@ -11,11 +11,11 @@ synthetic keys of the drawing (`n0`, ...), never user ids: the package reads a
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Sequence, cast
 
-import graphviz
+import graphviz                                   # untyped (an override in pyproject.toml): Any
 
-from lanes.compiler.graph_model import CONFLICT_COLOUR, Drawing, build_drawing
+from lanes.compiler.graph_model import CONFLICT_COLOUR, Box, Drawing, build_drawing
 from lanes.compiler.planfile import Plan
 from lanes.dsl.diagnostics import Diagnostic
 
@@ -28,14 +28,14 @@ APPROVAL_FILL = "#fff3bf"
 def dot_text(text: str) -> str:
     """One escString holding `text` literally (its lines centred)."""
     s = _CONTROL.sub("\ufffd", text.replace("\r\n", "\n")).replace("\\", "\\\\").replace("\n", "\\n")
-    return graphviz.nohtml(s)
+    return cast(str, graphviz.nohtml(s))          # a str that graphviz will not read as HTML
 
 
 def _label(lines: Sequence[str]) -> str:
-    return graphviz.nohtml("\\n".join(dot_text(line) for line in lines))
+    return cast(str, graphviz.nohtml("\\n".join(dot_text(line) for line in lines)))
 
 
-def _box_attrs(box) -> dict[str, str]:
+def _box_attrs(box: Box) -> dict[str, str]:
     style = ["filled"] if box.gate else ["rounded", "filled"]
     attrs = {"label": _label(box.lines), "shape": "diamond" if box.gate else "box",
              "fillcolor": box.fill, "tooltip": dot_text(box.tooltip if box.error is None
@@ -52,13 +52,14 @@ def _box_attrs(box) -> dict[str, str]:
     return attrs
 
 
-def drawing_to_digraph(drawing: Drawing) -> graphviz.Digraph:
+def drawing_to_digraph(drawing: Drawing) -> graphviz.Digraph:  # graphviz is untyped: Any
     g = graphviz.Digraph(name="lanes", graph_attr={
         "rankdir": "LR", "label": dot_text(drawing.title), "labelloc": "t", "fontname": FONT,
         "compound": "true", "newrank": "true", "forcelabels": "true", "nodesep": "0.25", "ranksep": "0.5"},
         node_attr={"fontname": FONT, "fontsize": "11", "margin": "0.12,0.06"},
         edge_attr={"fontname": FONT, "fontsize": "9", "color": "#555555", "arrowsize": "0.7"})
-    by_cluster: dict[str | None, list] = {}
+    by_cluster: dict[str | None, list[Box]] = {}
+    attrs: dict[str, str]
     for box in drawing.boxes:
         by_cluster.setdefault(box.cluster, []).append(box)
     for cluster in drawing.clusters:
@@ -91,4 +92,4 @@ def drawing_to_digraph(drawing: Drawing) -> graphviz.Digraph:
 def emit_dot(plan: Plan, diagnostics: Sequence[Diagnostic] = (), by: str = "stage",
              full: bool = False) -> str:
     """DOT source of the plan's graph (collapsed above COLLAPSE_ABOVE nodes unless `full`)."""
-    return drawing_to_digraph(build_drawing(plan, diagnostics, by=by, full=full)).source
+    return cast(str, drawing_to_digraph(build_drawing(plan, diagnostics, by=by, full=full)).source)

@@ -13,7 +13,7 @@ import json
 import string
 from typing import Sequence
 
-from lanes.compiler.graph_model import CONFLICT_COLOUR, Drawing, build_drawing
+from lanes.compiler.graph_model import CONFLICT_COLOUR, Box, Drawing, build_drawing
 from lanes.compiler.emit_dot import APPROVAL_FILL
 from lanes.compiler.planfile import Plan
 from lanes.dsl.diagnostics import Diagnostic
@@ -46,7 +46,7 @@ def drawing_to_mermaid(drawing: Drawing) -> str:
     fills: dict[str, str] = {}
     classes: list[str] = []
 
-    def node(box, indent: str) -> None:
+    def node(box: Box, indent: str) -> None:
         shape = ("{", "}") if box.gate else ("(", ")")     # diamond / rounded box
         out.append(f"{indent}{box.key}{shape[0]}{_label(box.lines)}{shape[1]}")
         fill = APPROVAL_FILL if box.approval else box.fill
@@ -64,7 +64,7 @@ def drawing_to_mermaid(drawing: Drawing) -> str:
     lanes = drawing.by == "stage"
     if not lanes:
         out.append("  %% agent lanes: one colour per agent (lane clusters break Mermaid's layout)")
-    by_cluster: dict[str | None, list] = {}
+    by_cluster: dict[str | None, list[Box]] = {}
     for box in drawing.boxes:
         by_cluster.setdefault(box.cluster if lanes else None, []).append(box)
     for cluster in drawing.clusters if lanes else ():

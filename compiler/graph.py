@@ -55,15 +55,15 @@ def strongly_connected(needs: dict[str, tuple[str, ...]], order: dict[str, int])
 def cycles(needs: dict[str, tuple[str, ...]], order: dict[str, int]) -> list[list[str]]:
     """One shortest cycle per cyclic component, starting at its first declared node,
     each node needing the next (and the last needing the first)."""
-    found = []
+    found: list[list[str]] = []
     for scc in sorted(strongly_connected(needs, order), key=lambda c: order[c[0]]):
         start = scc[0]
         if len(scc) == 1 and start not in needs[start]:
             continue
         inside = set(scc)
-        parent = {start: None}
+        parent: dict[str, str | None] = {start: None}
         queue = deque([start])
-        end = None
+        end: str | None = None
         while queue and end is None:
             n = queue.popleft()
             for m in needs[n]:
@@ -73,7 +73,7 @@ def cycles(needs: dict[str, tuple[str, ...]], order: dict[str, int]) -> list[lis
                 if m in inside and m not in parent:
                     parent[m] = n
                     queue.append(m)
-        path = []
+        path: list[str] = []
         while end is not None:
             path.append(end)
             end = parent[end]

@@ -14,6 +14,7 @@ so they appear only in labels, which each emitter escapes for its own syntax.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -136,10 +137,10 @@ def _node_errors(plan: Plan, diagnostics: Sequence[Diagnostic]) -> dict[str, str
 class _Clusters:
     """Clusters made on first use, in drawing order, with synthetic keys."""
 
-    def __init__(self):
-        self.made: dict[object, Cluster] = {}
+    def __init__(self) -> None:
+        self.made: dict[Hashable, Cluster] = {}
 
-    def get(self, ident, label: str, fill: str | None) -> str:
+    def get(self, ident: Hashable, label: str, fill: str | None) -> str:
         if ident not in self.made:
             self.made[ident] = Cluster(f"c{len(self.made)}", label, fill)
         return self.made[ident].key
@@ -166,7 +167,7 @@ def _critical_pairs(plan: Plan) -> set[tuple[str, str]]:
     return set(zip(cp, cp[1:], strict=False))
 
 
-def _full(plan, title, by, errors, conflicts) -> Drawing:
+def _full(plan: Plan, title: str, by: str, errors: dict[str, str], conflicts: list[Diagnostic]) -> Drawing:
     colours, clusters = agent_colours(plan), _Clusters()
 
     def cluster(n: PlanNode) -> str | None:
@@ -181,7 +182,7 @@ def _full(plan, title, by, errors, conflicts) -> Drawing:
     key = {n.id: f"n{i}" for i, n in enumerate(plan.nodes)}
     boxes = tuple(
         Box(key=key[n.id], lines=_node_lines(n), gate=n.is_gate, approval=n.approve is not None,
-            critical=n.critical, fill=GATE_FILL if n.is_gate else colours.get(n.agent, UNASSIGNED),
+            critical=n.critical, fill=GATE_FILL if n.is_gate or n.agent is None else colours.get(n.agent, UNASSIGNED),
             cluster=cluster(n), tooltip=_node_tooltip(n), error=errors.get(n.id), node_id=n.id)
         for n in plan.nodes)
     pairs = _critical_pairs(plan)
@@ -223,7 +224,8 @@ def _lanes(plan: Plan, keep: int) -> dict[str | None, _Lane]:
         return {**{a: one for a in declared}, None: one}
     kept = set(sorted(declared, key=lambda a: -count[a])[:keep])
     others = _Lane(len(declared), f"{len(declared) - len(kept)} other agents", OTHERS, merged=True)
-    lanes = {a: _Lane(i, a, colours[a], own=True) if a in kept else others for i, a in enumerate(declared)}
+    lanes: dict[str | None, _Lane] = {a: _Lane(i, a, colours[a], own=True) if a in kept else others
+                                      for i, a in enumerate(declared)}
     lanes[None] = _Lane(len(declared) + 1, "unassigned", UNASSIGNED)
     return lanes
 
@@ -232,14 +234,15 @@ def _stage_label(first: int, last: int) -> str:
     return f"stage {first}" if first == last else f"stages {first}\u2013{last}"
 
 
-def _collapsed(plan, title, by, errors, conflicts, budget) -> Drawing:
+def _collapsed(plan: Plan, title: str, by: str, errors: dict[str, str], conflicts: list[Diagnostic],
+               budget: int) -> Drawing:
     """The first of three ever coarser summaries that stays within the budget of boxes
     and edges: one box per agent per stage; the busiest agents' lanes over bands of
     stages; one box per band of stages."""
     stages = max(len(plan.stages), 1)
     full = " (--full draws every node)"
 
-    def summary(how: str, lanes: dict, width: int) -> Drawing:
+    def summary(how: str, lanes: dict[str | None, _Lane], width: int) -> Drawing:
         return _grouped(plan, f"{title}; one box per {how}{full}", by, errors, conflicts, lanes, width)
 
     every = _lanes(plan, len(plan.agents))
@@ -271,17 +274,21 @@ def _merged_lines(ns: list[PlanNode]) -> tuple[str, ...]:
     return (names + (f", {len(top) - 3} more" if len(top) > 3 else ""),)
 
 
-def _grouped(plan, title, by, errors, conflicts, lanes: dict[str | None, _Lane], width: int) -> Drawing:
+Group = tuple[int, int, int]       # (band of stages, 1 for gates, the lane's order)
+
+
+def _grouped(plan: Plan, title: str, by: str, errors: dict[str, str], conflicts: list[Diagnostic],
+             lanes: dict[str | None, _Lane], width: int) -> Drawing:
     last_stage = max(len(plan.stages) - 1, 0)
 
     def lane_of(n: PlanNode) -> _Lane | None:
         return None if n.is_gate else lanes.get(n.agent, lanes[None])
 
-    def group_of(n: PlanNode) -> tuple:
+    def group_of(n: PlanNode) -> Group:
         lane = lane_of(n)
         return (n.stage // width, 1, 0) if lane is None else (n.stage // width, 0, lane.order)
 
-    members: dict[tuple, list[PlanNode]] = defaultdict(list)
+    members: dict[Group, list[PlanNode]] = defaultdict(list)
     for n in plan.nodes:
         members[group_of(n)].append(n)
     clusters = _Clusters()
@@ -292,6 +299,7 @@ def _grouped(plan, title, by, errors, conflicts, lanes: dict[str | None, _Lane],
         ns = members[g]
         first, lane = ns[0], lane_of(ns[0])
         stages = _stage_label(g[0] * width, min(g[0] * width + width - 1, last_stage))
+        cluster: str | None
         if by == "stage":
             cluster = clusters.get(("s", g[0]), stages, None)
         else:
@@ -304,6 +312,7 @@ def _grouped(plan, title, by, errors, conflicts, lanes: dict[str | None, _Lane],
             continue
         total = duration(sum(n.estimate_s for n in ns))
         approvals = sum(n.approve is not None for n in ns)
+        lines: tuple[str, ...]
         if lane is None:
             lines = (stages, f"{len(ns)} gates \u00b7 {total}")
             if approvals:
@@ -318,27 +327,31 @@ def _grouped(plan, title, by, errors, conflicts, lanes: dict[str | None, _Lane],
                          f"{len(bad)} with errors; first {bad[0]}" if bad else None, len(ns)))
     group = {n.id: key[group_of(n)] for n in plan.nodes}
     pairs = _critical_pairs(plan)
-    counts: dict[tuple[str, str], list] = {}
+    counts: dict[tuple[str, str], int] = {}
+    critical: set[tuple[str, str]] = set()
     for n in plan.nodes:
         for up in n.needs:
             k = (group[up], group[n.id])
             if k[0] == k[1]:                 # inside one box: its count says enough
                 continue
-            c = counts.setdefault(k, [0, False])
-            c[0] += 1
-            c[1] = c[1] or (up, n.id) in pairs
-    edges = tuple(Edge(s, d, crit, cnt) for (s, d), (cnt, crit) in counts.items())
+            counts[k] = counts.get(k, 0) + 1
+            if (up, n.id) in pairs:
+                critical.add(k)
+    edges = tuple(Edge(s, d, (s, d) in critical, cnt) for (s, d), cnt in counts.items())
     return Drawing(title, by, True, clusters.all(), tuple(boxes), edges, _group_conflicts(conflicts, group))
 
 
-def _group_conflicts(conflicts, group) -> tuple[Conflict, ...]:
+def _group_conflicts(conflicts: list[Diagnostic], group: dict[str, str]) -> tuple[Conflict, ...]:
     """One edge per pair of boxes, labelled with its first witness and how many more."""
-    found: dict[tuple[str, str], list] = {}
+    first: dict[tuple[str, str], Diagnostic] = {}
+    count: dict[tuple[str, str], int] = {}
     for d in conflicts:
         a, b = sorted((group[d.nodes[0]], group[d.nodes[1]]))
-        found.setdefault((a, b), [d, 0])[1] += 1
+        first.setdefault((a, b), d)
+        count[(a, b)] = count.get((a, b), 0) + 1
     out = []
-    for (a, b), (d, n) in found.items():
+    for (a, b), d in first.items():
+        n = count[(a, b)]
         more = f" (+{n - 1} more)" if n > 1 else ""
         out.append(Conflict(a, b, d.code, _conflict_label(d) + more))
     return tuple(out)

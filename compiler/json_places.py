@@ -90,7 +90,7 @@ def _members(text: str, pos: int, path: Path, trie: Trie, out: dict[Path, Place]
     if text[pos] == "}":
         return pos + 1
     while True:
-        name, key_end = json.decoder.scanstring(text, pos + 1)
+        name, key_end = _DECODER.raw_decode(text, pos)           # a key is a JSON string
         key_start = pos
         pos = _blank(text, _blank(text, key_end) + 1)            # past the ':'
         below = trie.get(name)

@@ -33,18 +33,21 @@ _CACHE_LIMIT = 1 << 20
 
 
 class _Node:
-    """A suffix of an alternative: a segment glob, GLOBSTAR (`star`), or END."""
+    """A suffix of an alternative: a segment glob, GLOBSTAR (`star`), or END (no glob, not
+    a star, and its own `next`: nothing follows it, and no search steps past it)."""
 
     __slots__ = ("glob", "star", "next", "skips", "universal")
 
     def __init__(self, g: Glob | None, star: bool, nxt: _Node | None) -> None:
-        self.glob, self.star, self.next = g, star, nxt
-        self.skips = (self, *nxt.skips) if star else (self,)    # nodes reachable on no segment
+        self.glob, self.star = g, star
+        self.next: _Node = self if nxt is None else nxt
+        # nodes reachable on no segment
+        self.skips: tuple[_Node, ...] = (self, *self.next.skips) if star else (self,)
         self.universal = star and nxt is _END                    # matches any rest (`**` at the end)
 
 
 _END = _Node(None, False, None)
-_NODES: dict[tuple, _Node] = {}
+_NODES: dict[tuple[str, _Node], _Node] = {}
 
 
 def _node(segment: str, nxt: _Node) -> _Node:
@@ -149,15 +152,16 @@ def matches(pattern: PatternLike, resource: str) -> bool:
 
 # -- intersection -----------------------------------------------------------------------------
 
-_PATHS: dict[tuple[_Node, _Node], tuple[int, tuple[str, ...]] | None] = {}
-_NOTHING = (0, ())
+Cost = tuple[int, tuple[str, ...]]               # (length, segments) of a resource both match
+_PATHS: dict[tuple[_Node, _Node], Cost | None] = {}
+_NOTHING: Cost = (0, ())
 
 
-def _better(best, cand):
+def _better(best: Cost | None, cand: Cost | None) -> Cost | None:
     return cand if best is None or (cand is not None and cand < best) else best
 
 
-def _meet_paths(x: _Node, y: _Node):
+def _meet_paths(x: _Node, y: _Node) -> Cost | None:
     """The cheapest (length, segments) both suffixes match, or None. Every move takes a
     step along at least one chain (GLOBSTAR against GLOBSTAR only skips, since eating a
     segment there returns to the same pair), so the recursion ends and is memoised."""
@@ -191,10 +195,10 @@ def intersect(a: PatternLike, b: PatternLike) -> str | None:
     pa, pb = _p(a), _p(b)
     if not _may_meet(pa, pb):
         return None
-    if pa.literal is not None or pb.literal is not None:
-        lit, other = (pa, pb) if pa.literal is not None else (pb, pa)
-        return _with_scheme(pa.scheme, lit.literal) if _matches_rest(other, lit.literal) else None
-    best = None
+    for lit, other in ((pa, pb), (pb, pa)):
+        if lit.literal is not None:
+            return _with_scheme(pa.scheme, lit.literal) if _matches_rest(other, lit.literal) else None
+    best: Cost | None = None
     for x in pa.starts:
         for y in pb.starts:
             best = _better(best, _meet_paths(x, y))
@@ -203,6 +207,8 @@ def intersect(a: PatternLike, b: PatternLike) -> str | None:
 
 # -- containment ------------------------------------------------------------------------------
 
+_State = tuple[_Node, frozenset[_Node]]          # (node of A, live nodes of the B chains)
+
 def _escape(xs: tuple[_Node, ...], bs: frozenset[_Node]) -> str | None:
     """A path some chain of `xs` matches and no chain of `bs` does, breadth first over
     (node of A, set of live nodes of all B chains): the union of B is one subset
@@ -210,9 +216,9 @@ def _escape(xs: tuple[_Node, ...], bs: frozenset[_Node]) -> str | None:
     set contains one seen before at the same node of A cannot escape where that one
     could not, so it is skipped."""
     live0 = frozenset(n for b in bs for n in b.skips)
-    parent: dict[tuple, tuple | None] = {}
-    earlier: dict[_Node, list[frozenset]] = {}   # x -> live sets seen with it
-    queue: deque = deque()
+    parent: dict[_State, tuple[_State, str] | None] = {}
+    earlier: dict[_Node, list[frozenset[_Node]]] = {}   # x -> live sets seen with it
+    queue: deque[_State] = deque()
     for x in xs:
         if x not in earlier:
             earlier[x] = [live0]
@@ -222,17 +228,19 @@ def _escape(xs: tuple[_Node, ...], bs: frozenset[_Node]) -> str | None:
         state = queue.popleft()
         x, live = state
         stars = [n for n in live if n.star]
-        segs = [n for n in live if n.glob is not None]
+        segs = [(n, n.glob) for n in live if n.glob is not None]
         for xn in x.skips:
-            if xn is _END:
-                continue
-            ga, x_next = (ANY, xn) if xn.star else (xn.glob, xn.next)
+            if xn.star:
+                ga, x_next = ANY, xn
+            elif xn.glob is not None:
+                ga, x_next = xn.glob, xn.next
+            else:
+                continue                                # END: no segment to read
             # only B globs that share a segment with `ga` can follow it
-            globs = tuple(sorted({n.glob for n in segs if meet(ga, n.glob) is not None},
-                                 key=lambda g: g.text))
+            globs = tuple(sorted({g for _, g in segs if meet(ga, g) is not None}, key=lambda g: g.text))
             index = {g: k for k, g in enumerate(globs)}
             for sig, word in signatures(ga, globs):
-                moved = stars + [n.next for n in segs if index.get(n.glob, -1) in sig]
+                moved = stars + [n.next for n, g in segs if index.get(g, -1) in sig]
                 new_live = frozenset(m for n in moved for m in n.skips)
                 seen = earlier.setdefault(x_next, [])
                 if any(old <= new_live for old in seen) or any(n.universal for n in new_live):

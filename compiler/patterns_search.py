@@ -13,9 +13,10 @@ here is a pure memo, cleared when it grows past _CACHE_LIMIT.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from itertools import islice, pairwise
 
-from lanes.compiler.patterns_segments import ANY, STAR, Glob, accepts, is_segment
+from lanes.compiler.patterns_segments import ANY, STAR, Atom, Glob, accepts, is_segment
 
 _READABLE = "abcdefghijklmnopqrstuvwxyz0123456789_"
 _DOTS_AFTER_DOT = (1, 2, 3, 3)        # "" -> ".", "." -> "..", ".." -> "...": an ordinary name
@@ -57,10 +58,10 @@ def _marks(g: Glob) -> tuple[set[int], set[int]]:
     return named, cuts
 
 
-_ALPHABETS: dict[frozenset, tuple[str, ...]] = {}
+_ALPHABETS: dict[frozenset[Glob], tuple[str, ...]] = {}
 
 
-def _alphabet(globs) -> tuple[str, ...]:
+def _alphabet(globs: Iterable[Glob]) -> tuple[str, ...]:
     """One character from every class the globs can tell apart, readable ones first."""
     key = frozenset(globs)
     if key in _ALPHABETS:
@@ -151,10 +152,11 @@ def sample(g: Glob) -> str | None:
     return meet(g, ANY)
 
 
-_SIGNATURES: dict[tuple, tuple] = {}
+Signatures = tuple[tuple[frozenset[int], str], ...]
+_SIGNATURES: dict[tuple[Glob, tuple[Glob, ...]], Signatures] = {}
 
 
-def signatures(a: Glob, bs: tuple[Glob, ...]) -> tuple[tuple[frozenset[int], str], ...]:
+def signatures(a: Glob, bs: tuple[Glob, ...]) -> Signatures:
     """For the segments `a` matches: every set of indexes of `bs` that match one of them
     too, minimal sets only (matching fewer of B is always better for escaping B), each
     with a shortest such segment; ordered shortest segment first."""
@@ -164,7 +166,7 @@ def signatures(a: Glob, bs: tuple[Glob, ...]) -> tuple[tuple[frozenset[int], str
     near = [k for k, b in enumerate(bs) if meet(a, b) is not None]    # the rest never match
     first = a.literal if a.literal is not None else sample(a)
     if first is None or not is_segment(first):
-        minimal: tuple = ()
+        minimal: Signatures = ()
     elif a.literal is not None:                    # one segment: its set is the only one
         minimal = ((frozenset(k for k in near if bs[k].matches(first)), first),)
     elif not any(bs[k].matches(first) for k in near):
@@ -186,7 +188,7 @@ class _Union:
     everywhere `old` is."""
 
     def __init__(self, globs: tuple[Glob, ...]) -> None:
-        self.atoms: list[tuple | None] = []
+        self.atoms: list[Atom | None] = []
         self.follow: list[int] = []      # position -> positions after reading a character there
         self.accepts: list[int] = []     # glob -> the bit of its end position
         self.start = 0

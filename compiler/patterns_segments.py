@@ -11,9 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal, Union
 
-STAR = ("*",)
-_ONE = ("?",)
+Ranges = tuple[tuple[int, int], ...]             # inclusive code point ranges
+Atom = Union[tuple[Literal["c"], str], tuple[Literal["?"]], tuple[Literal["*"]],
+             tuple[Literal["["], Ranges, bool]]
+
+STAR: Atom = ("*",)
+_ONE: Atom = ("?",)
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,7 +31,7 @@ class Glob:
     literal: str | None               # the text, when it has no wildcard
 
     @cached_property
-    def atoms(self) -> tuple[tuple, ...]:  # ("c", ch) | ("?",) | ("*",) | ("[", ((lo, hi), ...), negated)
+    def atoms(self) -> tuple[Atom, ...]:
         return _parse(self.text)
 
     @cached_property
@@ -47,7 +52,7 @@ class Glob:
         return "".join(chars[:n]), "".join(chars[len(chars) - m:]), STAR in self.atoms
 
     @cached_property
-    def regex(self) -> re.Pattern:
+    def regex(self) -> re.Pattern[str]:
         return _regex(self.atoms)
 
     def matches(self, segment: str) -> bool:
@@ -56,7 +61,7 @@ class Glob:
         return self.regex.match(segment) is not None
 
 
-def _parse_class(text: str, i: int) -> tuple[tuple, int] | None:
+def _parse_class(text: str, i: int) -> tuple[Atom, int] | None:
     """The class starting at text[i] == '[' and the index of its ']', or None (literal '[')."""
     j = i + 1
     negated = j < len(text) and text[j] in "!^"
@@ -65,7 +70,8 @@ def _parse_class(text: str, i: int) -> tuple[tuple, int] | None:
     close = text.find("]", j + 1)            # a ']' right after '[' or '[!' is a member
     if j >= len(text) or close < 0:
         return None
-    body, ranges, n = text[j:close], [], 0
+    body, n = text[j:close], 0
+    ranges: list[tuple[int, int]] = []
     while n < len(body):
         if n + 2 < len(body) and body[n + 1] == "-":
             lo, hi = ord(body[n]), ord(body[n + 2])
@@ -78,8 +84,8 @@ def _parse_class(text: str, i: int) -> tuple[tuple, int] | None:
     return ("[", tuple(ranges), negated), close
 
 
-def _parse(text: str) -> tuple[tuple, ...]:
-    atoms: list[tuple] = []
+def _parse(text: str) -> tuple[Atom, ...]:
+    atoms: list[Atom] = []
     i = 0
     while i < len(text):
         ch = text[i]
@@ -97,10 +103,11 @@ def _parse(text: str) -> tuple[tuple, ...]:
     return tuple(atoms)
 
 
-def _atom_regex(atom: tuple) -> str:
+def _atom_regex(atom: Atom) -> str:
+    """The regex of a non-star atom."""
     if atom[0] == "c":
         return re.escape(atom[1])
-    if atom is _ONE:
+    if atom[0] != "[":
         return "."
     ranges, negated = atom[1], atom[2]
     if not ranges:
@@ -110,7 +117,7 @@ def _atom_regex(atom: tuple) -> str:
     return f"[{'^' if negated else ''}{body}]"
 
 
-def _regex(atoms: tuple[tuple, ...]) -> re.Pattern:
+def _regex(atoms: tuple[Atom, ...]) -> re.Pattern[str]:
     """Anchored regex. Between stars each chunk has a fixed length, so taking its leftmost
     occurrence is optimal; an atomic lookahead (as CPython's fnmatch does) keeps `re`
     from backtracking into it, so `*a*a*a*b` stays linear-ish on long names."""
@@ -128,7 +135,7 @@ def _regex(atoms: tuple[tuple, ...]) -> re.Pattern:
     return re.compile("".join(text) + r"\Z", re.DOTALL)
 
 
-def _closures(atoms: tuple[tuple, ...]) -> tuple[int, ...]:
+def _closures(atoms: tuple[Atom, ...]) -> tuple[int, ...]:
     out = [0] * (len(atoms) + 1)
     for p in range(len(atoms), -1, -1):
         out[p] = (1 << p) | (out[p + 1] if p < len(atoms) and atoms[p] is STAR else 0)
@@ -158,7 +165,7 @@ def is_segment(word: str) -> bool:
     return word not in ("", ".", "..") and "/" not in word
 
 
-def accepts(atom: tuple, code: int) -> bool:
+def accepts(atom: Atom, code: int) -> bool:
     """Does a non-star atom read the character with this code point?"""
     if atom[0] == "c":
         return ord(atom[1]) == code

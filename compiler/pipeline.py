@@ -9,9 +9,10 @@ from lanes.compiler.planfile import Plan
 from lanes.compiler.resolve import resolve
 from lanes.dsl.ast import Workflow
 from lanes.dsl.diagnostics import Diagnostic
+from lanes.dsl.source import Source
 
 
-def analyse(workflow: Workflow, source) -> tuple[Model, list[Diagnostic]]:
+def analyse(workflow: Workflow, source: Source | None) -> tuple[Model, list[Diagnostic]]:
     """Every check after parsing: references, cycles, routing, gates, then the domain proof."""
     model, diags = resolve(workflow, source)
     return model, [*diags, *check_rollback_gates(model), *check_domains(model)]

@@ -72,8 +72,8 @@ def _walked(d: object, text: str, file: str, ids: bool) -> tuple[Plan | None, li
     from lanes.compiler.plan_invariants import invariant_problems
 
     problems = shape_problems(d, ids=ids)
-    if not problems:
-        plan = build_plan(d)                  # the shape holds: d is a dict of the right fields
+    if not problems and isinstance(d, dict):  # the shape holds: d is an object of the right fields
+        plan = build_plan(d)
         problems = invariant_problems(plan)
         if not problems:
             return plan, []

@@ -10,8 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 import json
+from typing import Any
 
 from lanes.compiler.plan_fields import PLAN_VERSION
+
+# A JSON object as json.loads gives it: Any, because nothing here knows its shape; plan_read.py
+# checks the shape of a plan file before `build_plan` reads one.
+JSONObject = dict[str, Any]
 
 DEFAULT_ESTIMATE_S = 60
 
@@ -113,13 +118,13 @@ class Plan:
         return {k: tuple(v) for k, v in out.items()}
 
 
-def _num(x: float):
+def _num(x: float) -> float:
     """Whole numbers print as integers so plans read like the spec."""
     return int(x) if float(x).is_integer() else x
 
 
-def _node_json(n: PlanNode) -> dict:
-    d: dict = {"id": n.id, "kind": n.kind}
+def _node_json(n: PlanNode) -> dict[str, object]:
+    d: dict[str, object] = {"id": n.id, "kind": n.kind}
     if n.kind == "task":
         d["agent"] = n.agent
     d["needs"] = list(n.needs)
@@ -150,16 +155,16 @@ def _node_json(n: PlanNode) -> dict:
     return d
 
 
-def _agent_json(a: PlanAgent) -> dict:
-    d = {"id": a.id, "skills": list(a.skills), "instances": a.instances, "domain": a.domain,
+def _agent_json(a: PlanAgent) -> dict[str, object]:
+    d: dict[str, object] = {"id": a.id, "skills": list(a.skills), "instances": a.instances, "domain": a.domain,
          "writes": list(a.writes), "reads": list(a.reads), "env": dict(a.env)}
     if a.description is not None:
         d["description"] = a.description
     return d
 
 
-def plan_to_dict(plan: Plan) -> dict:
-    d = {
+def plan_to_dict(plan: Plan) -> dict[str, object]:
+    d: dict[str, object] = {
         "lanes_plan": PLAN_VERSION,
         "workflow": plan.workflow,
         "source_digest": plan.source_digest,
@@ -180,12 +185,12 @@ def plan_to_dict(plan: Plan) -> dict:
 def to_json(plan: Plan) -> str:
     """The layout of SPEC section 5: one top-level key per line, one node (and one
     agent) per line, so plans diff well; it also keeps json's fast C encoder."""
-    def one(value) -> str:
+    def one(value: object) -> str:
         return json.dumps(value, ensure_ascii=False)
 
     lines = []
     for key, value in plan_to_dict(plan).items():
-        if key in ("nodes", "agents") and value:
+        if isinstance(value, list) and key in ("nodes", "agents") and value:
             inner = ",\n".join(f"    {one(v)}" for v in value)
             lines.append(f'  {one(key)}: [\n{inner}\n  ]')
         else:
@@ -193,11 +198,11 @@ def to_json(plan: Plan) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def _env(d) -> tuple[tuple[str, str], ...]:
+def _env(d: dict[str, object] | None) -> tuple[tuple[str, str], ...]:
     return tuple((str(k), str(v)) for k, v in (d or {}).items())
 
 
-def plan_from_dict(d: dict) -> Plan:
+def plan_from_dict(d: JSONObject) -> Plan:
     """The plan of a document that lanes wrote (a run's stored plan, a test's); PlanError
     when it is not one. A plan file from anywhere goes through plan_read.py instead."""
     if not isinstance(d, dict) or d.get("lanes_plan") != PLAN_VERSION:
@@ -214,7 +219,7 @@ def plan_from_dict(d: dict) -> Plan:
     return plan
 
 
-def build_plan(d: dict) -> Plan:
+def build_plan(d: JSONObject) -> Plan:
     """The plan of a document with the fields and types of the schema (nothing is checked)."""
     nodes = tuple(
         PlanNode(

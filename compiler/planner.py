@@ -30,7 +30,8 @@ def remaining(est: dict[str, float], down: dict[str, list[str]], topo: list[str]
     return tail
 
 
-def critical_path(tail: dict[str, float], needs, down) -> list[str]:
+def critical_path(tail: dict[str, float], needs: dict[str, tuple[str, ...]],
+                  down: dict[str, list[str]]) -> list[str]:
     """The longest chain; among equally long ones the one with the smaller ids first."""
     roots = [n for n in tail if not needs[n]]
     if not roots:
@@ -43,14 +44,15 @@ def critical_path(tail: dict[str, float], needs, down) -> list[str]:
     return path
 
 
-def simulate(nodes: list[RNode], lanes: dict[str, int], est, tail, rank) -> float:
+def simulate(nodes: list[RNode], lanes: dict[str, int], est: dict[str, float], tail: dict[str, float],
+             rank: dict[str, int]) -> float:
     """Wall time with agent lanes and unlimited job slots; gates hold no lane. Among
     ready nodes the longest remaining critical path starts first (as the runtime does)."""
     needs = {n.id: set(n.needs) for n in nodes}
     down = dependents({n.id: n.needs for n in nodes})
     lane_of = {n.id: (n.agent if n.is_task and n.agent in lanes else None) for n in nodes}
     free = dict(lanes)
-    waiting: dict[str | None, list] = {}
+    waiting: dict[str | None, list[tuple[float, int, str]]] = {}
     running: list[tuple[float, int, str]] = []
     missing = {k: len(v) for k, v in needs.items()}
     now = 0.0
@@ -66,9 +68,9 @@ def simulate(nodes: list[RNode], lanes: dict[str, int], est, tail, rank) -> floa
                     free[lane] -= 1
                 heapq.heappush(running, (now + est[n], rank[n], n))
 
-    for n in nodes:
-        if not missing[n.id]:
-            make_ready(n.id)
+    for node in nodes:
+        if not missing[node.id]:
+            make_ready(node.id)
     start_what_fits()
     while running:
         now, _, n = heapq.heappop(running)
@@ -76,8 +78,9 @@ def simulate(nodes: list[RNode], lanes: dict[str, int], est, tail, rank) -> floa
         while running and running[0][0] == now:
             finished.append(heapq.heappop(running)[2])
         for f in finished:
-            if lane_of[f] is not None:
-                free[lane_of[f]] += 1
+            lane = lane_of[f]
+            if lane is not None:
+                free[lane] += 1
             for d in down[f]:
                 missing[d] -= 1
                 if not missing[d]:
@@ -86,7 +89,7 @@ def simulate(nodes: list[RNode], lanes: dict[str, int], est, tail, rank) -> floa
     return now
 
 
-def _definition(n: RNode) -> dict:
+def _definition(n: RNode) -> dict[str, object]:
     """What a node's digest covers: everything that changes what it does or where."""
     return {
         "id": n.id, "kind": n.kind, "agent": n.agent, "needs": sorted(n.needs), "run": n.run,

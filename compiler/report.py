@@ -11,7 +11,7 @@ passes the SVG in, so this module stays a pure function of the plan.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from typing import Sequence, TypedDict
 import xml.etree.ElementTree as ET
 
 import jinja2
@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from lanes.compiler.emit_dot import emit_dot
 from lanes.compiler.graph_model import OTHERS, agent_colours
-from lanes.compiler.planfile import Plan
+from lanes.compiler.planfile import Plan, PlanNode
 from lanes.dsl.diagnostics import Diagnostic
 from lanes.dsl.durations import duration
 
@@ -70,7 +70,9 @@ def report_dot(plan: Plan, diagnostics: Sequence[Diagnostic] = ()) -> str:
 def _excerpt(d: Diagnostic, sources: dict[str, str]) -> str | None:
     """The offending source line and a caret under the span, like `lanes check` on a terminal."""
     s = d.span
-    text = sources.get(s.file) if s else None
+    if s is None:
+        return None
+    text = sources.get(s.file)
     if text is None:
         return None
     lines = text.split("\n")
@@ -82,9 +84,28 @@ def _excerpt(d: Diagnostic, sources: dict[str, str]) -> str | None:
     return f"{s.line:>5} | {line}\n      | {' ' * (s.column - 1)}^{'~' * (width - 1)}"
 
 
-def _domain_matrix(plan: Plan) -> dict:
+class MatrixRow(TypedDict):
+    agent: str
+    cells: list[str]              # per pattern: "W", "R" or ""
+
+
+class PatternUse(TypedDict):
+    pattern: str
+    writers: list[str]
+    readers: list[str]
+
+
+class DomainMatrix(TypedDict):
+    patterns: list[str]
+    rows: list[MatrixRow]
+    by_pattern: list[PatternUse]
+    as_table: bool
+    shared_writes: set[str]
+
+
+def _domain_matrix(plan: Plan) -> DomainMatrix:
     patterns = sorted({p for a in plan.agents for p in (*a.writes, *a.reads)})
-    rows = [{"agent": a.id, "cells": ["W" if p in a.writes else "R" if p in a.reads else "" for p in patterns]}
+    rows: list[MatrixRow] = [{"agent": a.id, "cells": ["W" if p in a.writes else "R" if p in a.reads else "" for p in patterns]}
             for a in plan.agents]
     writers: dict[str, list[str]] = defaultdict(list)
     readers: dict[str, list[str]] = defaultdict(list)
@@ -93,14 +114,15 @@ def _domain_matrix(plan: Plan) -> dict:
             writers[p].append(a.id)
         for p in a.reads:
             readers[p].append(a.id)
-    by_pattern = [{"pattern": p, "writers": writers[p], "readers": readers[p]} for p in patterns]
+    by_pattern: list[PatternUse] = [{"pattern": p, "writers": writers[p], "readers": readers[p]} for p in patterns]
     return {"patterns": patterns, "rows": rows, "by_pattern": by_pattern,
             "as_table": len(patterns) * len(plan.agents) <= MATRIX_MAX_CELLS,
             "shared_writes": {p for p in patterns if len(writers[p]) > 1}}
 
 
 def _context(plan: Plan, diagnostics: Sequence[Diagnostic], sources: dict[str, str],
-             svg: str | bytes | None, graph_problem: str | None) -> dict:
+             svg: str | bytes | None, graph_problem: str | None) -> dict[str, object]:
+    """The template's namespace."""
     anchor = {n.id: f"node-{i}" for i, n in enumerate(plan.nodes)}
     colours = agent_colours(plan)
     graph_svg = None
@@ -109,7 +131,7 @@ def _context(plan: Plan, diagnostics: Sequence[Diagnostic], sources: dict[str, s
             graph_svg = safe_svg(svg)
         except UnsafeSvg as exc:
             graph_problem = f"the SVG was not inlined ({exc})"
-    tasks_of: dict[str | None, list] = defaultdict(list)
+    tasks_of: dict[str | None, list[PlanNode]] = defaultdict(list)
     for n in plan.nodes:
         if not n.is_gate:
             tasks_of[n.agent].append(n)

@@ -6,18 +6,47 @@ is dropped and a cycle is cut, so later stages and the diagrams keep working.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 import os
+from typing import Protocol, TypedDict, TypeVar
 
 from lanes.compiler.graph import cycles, strongly_connected
 from lanes.compiler.model import EMPTY_DOMAIN, Model, Pattern, RAgent, RDomain, RNode
 from lanes.compiler.planfile import DEFAULT_ESTIMATE_S, Backoff
 from lanes.dsl import ast
 from lanes.dsl.diagnostics import Diagnostic, Related, diag, did_you_mean
+from lanes.dsl.source import Source
+from lanes.dsl.span import Span
 
 DEFAULT_BACKOFF = Backoff(1, 2, 60)
 
 
-def _env(*groups) -> tuple[tuple[str, str], ...]:
+class _Declared(Protocol):
+    """A declaration with an id (a named domain, an agent, a task, a gate)."""
+
+    @property
+    def id(self) -> ast.Name | None: ...
+
+
+D = TypeVar("D", bound=_Declared)
+V = TypeVar("V")
+ASTNode = ast.Task | ast.Gate
+
+
+class _Common(TypedDict):
+    """The fields that tasks and gates resolve alike."""
+
+    id: str
+    needs: tuple[str, ...]
+    estimate_s: float
+    timeout_s: float | None
+    retries: int
+    description: str | None
+    span: Span | None
+    order: int
+
+
+def _env(*groups: Iterable[ast.EnvVar | tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """Later groups override earlier ones; the result is sorted for determinism."""
     out: dict[str, str] = {}
     for g in groups:
@@ -36,26 +65,30 @@ def _domain(d: ast.Domain, owner: str) -> RDomain:
 
 
 class _Resolver:
-    def __init__(self, wf: ast.Workflow, source) -> None:
+    def __init__(self, wf: ast.Workflow, source: Source | None) -> None:
         self.wf = wf
         self.source = source
         self.diags: list[Diagnostic] = []
 
-    def unique(self, items, kind: str) -> dict:
+    def unique(self, items: Iterable[D], kind: Callable[[D], str]) -> dict[str, D]:
         """id -> first definition; later ones are E200 pointing back at the first."""
-        seen: dict = {}
+        seen: dict[str, D] = {}
+        first_names: dict[str, ast.Name] = {}
         for item in items:
             ident = item.id
-            first = seen.get(ident.value)
+            if ident is None:                   # an inline domain: never among declarations
+                continue
+            first = first_names.get(ident.value)
             if first is None:
                 seen[ident.value] = item
+                first_names[ident.value] = ident
             else:
                 self.diags.append(diag(
                     "E200", f"duplicate id '{ident.value}': {kind(item)} is already defined",
-                    ident.span, related=[Related(f"'{ident.value}' is first defined here", first.id.span)]))
+                    ident.span, related=[Related(f"'{ident.value}' is first defined here", first.span)]))
         return seen
 
-    def lookup(self, name: ast.Name, table: dict, what: str):
+    def lookup(self, name: ast.Name, table: Mapping[str, V], what: str) -> V | None:
         found = table.get(name.value)
         if found is None:
             self.diags.append(diag("E201", f"undefined {what} '{name.value}'"
@@ -67,7 +100,7 @@ class _Resolver:
         domains = self.unique(wf.domains, lambda _: "a domain")
         named = {k: _domain(d, f"domain {k}") for k, d in domains.items()}
         agents_ast = self.unique(wf.agents, lambda _: "an agent")
-        nodes_ast = self.unique([*wf.tasks, *wf.gates],
+        nodes_ast: dict[str, ASTNode] = self.unique([*wf.tasks, *wf.gates],
                                 lambda n: f"a {'task' if isinstance(n, ast.Task) else 'gate'} "
                                           "(tasks and gates share one namespace)")
 
@@ -81,19 +114,19 @@ class _Resolver:
                 dom = EMPTY_DOMAIN
             agents[a.id.value] = RAgent(
                 a.id.value, tuple(s.value for s in a.skills),
-                a.instances.value if a.instances else 1, dom,
+                int(a.instances.value) if a.instances else 1, dom,
                 a.description.value if a.description else None, _env(a.env), a.id.span, order)
 
         d = wf.defaults
         base_timeout = d.timeout.seconds if d and d.timeout else None
-        base_retries = d.retries.value if d and d.retries else 0
+        base_retries = int(d.retries.value) if d and d.retries else 0   # whole numbers (the builder checks)
         base_backoff = self.backoff(d.backoff if d else None, DEFAULT_BACKOFF)
         base_env = d.env if d else ()
 
-        needs = {}
+        found_needs: dict[str, tuple[str, ...]] = {}
         for ident, n in nodes_ast.items():
-            needs[ident] = tuple(x.value for x in n.needs if self.lookup(x, nodes_ast, "task or gate"))
-        needs = self.cut_cycles(needs, nodes_ast)
+            found_needs[ident] = tuple(x.value for x in n.needs if self.lookup(x, nodes_ast, "task or gate"))
+        needs = self.cut_cycles(found_needs, nodes_ast)
 
         work = {a: 0.0 for a in agents}
         estimates = {i: (n.estimate.seconds if n.estimate else DEFAULT_ESTIMATE_S)
@@ -101,21 +134,21 @@ class _Resolver:
         chosen: dict[str, str | None] = {}
         for ident, n in nodes_ast.items():
             if isinstance(n, ast.Task) and n.agent is not None:
-                chosen[ident] = n.agent.value if self.lookup(n.agent, agents, "agent") else None
-                if chosen[ident]:
-                    work[chosen[ident]] += estimates[ident]
+                given = chosen[ident] = n.agent.value if self.lookup(n.agent, agents, "agent") else None
+                if given:
+                    work[given] += estimates[ident]
         for ident, n in nodes_ast.items():          # routing: least work so far, then declaration
             if isinstance(n, ast.Task) and n.agent is None and n.requires is not None:
-                chosen[ident] = self.route(n, agents, work)
-                if chosen[ident]:
-                    work[chosen[ident]] += estimates[ident]
+                routed = chosen[ident] = self.route(n, agents, work)
+                if routed:
+                    work[routed] += estimates[ident]
 
         nodes = []
         for order, (ident, n) in enumerate(nodes_ast.items()):
-            common = dict(
+            common = _Common(
                 id=ident, needs=needs[ident], estimate_s=estimates[ident],
                 timeout_s=n.timeout.seconds if n.timeout else base_timeout,
-                retries=n.retries.value if n.retries else base_retries,
+                retries=int(n.retries.value) if n.retries else base_retries,
                 description=n.description.value if n.description else None,
                 span=n.id.span, order=order)
             if isinstance(n, ast.Gate):
@@ -157,7 +190,7 @@ class _Resolver:
                        b.max.seconds if b.max else base.max_s)
 
     def route(self, task: ast.Task, agents: dict[str, RAgent], work: dict[str, float]) -> str | None:
-        wanted = [s.value for s in task.requires]
+        wanted = [s.value for s in task.requires or ()]
         able = [a for a in agents.values() if all(s in a.skills for s in wanted)]
         if not able:
             span = task.requires[0].span if task.requires else task.id.span
@@ -169,7 +202,8 @@ class _Resolver:
             return None
         return min(able, key=lambda a: (work[a.id], a.order)).id
 
-    def cut_cycles(self, needs: dict[str, tuple[str, ...]], nodes_ast: dict) -> dict:
+    def cut_cycles(self, needs: dict[str, tuple[str, ...]],
+                   nodes_ast: dict[str, ASTNode]) -> dict[str, tuple[str, ...]]:
         """E202 for every cycle (listed in order), and the edges that close it removed."""
         order = {k: i for i, k in enumerate(needs)}
         out = dict(needs)
@@ -190,14 +224,14 @@ class _Resolver:
         return out
 
 
-def _need_span(node, target: str):
+def _need_span(node: ASTNode, target: str) -> Span:
     for x in node.needs:
         if x.value == target:
             return x.span
     return node.id.span
 
 
-def resolve(wf: ast.Workflow, source) -> tuple[Model, list[Diagnostic]]:
+def resolve(wf: ast.Workflow, source: Source | None) -> tuple[Model, list[Diagnostic]]:
     r = _Resolver(wf, source)
     model = r.run()
     return model, r.diags

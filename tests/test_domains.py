@@ -164,3 +164,15 @@ def test_routing_goes_to_least_loaded_agent(tmp_path):
     agents = {n.id: n.agent for n in comp.plan.nodes}
     assert agents == {"big": "a", "one": "b", "two": "b"}
     assert comp.plan.node_by_id["one"].requires == ("py",)
+
+
+def test_tasks_whose_agent_is_undefined_still_get_their_conflict(tmp_path):
+    comp = compile_text(tmp_path, "w.yaml", """
+        workflow: w
+        agents: {a: {}}
+        tasks:
+          t: {agent: b, run: "true", domain: {writes: ["x/**"]}}
+          u: {agent: b, run: "true", domain: {writes: ["x/**"]}}
+        """)
+    assert codes(comp) == [("W400", 2, 10), ("E201", 4, 14), ("E300", 5, 3), ("E201", 5, 14)]
+    assert "neither has an agent" in comp.diagnostics[2].related[2].message
