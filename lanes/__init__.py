@@ -16,4 +16,4 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'lanes' has no attribute {name!r}")
 
 
-__all__ = ["load", "check", "compile", "Loaded", "Compilation", "__version__"]
+__all__ = ["Compilation", "Loaded", "__version__", "check", "compile", "load"]

@@ -6,9 +6,9 @@ token, expired lease) is a message on stderr with exit status 1 and changes noth
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import json
 import sys
-from typing import Callable
 
 from lanes.runtime.store import Store, StoreError
 from lanes.state import add_state, new_run_id, open_store, run_id_problem
@@ -27,7 +27,7 @@ def _lease(text: str) -> float:
     return float(seconds)
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     o = sub.add_parser("open", help="create a run whose nodes agents claim (pull mode)")
     o.add_argument("file", metavar="FILE|plan.json")
     o.add_argument("--run-id", metavar="ID")

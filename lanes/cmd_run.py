@@ -9,8 +9,9 @@ Ctrl-C; 143 SIGTERM, 129 SIGHUP): the run is resumable.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 import sys
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from lanes.state import add_state, new_run_id, open_store, pick_run, run_id_problem, state_dir
 
@@ -45,7 +46,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", "-v", action="store_true", help="a line per node in the summary")
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run a workflow or a plan in parallel")
     p.add_argument("file", metavar="FILE|plan.json")
     p.add_argument("--run-id", metavar="ID")
@@ -66,12 +67,12 @@ def _usage_error(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _options(args: argparse.Namespace) -> "Options":
+def _options(args: argparse.Namespace) -> Options:
     from lanes.runtime.run import Options
     return Options(jobs=args.jobs, stages=args.stages, keep_going=args.keep_going, yes=args.yes)
 
 
-def _briefs(plan: "Plan") -> Mapping[str, str] | None:
+def _briefs(plan: Plan) -> Mapping[str, str] | None:
     """Every agent's brief, rendered here from the plan (the runtime writes them)."""
     from lanes.compiler.brief import BriefError, render_briefs
     try:
@@ -81,7 +82,7 @@ def _briefs(plan: "Plan") -> Mapping[str, str] | None:
         return None
 
 
-def _executor(args: argparse.Namespace, driver: "Driver") -> "Executor":
+def _executor(args: argparse.Namespace, driver: Driver) -> Executor:
     if args.executor == "dask":
         from lanes.runtime.dask_executor import DaskExecutor
         return DaskExecutor(args.scheduler, on_started=driver.on_started)
@@ -89,14 +90,14 @@ def _executor(args: argparse.Namespace, driver: "Driver") -> "Executor":
     return LocalExecutor(on_started=driver.on_started)
 
 
-def _progress(args: argparse.Namespace, plan: "Plan") -> "object":
+def _progress(args: argparse.Namespace, plan: Plan) -> object:
     from lanes.runtime.progress import LiveProgress, PlainProgress
     if sys.stdout.isatty() and not args.no_progress:
         return LiveProgress(plan)
     return PlainProgress()
 
 
-def execute(run: "Run", args: argparse.Namespace) -> int:
+def execute(run: Run, args: argparse.Namespace) -> int:
     """Drive a run that exists in the store to its end, then print its summary."""
     from lanes.runtime.driver import Driver
     from lanes.runtime.progress import summary
@@ -127,7 +128,7 @@ def execute(run: "Run", args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _store(args: argparse.Namespace, create: bool) -> "Store | None":
+def _store(args: argparse.Namespace, create: bool) -> Store | None:
     return open_store(args, create=create)
 
 
@@ -169,11 +170,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def resume(args: argparse.Namespace) -> int:
+    import os
+
     from lanes.compiler.planfile import PlanError, from_json, to_json
     from lanes.inputs import read_input
     from lanes.runtime.orphans import end_groups
     from lanes.runtime.run import Run, not_resumable, runtime_alive, up_to_date
-    import os
     problem = _usage_error(args)
     if problem:
         print(f"lanes: {problem}", file=sys.stderr)
@@ -218,4 +220,4 @@ def resume(args: argparse.Namespace) -> int:
     return execute(r, args)
 
 
-__all__ = ["register", "run", "resume", "execute", "state_dir"]
+__all__ = ["execute", "register", "resume", "run", "state_dir"]

@@ -7,11 +7,10 @@ import json
 import os
 import sys
 
-
 from lanes.state import add_state, open_store, pick_run
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("status", help="the state of a run (default: the latest)")
     s.add_argument("run_id", nargs="?", metavar="RUN_ID")
     s.add_argument("--format", choices=("human", "json"), default="human")

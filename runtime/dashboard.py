@@ -1,15 +1,15 @@
 """`.lanes/runs/RUN_ID/dashboard.json`: the run at a glance, replaced atomically."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 import json
 import os
 import tempfile
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from lanes.runtime.states import STATES
 from lanes.runtime.store import Row, iso
-
 
 _iso = lru_cache(maxsize=1 << 16)(iso)     # a timestamp is formatted once, not on every rewrite
 _COMPACT = (",", ":")

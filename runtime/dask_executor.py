@@ -39,6 +39,7 @@ finds a twin of its task still running on the cluster.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 import ctypes
 import functools
 import logging
@@ -51,12 +52,11 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable
 from typing import Any, TypedDict
+import uuid
 
-from lanes.runtime.executor import Launch, Outcome, argv_of
-from lanes.runtime.local import GRACE_S, RANGE_TRUSTED_S, Leftovers, LogFile, kill_group
+from lanes.runtime.executor import Launch, LogFile, Outcome, argv_of
+from lanes.runtime.procs import GRACE_S, RANGE_TRUSTED_S, Leftovers, kill_group
 
 POLL_S = 0.2                  # how often a running command checks for a cancel request
 CONNECT_TIMEOUT_S = 10

@@ -10,12 +10,13 @@ and the run is left resumable.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 import os
 import signal
 import threading
 import time
 from types import FrameType
-from typing import Callable, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from lanes.runtime.executor import Executor
 from lanes.runtime.run import APPROVAL_POLL_S, Run
@@ -27,7 +28,7 @@ T = TypeVar("T")
 
 
 class Progress(Protocol):
-    def __enter__(self) -> "Progress": ...
+    def __enter__(self) -> Progress: ...
     def __exit__(self, *exc: object) -> None: ...
     def event(self, text: str) -> None: ...
     def update(self, sched: Scheduler, force: bool = False) -> None: ...

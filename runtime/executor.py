@@ -6,6 +6,7 @@ those); the driver hands them a `Launch` and collects `Outcome`s.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import os
 import re
 import shlex
 from typing import Protocol
@@ -67,3 +68,39 @@ class Executor(Protocol):
     def cancel(self, node_id: str) -> None: ...
     def cancel_all(self) -> None: ...
     def close(self) -> None: ...
+
+
+class LogFile:
+    """A node's log, created when the first byte arrives (creating files is the dearest
+    part of starting a no-op task). Output that cannot be written (a full disk, a log
+    directory removed) does not stop the command or the run, but is counted: `problem`
+    says how much was lost and why, for Outcome.log_error."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd: int | None = None
+        self.lost = 0                            # bytes that did not reach the log
+        self.reason: str | None = None           # why, the first time
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError as exc:
+            self.lost += len(view)
+            if self.reason is None:
+                self.reason = exc.strerror or str(exc)
+
+    @property
+    def problem(self) -> str | None:
+        if not self.lost:
+            return None
+        return f"lost {self.lost:,} bytes of output: {self.reason} ({self.path})"
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

@@ -3,9 +3,9 @@ and by the run's key in the environment of every process it started (so an unrec
 group is found too, and never one of another run that shares the run id)."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
-from lanes.runtime.local import GRACE_S, group_alive, kill_group, orphan_groups
+from lanes.runtime.procs import GRACE_S, group_alive, kill_group, orphan_groups
 
 
 def end_groups(run_key: str, recorded: Iterable[int], grace_s: float = GRACE_S) -> list[int]:

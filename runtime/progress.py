@@ -28,7 +28,7 @@ class PlainProgress:
         self._second = -1
         self._stamp = ""
 
-    def __enter__(self) -> "PlainProgress":
+    def __enter__(self) -> PlainProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -69,7 +69,7 @@ class LiveProgress(PlainProgress):
         for n in plan.nodes:
             self.lanes[n.agent if n.agent in self.lanes else GATES_ROW].append(n.id)
 
-    def __enter__(self) -> "LiveProgress":
+    def __enter__(self) -> LiveProgress:
         self.live.__enter__()
         return self
 
@@ -122,7 +122,7 @@ class LiveProgress(PlainProgress):
         pass
 
 
-def summary(run: "Run", wall: float, waited: float, stream: IO[str], verbose: bool = False) -> None:
+def summary(run: Run, wall: float, waited: float, stream: IO[str], verbose: bool = False) -> None:
     """The end of a run (SPEC section 7): wall time, summed task time (this session's
     attempts), speedup (summed / wall) and efficiency ((summed - wall) / summed, the
     formula of section 5 with measured times), both without the time in which only a

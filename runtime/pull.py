@@ -21,13 +21,13 @@ executes nothing in pull mode); the tasks are recorded as rolled back.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 import json
 import os
 import secrets
 import socket
 import time
-from typing import Mapping
 
 from lanes.compiler.planfile import Plan, plan_from_dict, to_json
 from lanes.runtime.executor import Outcome

@@ -26,12 +26,13 @@ rolled-back tasks, nodes whose digest changed, and everything downstream of them
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 import os
 import random
 import socket
 import time
-from typing import Callable, Iterable, Mapping, Protocol
+from typing import Protocol
 
 from lanes.compiler.planfile import Plan, PlanNode
 from lanes.runtime.dashboard import LiveDashboard, write_dashboard
@@ -189,7 +190,7 @@ class Run:
     @classmethod
     def create(cls, store: Store, plan: Plan, run_id: str, plan_text: str, source_path: str | None,
                mode: str, options: Options, briefs: Mapping[str, str],
-               observer: Observer | None = None) -> "Run":
+               observer: Observer | None = None) -> Run:
         """A new run, with the agents' briefs (rendered by the caller from the plan)."""
         store.create_run(run_id, new_run_key(), plan, plan_text, source_path, mode,
                          {"jobs": options.jobs, "stages": options.stages, "keep_going": options.keep_going})
@@ -201,7 +202,7 @@ class Run:
     @classmethod
     def resume(cls, store: Store, run_id: str, plan: Plan, options: Options, briefs: Mapping[str, str],
                end_groups: Callable[[str, Iterable[int]], list[int]],
-               observer: Observer | None = None) -> "Run":
+               observer: Observer | None = None) -> Run:
         """Take over a stopped run (the caller has made this process its runtime with
         `store.take_over`): end what the dead runtime left running (`end_groups(run_key,
         recorded_pgids)` returns the groups it ended), finish its unfinished rollbacks,
@@ -690,5 +691,14 @@ def _jitter_rng(run_id: str, node_id: str, failures: int) -> random.Random:
     return random.Random(f"{run_id}/{node_id}/{failures}")
 
 
-__all__ = ["Options", "Run", "StoreError", "runtime_alive", "rollback_targets", "downstream", "new_run_key",
-           "ROLLBACK", "DASHBOARD_EVERY_S"]
+__all__ = [
+    "DASHBOARD_EVERY_S",
+    "ROLLBACK",
+    "Options",
+    "Run",
+    "StoreError",
+    "downstream",
+    "new_run_key",
+    "rollback_targets",
+    "runtime_alive",
+]

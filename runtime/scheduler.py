@@ -20,10 +20,10 @@ nothing) and `started(node)`. A retry waiting for its backoff holds no agent lan
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import heapq
 import random
-from typing import Callable
 
 from lanes.compiler.planfile import Plan
 from lanes.runtime.states import FINAL, STATES, State

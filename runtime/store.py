@@ -15,6 +15,7 @@ what to do.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, KeysView, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,7 +25,7 @@ import json
 import os
 import sqlite3
 import time
-from typing import Any, Iterable, Iterator, KeysView, Mapping, Protocol
+from typing import Any, Protocol
 
 from lanes.compiler.planfile import Plan
 
