@@ -5,16 +5,24 @@ plan. Problems come back as diagnostics, never as exceptions.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 import gc
 import hashlib
 import os
+from typing import TYPE_CHECKING
 
 from lanes.dsl.ast import Workflow
 from lanes.dsl.diagnostics import Diagnostic, sort_diagnostics
 from lanes.dsl.source import Source, read_source
 from lanes.dsl.loader import parse_source
+
+if TYPE_CHECKING:                                # the compiler is imported only when it runs
+    from lanes.compiler.model import Model
+    from lanes.compiler.planfile import Plan
+
+PathArg = str | os.PathLike[str]
 
 
 @dataclass(frozen=True)
@@ -36,8 +44,8 @@ class Loaded:
 @dataclass(frozen=True)
 class Compilation:
     loaded: Loaded
-    model: object | None                 # lanes.compiler.model.Model
-    plan: object | None                  # lanes.compiler.planfile.Plan, drawn even with errors
+    model: Model | None
+    plan: Plan | None                    # drawn even with errors
     diagnostics: tuple[Diagnostic, ...] = field(default=())
 
     @property
@@ -45,13 +53,13 @@ class Compilation:
         return self.loaded.unreadable is not None or any(d.is_error for d in self.diagnostics)
 
     @property
-    def sources(self) -> dict:
+    def sources(self) -> dict[str, str]:
         s = self.loaded.source
         return {s.path: s.text} if s is not None else {}
 
 
 @contextmanager
-def _without_gc_pauses():
+def _without_gc_pauses() -> Iterator[None]:
     """Compiling builds a large acyclic tree of small objects; the cyclic collector
     would rescan it again and again (half the time of a 100k-task check). Pause it,
     then freeze what was built so later collections skip it."""
@@ -65,26 +73,26 @@ def _without_gc_pauses():
             gc.enable()
 
 
-def load(path: str | os.PathLike) -> Loaded:
+def load(path: PathArg) -> Loaded:
     with _without_gc_pauses():
         return _load(path)
 
 
-def _load(path: str | os.PathLike) -> Loaded:
+def _load(path: PathArg) -> Loaded:
     path = os.fspath(path)
     source, problem = read_source(path)
-    if problem is not None:                       # missing, a directory, no permission
+    if source is None:                            # missing, a directory, no permission
         return Loaded(path, None, None, (), unreadable=problem)
     workflow, diags = parse_source(source)
     return Loaded(path, source, workflow, tuple(sort_diagnostics(diags)))
 
 
-def check(path: str | os.PathLike) -> Compilation:
+def check(path: PathArg) -> Compilation:
     """Every check; the plan is not built."""
     return _compile(load(path), with_plan=False)
 
 
-def compile(path: str | os.PathLike) -> Compilation:  # noqa: A001 - the verb users expect
+def compile(path: PathArg) -> Compilation:  # noqa: A001 - the verb users expect
     """Every check and the plan. The plan is built whenever the model exists, even
     with errors, so that diagrams can show the problems; `lanes plan` refuses it then."""
     return _compile(load(path), with_plan=True)

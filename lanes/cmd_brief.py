@@ -6,6 +6,7 @@ the briefs go to stdout; with it, each to DIR/AGENT.md.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -17,7 +18,7 @@ from lanes.inputs import read_input
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("brief", help="write each agent's Markdown brief")
     p.add_argument("file", metavar="FILE", help="a workflow file or a plan.json")
     p.add_argument("agent", nargs="?", metavar="AGENT", help="only this agent (default: every agent)")
@@ -27,7 +28,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     # imported here: every `lanes` command parses all subcommands, so they start light
     from lanes.compiler.brief import BriefError, render_brief, render_briefs
     if args.template and not os.path.isfile(args.template):

@@ -7,6 +7,7 @@ a command from the workflow; svg and png run Graphviz's `dot` on our own DOT.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 from lanes.inputs import read_input
@@ -25,7 +26,8 @@ def render_graphviz(dot_source: str, fmt: str) -> bytes:
     """Lay out DOT with Graphviz's `dot` program into svg or png bytes."""
     import graphviz
     try:
-        return graphviz.Source(dot_source).pipe(format=fmt, quiet=True)
+        image: bytes = graphviz.Source(dot_source).pipe(format=fmt, quiet=True)   # graphviz is untyped
+        return image
     except graphviz.ExecutableNotFound:
         raise RenderError(GRAPHVIZ_MISSING) from None
     except graphviz.CalledProcessError as exc:
@@ -33,7 +35,7 @@ def render_graphviz(dot_source: str, fmt: str) -> bytes:
         raise RenderError(f"Graphviz failed: {detail[-1] if detail else exc}") from None
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("graph", help="draw the workflow's graph (DOT, SVG, PNG or Mermaid)")
     p.add_argument("file", metavar="FILE", help="a workflow file or a plan.json")
     p.add_argument("-f", "--format", choices=FORMATS, default="dot", help="output format (default: dot)")
@@ -45,7 +47,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.format == "png" and not args.output and sys.stdout.isatty():
         print("lanes: png is binary: write it to a file with -o OUT", file=sys.stderr)
         return 2

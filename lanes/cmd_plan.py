@@ -1,19 +1,20 @@
 """`lanes plan FILE [-o plan.json]`: the deterministic execution plan (SPEC section 5)."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from lanes.output import emit
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("plan", help="compile a workflow to its execution plan (JSON)")
     p.add_argument("file", metavar="FILE")
     p.add_argument("-o", "--output", metavar="OUT", help="write the plan here (default: stdout)")
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     # imported here: every `lanes` command parses all subcommands, so they start light
     import lanes.api as api
     from lanes.compiler.planfile import to_json

@@ -6,6 +6,7 @@ Graphviz the page shows the DOT source instead of the picture, with a warning.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 from lanes.cmd_graph import RenderError, render_graphviz
@@ -13,14 +14,14 @@ from lanes.output import emit
 from lanes.inputs import read_input
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("report", help="write a self-contained HTML page for reviewing a workflow")
     p.add_argument("file", metavar="FILE", help="a workflow file or a plan.json")
     p.add_argument("-o", "--output", metavar="OUT", help="write here (default: stdout)")
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     # imported here: every `lanes` command parses all subcommands, so they start light
     from lanes.compiler.report import render_report, report_dot
     inp = read_input(args.file, allow_errors=True)

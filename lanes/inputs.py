@@ -4,8 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from lanes.compiler.planfile import Plan
+
+if TYPE_CHECKING:                   # diagnostics are imported when there are some
+    from lanes.dsl.diagnostics import Diagnostic
 
 
 @dataclass(frozen=True)
@@ -13,8 +17,8 @@ class Input:
     plan: Plan | None
     source_path: str | None        # absolute, for resume to reread
     status: int                    # 0, or the exit status to return (1 errors, 2 unreadable)
-    diagnostics: tuple = ()
-    sources: dict | None = None
+    diagnostics: tuple[Diagnostic, ...] = ()
+    sources: dict[str, str] | None = None
     plan_text: str | None = None   # the plan file as read (what the store keeps), when it was one
 
 

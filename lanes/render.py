@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import IO, Sequence
+from typing import IO, Callable, Sequence
 
 from lanes.dsl.diagnostics import Diagnostic, Related
 from lanes.dsl.span import Span
@@ -15,11 +15,11 @@ _COLOURS = {"error": "\033[1;31m", "warning": "\033[1;35m", "bold": "\033[1m", "
             "reset": "\033[0m"}
 
 
-def is_terminal(stream: IO) -> bool:
+def is_terminal(stream: IO[str]) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def use_colour(stream: IO) -> bool:
+def use_colour(stream: IO[str]) -> bool:
     return is_terminal(stream) and not os.environ.get("NO_COLOR")
 
 
@@ -36,7 +36,7 @@ def _related_line(r: Related) -> str:
     return f"  {r.message} ({where})"
 
 
-def _excerpt(span: Span, sources: dict[str, str], paint) -> list[str]:
+def _excerpt(span: Span, sources: dict[str, str], paint: Callable[[str, str], str]) -> list[str]:
     text = sources.get(span.file)
     if text is None:
         return []
@@ -63,8 +63,8 @@ def format_human(d: Diagnostic, sources: dict[str, str], colour: bool, excerpt: 
     return "\n".join(out)
 
 
-def to_json(diagnostics: Sequence[Diagnostic]) -> dict:
-    def place(span: Span | None) -> dict:
+def to_json(diagnostics: Sequence[Diagnostic]) -> dict[str, object]:
+    def place(span: Span | None) -> dict[str, object]:
         return {"file": span.file if span else None, "line": span.line if span else None,
                 "column": span.column if span else None}
 
@@ -79,7 +79,7 @@ def to_json(diagnostics: Sequence[Diagnostic]) -> dict:
     }
 
 
-def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str], stream: IO,
+def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str], stream: IO[str],
                       fmt: str = "human", summary: bool = False) -> None:
     if fmt == "json":
         stream.write(json.dumps(to_json(diagnostics), indent=2, ensure_ascii=False) + "\n")
