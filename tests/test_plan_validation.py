@@ -297,18 +297,24 @@ SOME_VALUES = [None, True, 0, -1, 1.5, float("inf"), "", "x", "a b", [], {}]
 
 
 def _edited(path, op: str, value=None):
+    """A fresh _doc() with one edit at `path`: "set" to value, "delete", "add" the field
+    named value (with its FIELDS value) to the object there; "get" returns what is there."""
     d = _doc()
+    target = d
+    for k in path:
+        target = target[k]
+    if op == "get":
+        return target
+    if op == "add":
+        target[value] = copy.deepcopy(FIELDS[value])
+        return d
     parent = d
     for k in path[:-1]:
         parent = parent[k]
-    if op == "get":
-        return parent[path[-1]]
     if op == "set":
         parent[path[-1]] = copy.deepcopy(value)
-    elif op == "delete":
-        del parent[path[-1]]
     else:
-        parent[path[-1]][value] = copy.deepcopy(FIELDS[value])
+        del parent[path[-1]]
     return d
 
 
@@ -316,10 +322,11 @@ def _single_edits():
     """Every value of SOME_VALUES at every place, every field deleted, every object given
     each field name (node 1 is left out: it has the shape of node 0)."""
     for path in _paths(_doc()):
-        if not path or path[:2] == ("nodes", 1):
+        if path[:2] == ("nodes", 1):
             continue
-        yield from ((path, "set", v) for v in SOME_VALUES)
-        if isinstance(path[-1], str):
+        if path:
+            yield from ((path, "set", v) for v in SOME_VALUES)
+        if path and isinstance(path[-1], str):
             yield path, "delete", None
         if isinstance(_edited(path, "get"), dict):
             yield from ((path, "add", f) for f in FIELDS)
