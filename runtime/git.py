@@ -10,10 +10,10 @@ workspace.py relies on means what it says.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 import os
 import shlex
 import subprocess
-from typing import Sequence
 
 _DROPPED = frozenset({
     "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",

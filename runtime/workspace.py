@@ -32,6 +32,7 @@ API:
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 import fcntl
@@ -40,7 +41,6 @@ import posixpath
 import re
 import shutil
 import threading
-from typing import Callable, Iterator, Sequence
 
 from .git import WorkspaceError, environment, identity, run
 

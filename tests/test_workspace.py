@@ -11,9 +11,8 @@ import os
 from pathlib import Path
 import subprocess
 
-import pytest
-
 from lanes.runtime.workspace import Change, WorkspaceError, Workspaces, repo_problem
+import pytest
 
 RUN = "r1"
 

@@ -10,9 +10,8 @@ import subprocess
 import sys
 import threading
 
-import pytest
-
 from lanes.runtime.workspace import Attempt, Change, Merge, WorkspaceError, Workspaces
+import pytest
 from test_workspace import RUN, git, isolate, make_repo, task, workspaces, write
 
 

@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 import subprocess
 
-import pytest
-
 from lanes.runtime.workspace import WorkspaceError, Workspaces
+import pytest
 from test_workspace import git, isolate, make_repo, task, workspaces, write
 
 
