@@ -10,10 +10,11 @@ synthetic keys of the drawing (`n0`, ...), never user ids: the package reads a
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 import re
-from typing import Sequence, cast
+from typing import cast
 
-import graphviz                                   # untyped (an override in pyproject.toml): Any
+import graphviz  # untyped (an override in pyproject.toml): Any
 
 from lanes.compiler.graph_model import CONFLICT_COLOUR, Box, Drawing, build_drawing
 from lanes.compiler.planfile import Plan

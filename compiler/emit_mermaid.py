@@ -9,12 +9,12 @@ HTML, and a user's own `#quot;` arrives as text. Node ids are synthetic
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 import json
 import string
-from typing import Sequence
 
-from lanes.compiler.graph_model import CONFLICT_COLOUR, Box, Drawing, build_drawing
 from lanes.compiler.emit_dot import APPROVAL_FILL
+from lanes.compiler.graph_model import CONFLICT_COLOUR, Box, Drawing, build_drawing
 from lanes.compiler.planfile import Plan
 from lanes.dsl.diagnostics import Diagnostic
 

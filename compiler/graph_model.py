@@ -14,9 +14,8 @@ so they appear only in labels, which each emitter escapes for its own syntax.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from lanes.compiler.planfile import Plan, PlanNode
 from lanes.dsl.diagnostics import Diagnostic

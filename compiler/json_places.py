@@ -21,7 +21,7 @@ _BLANK = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _WANTED = None                # the trie key that marks a wanted path (no JSON key is None)
 # the non-string scalars of a JSON text; strings are matched whole so that nothing inside one counts
-_SCALAR = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|NaN|-?Infinity', re.S)
+_SCALAR = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|NaN|-?Infinity', re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def first_unreadable_number(text: str) -> tuple[int, int, str] | None:
 def nesting_point(text: str, depth: int) -> int:
     """The offset of the first '[' or '{' that opens level `depth + 1`, or 0."""
     level = 0
-    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text, re.S):
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text, re.DOTALL):
         c = m.group()
         if c in "[{":
             level += 1

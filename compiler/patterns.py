@@ -22,8 +22,15 @@ from os.path import commonprefix
 from lanes.compiler.patterns_search import meet, sample, signatures
 from lanes.compiler.patterns_segments import ANY, Glob, glob, is_segment
 from lanes.compiler.patterns_syntax import (
-    GLOBSTAR, MAX_ALTERNATIVES, MAX_LENGTH, MAX_SEGMENTS, expand_braces, literal_head, normalise,
-    pattern_problem, split_scheme,
+    GLOBSTAR,
+    MAX_ALTERNATIVES,
+    MAX_LENGTH,
+    MAX_SEGMENTS,
+    expand_braces,
+    literal_head,
+    normalise,
+    pattern_problem,
+    split_scheme,
 )
 
 __all__ = ["Pattern", "compile_pattern", "pattern_problem", "matches", "intersect", "uncovered",

@@ -8,9 +8,9 @@ A `[` that opens no class (no closing `]`) is a literal character.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
+import re
 from typing import Literal, Union
 
 Ranges = tuple[tuple[int, int], ...]             # inclusive code point ranges

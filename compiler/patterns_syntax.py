@@ -15,8 +15,8 @@ Choices where the spec is silent, kept in one place:
 """
 from __future__ import annotations
 
-import re
 from itertools import pairwise
+import re
 
 GLOBSTAR = "**"
 MAX_ALTERNATIVES = 1024          # `{a,b}{a,b}...` grows as 2^n; beyond this it is refused

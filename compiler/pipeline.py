@@ -4,8 +4,8 @@ from __future__ import annotations
 from lanes.compiler.domains import check_domains
 from lanes.compiler.gates import check_rollback_gates
 from lanes.compiler.model import Model
-from lanes.compiler.planner import plan_model as _plan_model
 from lanes.compiler.planfile import Plan
+from lanes.compiler.planner import plan_model as _plan_model
 from lanes.compiler.resolve import resolve
 from lanes.dsl.ast import Workflow
 from lanes.dsl.diagnostics import Diagnostic

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import json
 import re
 
-from lanes.compiler.json_places import Path
 from lanes.compiler import plan_fields as F
+from lanes.compiler.json_places import Path
 from lanes.dsl.diagnostics import did_you_mean
 
 ID = re.compile(F.ID_PATTERN + r"\Z")

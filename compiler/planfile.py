@@ -251,7 +251,7 @@ def build_plan(d: JSONObject) -> Plan:
 
 def from_json(text: str) -> Plan:
     """The plan in a JSON text; PlanError with the first problem when it is not one."""
-    from lanes.compiler.plan_read import read_plan     # the checks import this module
+    from lanes.compiler.plan_read import read_plan  # the checks import this module
 
     plan, diags = read_plan(text, "plan")
     if plan is None:

@@ -11,7 +11,8 @@ passes the SVG in, so this module stays a pure function of the plan.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence, TypedDict
+from collections.abc import Sequence
+from typing import TypedDict
 import xml.etree.ElementTree as ET
 
 import jinja2

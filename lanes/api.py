@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from lanes.dsl.ast import Workflow
 from lanes.dsl.diagnostics import Diagnostic, sort_diagnostics
-from lanes.dsl.source import Source, read_source
 from lanes.dsl.loader import parse_source
+from lanes.dsl.source import Source, read_source
 
 if TYPE_CHECKING:                                # the compiler is imported only when it runs
     from lanes.compiler.model import Model

@@ -11,8 +11,8 @@ import os
 import re
 import sys
 
-from lanes.output import emit
 from lanes.inputs import read_input
+from lanes.output import emit
 
 # an agent id becomes a file name: a hand-written plan.json could hold "../x"
 _FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")

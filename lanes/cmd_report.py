@@ -10,8 +10,8 @@ import argparse
 import sys
 
 from lanes.cmd_graph import RenderError, render_graphviz
-from lanes.output import emit
 from lanes.inputs import read_input
+from lanes.output import emit
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -57,7 +57,7 @@ def read_input(path: str, *, allow_errors: bool = False) -> Input:
     with errors still gives its plan (for drawing), with status 1."""
     if is_plan_file(path):
         return _read_plan_file(path, allow_errors)
-    import lanes.api as api                       # the compiler only when there is a workflow
+    import lanes.api as api  # the compiler only when there is a workflow
     from lanes.render import print_diagnostics
     comp = api.compile(path)
     if comp.loaded.unreadable:

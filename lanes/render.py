@@ -4,9 +4,10 @@ The only module that knows about terminals, colours and output formats.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 import json
 import os
-from typing import IO, Callable, Sequence
+from typing import IO
 
 from lanes.dsl.diagnostics import Diagnostic, Related
 from lanes.dsl.span import Span
