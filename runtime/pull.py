@@ -21,7 +21,8 @@ executes nothing in pull mode); the tasks are recorded as rolled back.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 import json
 import os
@@ -36,6 +37,7 @@ from lanes.runtime.states import FINAL, State
 from lanes.runtime.store import Row, Store, StoreError, did_you_mean, iso
 
 DEFAULT_LEASE_S = 300.0
+_FOLLOWED = frozenset({"claimed", "attempt-ok"})   # what `follow` applies without a rebuild
 MAX_LEASE_S = 366 * 86400.0      # a year: longer is a mistake, not a lease
 
 
@@ -71,9 +73,37 @@ class _Pulled(Run):
         plan, self.node_json = _plan(str(row["plan_json"]))
         keep_going = bool(json.loads(row["options"] or "{}").get("keep_going"))
         self.rows = store.nodes(run_id)
-        super().__init__(store, run_id, plan, Options(keep_going=keep_going), row=row, rows=self.rows)
+        super().__init__(store, run_id, plan, Options(keep_going=keep_going), row=row, rows=self.rows,
+                         scheduler=False)
         self.status = str(row["status"])
         self.sched = self._scheduler_from_rows(self.rows)
+        try:                                   # other processes rewrote the dashboard: throttle by its age
+            age = time.time() - os.stat(self.dashboard_path).st_mtime
+            self.last_dashboard = time.monotonic() - max(age, 0.0)
+        except OSError:
+            pass
+
+    def follow(self, events: list[Row]) -> bool:
+        """Bring this run up to what other processes did since (claims and successes, the
+        common case); False when something else happened: rebuild from the rows then."""
+        if any(e["kind"] not in _FOLLOWED or e["node_id"] not in self.rows for e in events):
+            return False
+        for e in events:
+            nid = str(e["node_id"])
+            if e["kind"] == "claimed":
+                self.sched.started(nid)
+            else:
+                self.sched.finished(nid, True, float(e["at"]))
+        self.reread({str(e["node_id"]) for e in events})
+        return True
+
+    def reread(self, node_ids: set[str]) -> None:
+        """The rows (and the view) of these nodes as the store has them now."""
+        fresh = self.store.nodes_of(self.run_id, node_ids)
+        self.rows.update(fresh)
+        for nid, r in fresh.items():
+            self.view[nid].update({k: r[k] for k in self.view[nid]})
+            self.board.touch(nid)
 
     def lease_of(self, node_id: str, token: str, now: float) -> Row:
         """The node's row when `token` holds a live lease on it; refused otherwise."""
@@ -142,75 +172,127 @@ def _check_lease(lease_s: float) -> None:
         raise PullError(f"a lease of {lease_s:g}s is out of range (more than 0, at most a year)")
 
 
+class Puller:
+    """A pull-mode client of one run. It keeps the run between its operations and follows
+    the event log to what other processes did since, rebuilding from the rows only when
+    something other than claims and successes happened; a `lanes work` worker keeps one.
+    Each operation is one exclusive transaction: a refused one changes nothing, here or
+    on disk."""
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.run: _Pulled | None = None
+        self.seen = 0
+
+    @contextmanager
+    def _operation(self) -> Iterator[_Pulled]:
+        with self.store.exclusive():
+            run = self.run
+            if run is None or not run.follow(self.store.events(self.run_id, after=self.seen)):
+                run = self.run = _Pulled(self.store, self.run_id)
+            try:
+                yield run
+                changed = run.commit()
+                run.reread(changed)
+                self.seen = self.store.last_event(self.run_id)
+            except BaseException:
+                self.run = None                # a refused operation leaves nothing half-applied
+                raise
+
+    def claim(self, agent: str | None = None, worker: str | None = None, lease_s: float = DEFAULT_LEASE_S,
+              now: float | None = None, approvals: bool = True) -> dict[str, object]:
+        """The next node for this claimer, or why there is none (SPEC section 7, pull mode).
+        `approvals=False` (an automatic worker) never takes an approval gate."""
+        _check_lease(lease_s)
+        now = time.time() if now is None else now
+        worker = worker or socket.gethostname()
+        with self._operation() as run:
+            if agent is not None and agent not in run.plan.agent_by_id:
+                raise PullError(f"run {self.run_id} has no agent '{agent}'"
+                                f"{did_you_mean(agent, run.plan.agent_by_id)}")
+            if run.status != "running":
+                return {"node": None, "state": "finished"}
+            expired = run.reclaim_expired(now)
+            by_id = run.plan.node_by_id
+            limit = 1 if approvals else len(by_id)
+            ready = [n for n in run.sched.claimable(now, agent, dict(run.sched.busy), limit)
+                     if approvals or by_id[n].approve is None][:1]
+            answer = run.hand_out(ready[0], worker, agent, lease_s, now) if ready else _nothing(run, agent, now)
+            run.refresh(force=bool(expired) or answer.get("state") == "finished")
+        return answer
+
+    def heartbeat(self, node_id: str, token: str, lease_s: float = DEFAULT_LEASE_S,
+                  now: float | None = None) -> dict[str, object]:
+        """Extend a live lease to `lease_s` from now."""
+        _check_lease(lease_s)
+        now = time.time() if now is None else now
+        with self._operation() as run:
+            row = run.lease_of(node_id, token, now)
+            expires = now + lease_s
+            run.note(node_id, None, lease_expires_at=expires)
+        return {"node": node_id, "attempt": row["attempts"], "lease_expires_at": iso(expires)}
+
+    def release(self, node_id: str, token: str, now: float | None = None) -> dict[str, object]:
+        """Give a claimed node back unfinished (a worker that was stopped): it is handed out
+        again at once, and the attempt uses up no retry."""
+        now = time.time() if now is None else now
+        with self._operation() as run:
+            row = run.lease_of(node_id, token, now)
+            attempt = int(row["attempts"])
+            run.note(node_id, "released", {"attempt": attempt, "worker": row["worker"]},
+                     {"attempt": attempt, "started_at": row["started_at"], "finished_at": now,
+                      "outcome": "expired", "worker": row["worker"]},
+                     status=State.PENDING, lease_token=None, lease_expires_at=None)
+        return {"node": node_id, "status": State.PENDING, "attempt": attempt}
+
+    def complete(self, node_id: str, token: str, failed: bool = False, now: float | None = None,
+                 error: str | None = None) -> dict[str, object]:
+        """Record the outcome of a leased attempt: success, a retry after backoff, or a failure
+        that skips everything downstream."""
+        now = time.time() if now is None else now
+        with self._operation() as run:
+            row = run.lease_of(node_id, token, now)
+            attempt = int(row["attempts"])
+            worker = str(row["worker"])
+            node = run.plan.node_by_id[node_id]
+            before = dict(run.sched.status)
+            run.sched.rng = _jitter_rng(self.run_id, node_id, run.sched.attempts[node_id])
+            started = float(row["started_at"] or now)
+            if failed:
+                error = error or f"reported failed by {worker}"
+            run.finished(Outcome(node_id, attempt, 1 if failed else 0, False, False, error if failed else None,
+                                 started, now), worker, leased=True)
+            state = run.sched.status[node_id]
+            run.note(node_id, None, lease_token=None, lease_expires_at=None,
+                     approved=int(bool(node.approve) and state == State.SUCCEEDED))   # its claimer approved it
+            answer: dict[str, object] = {"node": node_id, "status": state, "attempt": attempt}
+            skipped = [n for n, s in run.sched.status.items()
+                       if s == State.SKIPPED and before.get(n) != State.SKIPPED]
+            if skipped:
+                answer["skipped"] = skipped
+            if state == State.PENDING:
+                answer["retry_at"] = iso(run.sched.not_before[node_id])
+            if run.rollbacks:
+                answer["rollback"] = _delegate_rollbacks(run, now)
+            answer["run"] = run.finish_if_done(now)
+            run.refresh(force=answer["run"] != "running")
+        return answer
+
+
 def claim(store: Store, run_id: str, agent: str | None = None, worker: str | None = None,
           lease_s: float = DEFAULT_LEASE_S, now: float | None = None) -> dict[str, object]:
-    """The next node for this claimer, or why there is none (SPEC section 7, pull mode)."""
-    _check_lease(lease_s)
-    now = time.time() if now is None else now
-    worker = worker or socket.gethostname()
-    with store.exclusive():
-        run = _Pulled(store, run_id)
-        if agent is not None and agent not in run.plan.agent_by_id:
-            raise PullError(f"run {run_id} has no agent '{agent}'{did_you_mean(agent, run.plan.agent_by_id)}")
-        if run.status != "running":
-            return {"node": None, "state": "finished"}
-        expired = run.reclaim_expired(now)
-        ready = run.sched.claimable(now, agent, dict(run.sched.busy))
-        if ready:
-            answer = run.hand_out(ready[0], worker, agent, lease_s, now)
-        else:
-            answer = _nothing(run, agent, now)
-        run.commit()
-        run.refresh(force=bool(expired) or answer.get("state") == "finished")
-    return answer
+    """One claim (see Puller.claim)."""
+    return Puller(store, run_id).claim(agent, worker, lease_s, now)
 
 
 def heartbeat(store: Store, run_id: str, node_id: str, token: str,
               lease_s: float = DEFAULT_LEASE_S, now: float | None = None) -> dict[str, object]:
-    """Extend a live lease to `lease_s` from now."""
-    _check_lease(lease_s)
-    now = time.time() if now is None else now
-    with store.exclusive():
-        run = _Pulled(store, run_id)
-        row = run.lease_of(node_id, token, now)
-        expires = now + lease_s
-        run.note(node_id, None, lease_expires_at=expires)
-        run.commit()
-    return {"node": node_id, "attempt": row["attempts"], "lease_expires_at": iso(expires)}
+    return Puller(store, run_id).heartbeat(node_id, token, lease_s, now)
 
 
 def complete(store: Store, run_id: str, node_id: str, token: str, failed: bool = False,
              now: float | None = None) -> dict[str, object]:
-    """Record the outcome of a leased attempt: success, a retry after backoff, or a failure
-    that skips everything downstream."""
-    now = time.time() if now is None else now
-    with store.exclusive():
-        run = _Pulled(store, run_id)
-        row = run.lease_of(node_id, token, now)
-        attempt = int(row["attempts"])
-        worker = str(row["worker"])
-        node = run.plan.node_by_id[node_id]
-        before = dict(run.sched.status)
-        run.sched.rng = _jitter_rng(run_id, node_id, run.sched.attempts[node_id])
-        started = float(row["started_at"] or now)
-        error = f"reported failed by {worker}" if failed else None
-        run.finished(Outcome(node_id, attempt, 1 if failed else 0, False, False, error, started, now), worker,
-                     leased=True)
-        state = run.sched.status[node_id]
-        run.note(node_id, None, lease_token=None, lease_expires_at=None,
-                 approved=int(bool(node.approve) and state == State.SUCCEEDED))   # its claimer approved it
-        answer: dict[str, object] = {"node": node_id, "status": state, "attempt": attempt}
-        skipped = [n for n, s in run.sched.status.items() if s == State.SKIPPED and before.get(n) != State.SKIPPED]
-        if skipped:
-            answer["skipped"] = skipped
-        if state == State.PENDING:
-            answer["retry_at"] = iso(run.sched.not_before[node_id])
-        if run.rollbacks:
-            answer["rollback"] = _delegate_rollbacks(run, now)
-        answer["run"] = run.finish_if_done(now)
-        run.commit()
-        run.refresh(force=answer["run"] != "running")
-    return answer
+    return Puller(store, run_id).complete(node_id, token, failed, now)
 
 
 def _delegate_rollbacks(run: _Pulled, now: float) -> list[dict[str, object]]:

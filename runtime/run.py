@@ -151,7 +151,7 @@ class Run:
 
     def __init__(self, store: Store, run_id: str, plan: Plan, options: Options,
                  observer: Observer | None = None, row: Row | None = None,
-                 rows: Mapping[str, Row] | None = None) -> None:
+                 rows: Mapping[str, Row] | None = None, scheduler: bool = True) -> None:
         self.store, self.run_id, self.plan, self.opts = store, run_id, plan, options
         self.observer: Observer = observer or _Silent()
         if row is None:
@@ -183,7 +183,8 @@ class Run:
         self.dirty = True
         self.busy_s = 0.0                  # summed attempt time in this session
         self.host = socket.gethostname()
-        self.sched = self._scheduler_from_rows(rows, fresh=True)
+        if scheduler:                          # (pull mode builds its own from the rows)
+            self.sched = self._scheduler_from_rows(rows, fresh=True)
 
     # -- opening --------------------------------------------------------------------------------
 
@@ -320,13 +321,16 @@ class Run:
         if self.first_uncommitted is None:
             self.first_uncommitted = time.monotonic()
 
-    def commit(self) -> None:
-        """Put every queued transition on disk, in one transaction."""
+    def commit(self) -> set[str]:
+        """Put every queued transition on disk, in one transaction; the nodes it changed."""
+        changed: set[str] = set()
         if self.batch:
             batch, self.batch = self.batch, Batch()
             self.store.apply(self.run_id, batch)
+            changed = {c.node_id for c in batch.changes}
         self.first_uncommitted = None
         self.uncommitted_ok.clear()
+        return changed
 
     def commit_due(self) -> float | None:
         """Seconds until the queued transitions must be committed (None: nothing queued)."""

@@ -321,6 +321,14 @@ class Store:
     def nodes(self, run_id: str) -> dict[str, sqlite3.Row]:
         return {r["node_id"]: r for r in self._read("SELECT * FROM nodes WHERE run_id=?", (run_id,))}
 
+    def nodes_of(self, run_id: str, node_ids: Iterable[str]) -> dict[str, sqlite3.Row]:
+        ids = list(node_ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return {r["node_id"]: r for r in self._read(
+            f"SELECT * FROM nodes WHERE run_id=? AND node_id IN ({marks})", (run_id, *ids))}
+
     def attempts(self, run_id: str, node_id: str | None = None) -> list[sqlite3.Row]:
         if node_id is None:
             return self._read("SELECT * FROM attempts WHERE run_id=? ORDER BY started_at", (run_id,))
