@@ -85,12 +85,19 @@ def open_cmd(args: argparse.Namespace) -> int:
     briefs = _briefs(inp.plan)
     if briefs is None:
         return 1
+    from lanes.enforce import allowed_by
+    from lanes.runtime.isolation import problem
+    refused = problem(inp.plan)
+    if refused:
+        print(f"lanes: cannot open the run: {refused}", file=sys.stderr)
+        return 2
     store = open_store(args, create=True)
     if store is None:
         return 2
     run_id = args.run_id or new_run_id()
     try:
-        open_run(store, inp.plan, run_id, inp.source_path, keep_going=args.keep_going, briefs=briefs)
+        open_run(store, inp.plan, run_id, inp.source_path, keep_going=args.keep_going, briefs=briefs,
+                 allowed=allowed_by)
     except StoreError as exc:
         print(f"lanes: {exc}", file=sys.stderr)
         return 1
@@ -104,6 +111,7 @@ def open_cmd(args: argparse.Namespace) -> int:
 
 
 def _with_store(args: argparse.Namespace, op: Callable[[Store], object]) -> int:
+    """(claims and completes of a worktree run enforce the tasks' writes: lanes.enforce)"""
     store = open_store(args)
     if store is None:
         return 1
@@ -112,8 +120,9 @@ def _with_store(args: argparse.Namespace, op: Callable[[Store], object]) -> int:
 
 def claim_cmd(args: argparse.Namespace) -> int:
     from lanes.runtime.pull import claim
+    from lanes.enforce import allowed_by
     return _with_store(args, lambda s: claim(s, args.run_id, agent=args.agent, worker=args.worker,
-                                             lease_s=args.lease))
+                                             lease_s=args.lease, allowed=allowed_by))
 
 
 def heartbeat_cmd(args: argparse.Namespace) -> int:
@@ -123,4 +132,6 @@ def heartbeat_cmd(args: argparse.Namespace) -> int:
 
 def complete_cmd(args: argparse.Namespace) -> int:
     from lanes.runtime.pull import complete
-    return _with_store(args, lambda s: complete(s, args.run_id, args.node, args.token, failed=args.failed))
+    from lanes.enforce import allowed_by
+    return _with_store(args, lambda s: complete(s, args.run_id, args.node, args.token, failed=args.failed,
+                                                allowed=allowed_by))

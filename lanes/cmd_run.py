@@ -149,6 +149,12 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.isdir(plan.workdir):
         print(f"lanes: workdir {plan.workdir} does not exist", file=sys.stderr)
         return 2
+    from lanes.enforce import allowed_by
+    from lanes.runtime.isolation import problem as isolation_problem
+    refused = isolation_problem(plan)
+    if refused:
+        print(f"lanes: cannot start the run: {refused}", file=sys.stderr)
+        return 2
     store = _store(args, create=True)
     if store is None:
         return 2
@@ -158,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         r = Run.create(store, plan, run_id, inp.plan_text or to_json(plan), inp.source_path, "run",
-                       _options(args), briefs)
+                       _options(args), briefs, allowed=allowed_by)
     except StoreError as exc:
         print(f"lanes: {exc}", file=sys.stderr)
         return 1
@@ -215,7 +221,8 @@ def resume(args: argparse.Namespace) -> int:
         store.set_run(run_id, status="failed")
         return 1
     print(f"run {run_id}\nstate {store.dir}", flush=True)
-    r = Run.resume(store, run_id, plan, _options(args), briefs, end_groups)
+    from lanes.enforce import allowed_by
+    r = Run.resume(store, run_id, plan, _options(args), briefs, end_groups, allowed=allowed_by)
     store.set_run(run_id, plan_json=to_json(plan))
     return execute(r, args)
 

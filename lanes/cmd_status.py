@@ -58,6 +58,8 @@ def status(args: argparse.Namespace) -> int:
                 (f": {d['note']}" if d.get("note") else "")
         elif t.get("error") and t["status"] != "succeeded":
             extra = f"  ({t['error']})"
+        if "changed_paths" in t:
+            extra += f"  {t['changed_paths']} changed path{'s' if t['changed_paths'] != 1 else ''}"
         print(f"  {t['status']:<11}  {nid:<{width}}  {t['agent'] or '(gate)':<14}  {t['attempts']:>8}  "
               f"{_clock(t['started_at']):<8}  {_clock(t['completed_at'])}{extra}")
     for rb in data["rollbacks"]:

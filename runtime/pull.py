@@ -21,7 +21,7 @@ executes nothing in pull mode); the tasks are recorded as rolled back.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 import json
@@ -32,6 +32,8 @@ import time
 
 from lanes.compiler.planfile import Plan, plan_from_dict, to_json
 from lanes.runtime.executor import Outcome
+from lanes.runtime.isolation import Allowed
+from lanes.runtime.workspace import WorkspaceError
 from lanes.runtime.run import Options, Run, _jitter_rng
 from lanes.runtime.states import FINAL, State
 from lanes.runtime.store import Row, Store, StoreError, did_you_mean, iso
@@ -46,10 +48,10 @@ class PullError(StoreError):
 
 
 def open_run(store: Store, plan: Plan, run_id: str, source_path: str | None, keep_going: bool = False,
-             briefs: Mapping[str, str] | None = None) -> None:
+             briefs: Mapping[str, str] | None = None, allowed: Allowed | None = None) -> None:
     """Create a run in pull mode, with the agents' briefs and its dashboard."""
     Run.create(store, plan, run_id, to_json(plan), source_path, "pull", Options(keep_going=keep_going),
-               briefs or {})
+               briefs or {}, allowed=allowed)
 
 
 @lru_cache(maxsize=8)
@@ -62,7 +64,7 @@ def _plan(plan_json: str) -> tuple[Plan, dict[str, dict[str, object]]]:
 class _Pulled(Run):
     """The run as the store has it now, inside an exclusive transaction."""
 
-    def __init__(self, store: Store, run_id: str) -> None:
+    def __init__(self, store: Store, run_id: str, allowed: Allowed | None = None) -> None:
         try:
             row = store.run(run_id)
         except StoreError as exc:
@@ -74,7 +76,7 @@ class _Pulled(Run):
         keep_going = bool(json.loads(row["options"] or "{}").get("keep_going"))
         self.rows = store.nodes(run_id)
         super().__init__(store, run_id, plan, Options(keep_going=keep_going), row=row, rows=self.rows,
-                         scheduler=False)
+                         scheduler=False, allowed=allowed)
         self.status = str(row["status"])
         self.sched = self._scheduler_from_rows(self.rows)
         try:                                   # other processes rewrote the dashboard: throttle by its age
@@ -83,7 +85,7 @@ class _Pulled(Run):
         except OSError:
             pass
 
-    def follow(self, events: list[Row]) -> bool:
+    def follow(self, events: Sequence[Row]) -> bool:
         """Bring this run up to what other processes did since (claims and successes, the
         common case); False when something else happened: rebuild from the rows then."""
         if any(e["kind"] not in _FOLLOWED or e["node_id"] not in self.rows for e in events):
@@ -139,6 +141,12 @@ class _Pulled(Run):
         attempt = int(self.rows[nid]["attempts"]) + 1
         token = secrets.token_hex(16)
         expires = now + lease_s
+        place = None
+        if self.isolation is not None:         # its worktree, made before it is handed out
+            try:
+                place = self.isolation.enter(self.plan.node_by_id[nid], attempt)
+            except WorkspaceError as exc:
+                raise PullError(f"cannot prepare the worktree of '{nid}': {exc}") from None
         self.sched.started(nid)
         self.note(nid, "claimed", {"attempt": attempt, "worker": worker, "agent": agent,
                                    "lease_expires_at": iso(expires)},
@@ -151,6 +159,10 @@ class _Pulled(Run):
         agent_of = self.plan.node_by_id[nid].agent
         if agent_of:
             answer["brief"] = os.path.join(self.brief_dir, f"{agent_of}.md")
+        if place is not None:                  # work there: `complete` checks and merges it
+            cwd, env = place
+            answer["cwd"] = cwd
+            answer.update({k.lower().removeprefix("lanes_"): v for k, v in env})    # worktree, base
         return answer
 
     def finish_if_done(self, now: float) -> str:
@@ -179,8 +191,8 @@ class Puller:
     Each operation is one exclusive transaction: a refused one changes nothing, here or
     on disk."""
 
-    def __init__(self, store: Store, run_id: str) -> None:
-        self.store, self.run_id = store, run_id
+    def __init__(self, store: Store, run_id: str, allowed: Allowed | None = None) -> None:
+        self.store, self.run_id, self.allowed = store, run_id, allowed
         self.run: _Pulled | None = None
         self.seen = 0
 
@@ -189,7 +201,7 @@ class Puller:
         with self.store.exclusive():
             run = self.run
             if run is None or not run.follow(self.store.events(self.run_id, after=self.seen)):
-                run = self.run = _Pulled(self.store, self.run_id)
+                run = self.run = _Pulled(self.store, self.run_id, self.allowed)
             try:
                 yield run
                 changed = run.commit()
@@ -280,9 +292,10 @@ class Puller:
 
 
 def claim(store: Store, run_id: str, agent: str | None = None, worker: str | None = None,
-          lease_s: float = DEFAULT_LEASE_S, now: float | None = None) -> dict[str, object]:
+          lease_s: float = DEFAULT_LEASE_S, now: float | None = None,
+          allowed: Allowed | None = None) -> dict[str, object]:
     """One claim (see Puller.claim)."""
-    return Puller(store, run_id).claim(agent, worker, lease_s, now)
+    return Puller(store, run_id, allowed).claim(agent, worker, lease_s, now)
 
 
 def heartbeat(store: Store, run_id: str, node_id: str, token: str,
@@ -291,8 +304,8 @@ def heartbeat(store: Store, run_id: str, node_id: str, token: str,
 
 
 def complete(store: Store, run_id: str, node_id: str, token: str, failed: bool = False,
-             now: float | None = None) -> dict[str, object]:
-    return Puller(store, run_id).complete(node_id, token, failed, now)
+             now: float | None = None, allowed: Allowed | None = None) -> dict[str, object]:
+    return Puller(store, run_id, allowed).complete(node_id, token, failed, now)
 
 
 def _delegate_rollbacks(run: _Pulled, now: float) -> list[dict[str, object]]:

@@ -32,6 +32,8 @@ def run_report(store: Store, run_id: str) -> dict[str, Any]:
     for nid, t in data["tasks"].items():
         r = nodes[nid]
         t["error"] = r["error"]
+        if r["changed"] is not None:
+            t["changed_paths"] = r["changed"]
         if r["decision"]:
             t["decision"] = {"decision": r["decision"], "by": r["decided_by"], "note": r["decision_note"],
                              "at": iso(r["decided_at"]), "waited_s": round(float(r["waited_s"] or 0), 3)}

@@ -37,6 +37,8 @@ from typing import Protocol
 from lanes.compiler.planfile import Plan, PlanNode
 from lanes.runtime.dashboard import LiveDashboard, write_dashboard
 from lanes.runtime.executor import Launch, Outcome
+from lanes.runtime.isolation import Allowed, Isolation, worktree_run
+from lanes.runtime.workspace import WorkspaceError
 from lanes.runtime.scheduler import Scheduler
 from lanes.runtime.states import FINAL, State
 from lanes.runtime.store import Batch, Row, Store, StoreError, change, process_start
@@ -45,9 +47,10 @@ GROUP_S = 0.02               # other commits are grouped for at most 20 ms (SPEC
 DASHBOARD_EVERY_S = 0.2      # at most five rewrites a second; the final state is always written
 APPROVAL_POLL_S = 0.2        # how often a waiting gate looks for `lanes approve` / `lanes reject`
 ROLLBACK = ".rollback"       # executor key suffix of a rollback: ids hold no dot, so no node has it
+RESET = "(git) reset"        # the command of a worktree rollback row: done by lanes, not a shell
 JOURNAL = "launched"         # runs/RUN_ID/launched: "NODE ATTEMPT" per launch, appended before it starts
 VIEW_FIELDS = ("status", "agent", "attempts", "started_at", "completed_at", "seconds", "error",
-               "decision", "decided_by", "decision_note", "waited_s")
+               "decision", "decided_by", "decision_note", "waited_s", "changed", "merge_before")
 
 
 @dataclass(frozen=True)
@@ -124,10 +127,8 @@ def downstream(plan: Plan, roots: Iterable[str]) -> set[str]:
     return out
 
 
-def rollback_targets(plan: Plan, status: Mapping[str, object], completed: Mapping[str, float | None],
-                     gate: PlanNode) -> list[str]:
-    """The tasks a failed rollback gate undoes: those upstream of it that succeeded since
-    the previous gate (the walk stops at gates) and have a `rollback`, newest first."""
+def upstream_since_gate(plan: Plan, gate: PlanNode) -> list[str]:
+    """The tasks upstream of a gate since the previous gate (the walk stops at gates)."""
     by_id = plan.node_by_id
     seen: set[str] = set()
     stack, tasks = list(gate.needs), []
@@ -141,7 +142,15 @@ def rollback_targets(plan: Plan, status: Mapping[str, object], completed: Mappin
             continue                      # an earlier gate: what lies behind it was checked
         tasks.append(nid)
         stack.extend(n.needs)
-    done = [t for t in tasks if status[t] == State.SUCCEEDED and by_id[t].rollback]
+    return tasks
+
+
+def rollback_targets(plan: Plan, status: Mapping[str, object], completed: Mapping[str, float | None],
+                     gate: PlanNode) -> list[str]:
+    """The tasks a failed rollback gate undoes: those upstream of it that succeeded since
+    the previous gate and have a `rollback`, newest first."""
+    by_id = plan.node_by_id
+    done = [t for t in upstream_since_gate(plan, gate) if status[t] == State.SUCCEEDED and by_id[t].rollback]
     return sorted(done, key=lambda t: completed[t] or 0.0, reverse=True)
 
 
@@ -151,7 +160,8 @@ class Run:
 
     def __init__(self, store: Store, run_id: str, plan: Plan, options: Options,
                  observer: Observer | None = None, row: Row | None = None,
-                 rows: Mapping[str, Row] | None = None, scheduler: bool = True) -> None:
+                 rows: Mapping[str, Row] | None = None, scheduler: bool = True,
+                 allowed: Allowed | None = None) -> None:
         self.store, self.run_id, self.plan, self.opts = store, run_id, plan, options
         self.observer: Observer = observer or _Silent()
         if row is None:
@@ -183,6 +193,14 @@ class Run:
         self.dirty = True
         self.busy_s = 0.0                  # summed attempt time in this session
         self.host = socket.gethostname()
+        self.isolation: Isolation | None = None
+        if worktree_run(plan):
+            if allowed is None:
+                raise StoreError("a worktree run needs the matcher of its tasks' writes (internal: allowed=)")
+            try:
+                self.isolation = Isolation(plan, self.run_dir, run_id, allowed)
+            except WorkspaceError as exc:
+                raise StoreError(f"workspace: worktree: {exc}") from None
         if scheduler:                          # (pull mode builds its own from the rows)
             self.sched = self._scheduler_from_rows(rows, fresh=True)
 
@@ -191,19 +209,27 @@ class Run:
     @classmethod
     def create(cls, store: Store, plan: Plan, run_id: str, plan_text: str, source_path: str | None,
                mode: str, options: Options, briefs: Mapping[str, str],
-               observer: Observer | None = None) -> Run:
-        """A new run, with the agents' briefs (rendered by the caller from the plan)."""
+               observer: Observer | None = None, allowed: Allowed | None = None) -> Run:
+        """A new run, with the agents' briefs (rendered by the caller from the plan). A
+        worktree run creates its integration branch at HEAD (`allowed`: the matcher of a
+        task's writes, which worktree mode enforces)."""
         store.create_run(run_id, new_run_key(), plan, plan_text, source_path, mode,
                          {"jobs": options.jobs, "stages": options.stages, "keep_going": options.keep_going})
-        run = cls(store, run_id, plan, options, observer)
+        run = cls(store, run_id, plan, options, observer, allowed=allowed)
         run.write_briefs(briefs)
+        if run.isolation is not None:
+            try:
+                base = run.isolation.begin()
+            except WorkspaceError as exc:
+                raise StoreError(f"workspace: worktree: {exc}") from None
+            store.event(run_id, None, "integration-branch", {"branch": run.isolation.ws.branch, "base": base})
         run.refresh(force=True)
         return run
 
     @classmethod
     def resume(cls, store: Store, run_id: str, plan: Plan, options: Options, briefs: Mapping[str, str],
                end_groups: Callable[[str, Iterable[int]], list[int]],
-               observer: Observer | None = None) -> Run:
+               observer: Observer | None = None, allowed: Allowed | None = None) -> Run:
         """Take over a stopped run (the caller has made this process its runtime with
         `store.take_over`): end what the dead runtime left running (`end_groups(run_key,
         recorded_pgids)` returns the groups it ended), finish its unfinished rollbacks,
@@ -215,8 +241,10 @@ class Run:
         gone = [nid for nid in rows if nid not in plan.node_by_id]
         if gone:
             store.forget_nodes(run_id, gone)
-        run = cls(store, run_id, plan, options, observer)
+        run = cls(store, run_id, plan, options, observer, allowed=allowed)
         run.write_briefs(briefs)
+        if run.isolation is not None:
+            run.isolation.begin()              # the integration branch exists: kept as it is
         recorded = [int(r["pgid"]) for r in rows.values()
                     if r["status"] in (State.RUNNING, State.CANCELLED, State.WAITING) and r["pgid"]]
         for pgid in end_groups(run.run_key, recorded):
@@ -229,6 +257,16 @@ class Run:
         again |= {str(r["node_id"]) for r in undo}
         rerun = downstream(plan, changed | again)
         batch = Batch()
+        if run.isolation is not None:          # merged just before a crash: its work is in, keep it
+            for n in plan.nodes:
+                r = rows[n.id]
+                if not n.is_gate and r["status"] != State.SUCCEEDED and n.id not in rerun and \
+                        n.workspace == "worktree" and run.isolation.merged(n.id):
+                    batch.changes.append(change(n.id, "merged-before-crash", None, status=State.SUCCEEDED,
+                                                completed_at=time.time()))
+            store.apply(run_id, batch)
+            rows = store.nodes(run_id)
+            batch = Batch()
         for nid, attempt in _journal_attempts(os.path.join(run.run_dir, JOURNAL)).items():
             if nid in rows and attempt > int(rows[nid]["attempts"]):     # started, never recorded
                 batch.changes.append(change(nid, "attempt-lost", {"attempt": attempt},
@@ -391,7 +429,7 @@ class Run:
             while True:
                 self._decisions(now)
                 before = set(self.sched.waiting_set)
-                out += [self._launch(nid, now) for nid in self.sched.next_launches(now)]
+                out += [x for nid in self.sched.next_launches(now) if (x := self._launch(nid, now)) is not None]
                 newly = sorted(self.sched.waiting_set - before, key=self.sched.rank.__getitem__)
                 for gate in newly:
                     self.waiting_since[gate] = now
@@ -422,9 +460,22 @@ class Run:
             self.observer.event(f"cannot append to {JOURNAL}: {exc.strerror or exc}; recording each launch")
             self.commit()
 
-    def _launch(self, node_id: str, now: float) -> Launch:
+    def _launch(self, node_id: str, now: float) -> Launch | None:
         node = self.plan.node_by_id[node_id]
         attempt = self.sched.attempts[node_id]
+        cwd: str = self.plan.workdir
+        extra: tuple[tuple[str, str], ...] = ()
+        if self.isolation is not None:
+            try:
+                place = self.isolation.enter(node, attempt)
+            except (WorkspaceError, OSError) as exc:
+                self.note(node_id, "started", {"attempt": attempt}, {"attempt": attempt, "started_at": now},
+                          status=State.RUNNING, attempts=attempt, started_at=now)
+                self.finished(Outcome(node_id, attempt, None, False, False,
+                                      f"cannot prepare its worktree: {exc}", now, time.time()))
+                return None
+            if place is not None:
+                cwd, extra = place
         log = self.log_path(node_id)
         try:
             offset = os.stat(log).st_size
@@ -435,8 +486,8 @@ class Run:
                   status=State.RUNNING, attempts=attempt, started_at=now, completed_at=None,
                   exit_code=None, error=None)
         self.observer.event(f"started {node_id} ({node.agent or 'gate'}, attempt {attempt})")
-        return Launch(self.run_id, node_id, attempt, node.run or "true", self.plan.workdir,
-                      self.env(node, attempt), log, node.timeout_s)
+        return Launch(self.run_id, node_id, attempt, node.run or "true", cwd,
+                      self.env(node, attempt) + extra, log, node.timeout_s)
 
     def started(self, node_id: str, attempt: int, pgid: int | None) -> None:
         """An executor started a command (pgid for crash recovery), committed with the next batch."""
@@ -460,19 +511,26 @@ class Run:
                 (not leased and sched.attempts[o.node_id] != o.attempt):
             return
         node = self.plan.node_by_id[o.node_id]
-        before = None if o.ok else {n: sched.status[n] for n in downstream(self.plan, [o.node_id])}
-        state = sched.finished(o.node_id, o.ok, o.finished_at)
+        ok, error, place = o.ok, o.error, {}
+        if self.isolation is not None:
+            v = self.isolation.verdict(node, o.attempt, o.ok)
+            ok, error = v.ok, v.error or o.error
+            place = {"changed": v.changed, "merge_before": v.before}
+            if v.error:
+                self.batch.changes.append(change(o.node_id, v.error[:4], {"attempt": o.attempt, "error": v.error}))
+        before = None if ok else {n: sched.status[n] for n in downstream(self.plan, [o.node_id])}
+        state = sched.finished(o.node_id, ok, o.finished_at)
         if state == State.SUCCEEDED or (state == State.FAILED and node.is_gate and node.on_fail == "continue"):
             self.uncommitted_ok.add(o.node_id)
         seconds = o.finished_at - o.started_at
         total = _number(self.view[o.node_id]["seconds"]) + seconds
         self.busy_s += seconds
-        outcome = "succeeded" if o.ok else (o.error or f"exit {o.exit_code}")
-        self._attempt_end(o, state, outcome, total, worker or self.host)
+        outcome = "succeeded" if ok else (error or f"exit {o.exit_code}")
+        self._attempt_end(o, ok, state, outcome, total, worker or self.host, place)
         if o.log_error:
             self.batch.changes.append(change(o.node_id, "output-lost", {"attempt": o.attempt, "error": o.log_error}))
             self.observer.event(f"{o.node_id}: {o.log_error}")
-        if o.ok:
+        if ok:
             self.observer.event(f"succeeded {o.node_id} in {seconds:.2f}s")
             return
         if state == State.PENDING:
@@ -485,14 +543,16 @@ class Run:
         if node.is_gate and node.on_fail == "rollback":
             self._plan_rollback(node)
 
-    def _attempt_end(self, o: Outcome, state: State, outcome: str, total: float, worker: str) -> None:
-        self.note(o.node_id, f"attempt-{'ok' if o.ok else 'failed'}",
-                  {"attempt": o.attempt, "exit_code": o.exit_code, "error": o.error, "status": state},
+    def _attempt_end(self, o: Outcome, ok: bool, state: State, outcome: str, total: float, worker: str,
+                     place: Mapping[str, object]) -> None:
+        self.note(o.node_id, f"attempt-{'ok' if ok else 'failed'}",
+                  {"attempt": o.attempt, "exit_code": o.exit_code, "error": None if ok else outcome, "status": state},
                   {"attempt": o.attempt, "started_at": o.started_at, "finished_at": o.finished_at,
                    "exit_code": o.exit_code, "outcome": outcome, "worker": worker,
                    "log_offset": self._log_offset(o.node_id, o.attempt)},
                   status=state, completed_at=o.finished_at if state != State.PENDING else None,
-                  exit_code=o.exit_code, error=None if o.ok else outcome, seconds=total, pgid=None)
+                  exit_code=o.exit_code, error=None if ok else outcome, seconds=total, pgid=None,
+                  **{k: v for k, v in place.items() if v is not None})
 
     def _log_offset(self, node_id: str, attempt: int) -> object:
         """The offset recorded when the attempt started (kept when its row is replaced)."""
@@ -565,18 +625,27 @@ class Run:
         """The rollbacks a failed gate asks for, on record with its failure (one batch)."""
         completed = {k: (_number(v["completed_at"]) if v["completed_at"] is not None else None)
                      for k, v in self.view.items()}
-        targets = rollback_targets(self.plan, self.sched.status, completed, gate)
+        targets = [(nid, str(self.plan.node_by_id[nid].rollback))
+                   for nid in rollback_targets(self.plan, self.sched.status, completed, gate)]
+        if self.isolation is not None:         # worktree mode also undoes the merges: one reset
+            merged = [t for t in upstream_since_gate(self.plan, gate) if self.sched.status[t] == State.SUCCEEDED
+                      and self.view[t]["merge_before"]]
+            if merged:
+                first = min(merged, key=lambda t: completed[t] or 0.0)
+                reset = f"{RESET} {self.isolation.ws.branch} to {self.view[first]['merge_before']}"
+                targets += [(t, reset) for t in sorted(merged, key=lambda t: completed[t] or 0.0, reverse=True)]
         if not targets:
             return
         round_ = max((k[0] for k in self.rollback_view), default=0) + 1
-        for i, nid in enumerate(targets):
+        for i, (nid, command) in enumerate(targets):
             row: dict[str, object] = {"round": round_, "ord": i, "node_id": nid, "gate": gate.id,
-                                      "command": self.plan.node_by_id[nid].rollback, "status": "pending",
-                                      "log_path": self.rollback_log(nid)}
+                                      "command": command, "status": "pending", "log_path": self.rollback_log(nid)}
             self.record_rollback(row)
             self.rollbacks.append(row)
 
     def _next_rollback(self, now: float) -> list[Launch]:
+        while self.undoing is None and self.rollbacks and str(self.rollbacks[0]["command"]).startswith(RESET):
+            self._reset(self.rollbacks.popleft(), now)
         if self.undoing is not None or not self.rollbacks:
             return []
         row = self.rollbacks.popleft()
@@ -609,6 +678,23 @@ class Run:
             self.observer.event(f"rollback of {nid} failed ({error}); log {self.rollback_log(nid)}")
         else:
             self.observer.event(f"rolled back {nid}")
+
+    def _reset(self, row: dict[str, object], now: float) -> None:
+        """Worktree mode: the integration branch back to before the undone merges (the
+        same commit for each row of one gate, so a second reset is a no-op)."""
+        nid, commit = str(row["node_id"]), str(row["command"]).split()[-1]
+        error = None
+        try:
+            if self.isolation is not None:
+                self.isolation.reset(commit)
+        except WorkspaceError as exc:
+            error = str(exc)
+        self.record_rollback({**row, "status": "failed" if error else "done", "started_at": now,
+                              "finished_at": time.time(), "exit_code": 1 if error else 0, "error": error})
+        self.sched.rolled_back(nid)
+        self.note(nid, "rolled-back", {"gate": row["gate"], "reset": commit, "error": error},
+                  status=State.ROLLED_BACK, merge_before=None)
+        self.observer.event(f"rolled back {nid}: {row['command']}" + (f" failed: {error}" if error else ""))
 
     @property
     def rolling_back(self) -> bool:
@@ -668,6 +754,8 @@ class Run:
         self._dirtied()
         self.commit()
         self.refresh(force=True)
+        if self.isolation is not None:
+            self.isolation.close()
 
 
 

@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS nodes (
     lease_token TEXT, lease_expires_at REAL, worker TEXT, exit_code INTEGER, error TEXT,
     approved INTEGER NOT NULL DEFAULT 0, seconds REAL NOT NULL DEFAULT 0,
     decision TEXT, decided_by TEXT, decision_note TEXT, decided_at REAL,
-    waited_s REAL NOT NULL DEFAULT 0,
+    waited_s REAL NOT NULL DEFAULT 0, changed INTEGER, merge_before TEXT,
     PRIMARY KEY (run_id, node_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attempts (
@@ -71,7 +71,7 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
 _ADDED = {
     "runs": ("pid_start INTEGER", "run_key TEXT"),
     "nodes": ("decision TEXT", "decided_by TEXT", "decision_note TEXT", "decided_at REAL",
-              "waited_s REAL NOT NULL DEFAULT 0"),
+              "waited_s REAL NOT NULL DEFAULT 0", "changed INTEGER", "merge_before TEXT"),
     "attempts": ("log_offset INTEGER",),
 }
 _ATTEMPT_COLUMNS = ("attempt", "started_at", "finished_at", "exit_code", "outcome", "worker", "log_offset")
