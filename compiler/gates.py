@@ -5,8 +5,9 @@ walk from its needs goes through tasks and stops at gates (`rollback_targets` in
 runtime/run.py). When no task on that walk has a `rollback`, the gate can only
 fail the run, the same as `on_fail: stop`, which is almost certainly not what its
 author meant. The warning is for shared mode, where those commands are all a rollback
-has; `workspace: worktree` (SPEC section 8) would also undo merges, but the language
-does not have `workspace` yet, so every workflow is in shared mode.
+has: a task in `workspace: worktree` (SPEC section 8) had its work merged, and the
+rollback resets the integration branch to before that merge, so it always has
+something to undo.
 """
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ from lanes.dsl.diagnostics import WARNING, Diagnostic, Related
 
 
 def undoable(model: Model) -> dict[str, bool]:
-    """task id -> whether it or a task upstream of it, before any gate, has a `rollback`.
-    One pass in topological order (the model's needs are acyclic: cycles were cut)."""
+    """task id -> whether it or a task upstream of it, before any gate, has a `rollback`
+    or runs in a worktree (whose merge a rollback undoes). One pass in topological order
+    (the model's needs are acyclic: cycles were cut)."""
     by_id = model.node_by_id
     out: dict[str, bool] = {}
     for nid in topological({n.id: n.needs for n in model.nodes}):
         n = by_id[nid]
         if n.is_task:
-            out[nid] = n.rollback is not None or any(out.get(up, False) for up in n.needs)
+            out[nid] = (n.rollback is not None or n.workspace == "worktree"
+                        or any(out.get(up, False) for up in n.needs))
     return out
 
 

@@ -50,6 +50,8 @@ class RAgent:
     env: tuple[tuple[str, str], ...]
     span: Span | None
     order: int                        # declaration order (ties in routing)
+    workspace: str | None = None      # its own `workspace`, None: the workflow's
+    workspace_span: Span | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class RNode:
     domain: RDomain = EMPTY_DOMAIN    # effective: its own, else its agent's
     own_domain: bool = False
     rollback: str | None = None
+    workspace: str = "shared"         # effective: its agent's, else the workflow's
+    expect_changes: bool = False
     # gates
     approve: str | None = None
     on_fail: str | None = None
@@ -91,6 +95,8 @@ class Model:
     agents: tuple[RAgent, ...]
     nodes: tuple[RNode, ...]          # declaration order: tasks, then gates
     domains: tuple[RDomain, ...]      # the named ones
+    workspace: str = "shared"         # the workflow's own (agents may choose theirs)
+    workspace_span: Span | None = None
 
     @cached_property
     def node_by_id(self) -> dict[str, RNode]:

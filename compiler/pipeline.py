@@ -7,15 +7,17 @@ from lanes.compiler.model import Model
 from lanes.compiler.planfile import Plan
 from lanes.compiler.planner import plan_model as _plan_model
 from lanes.compiler.resolve import resolve
+from lanes.compiler.workspace_check import check_workspaces
 from lanes.dsl.ast import Workflow
 from lanes.dsl.diagnostics import Diagnostic
 from lanes.dsl.source import Source
 
 
 def analyse(workflow: Workflow, source: Source | None) -> tuple[Model, list[Diagnostic]]:
-    """Every check after parsing: references, cycles, routing, gates, then the domain proof."""
+    """Every check after parsing: references, cycles, routing, workspaces, gates, then the
+    domain proof."""
     model, diags = resolve(workflow, source)
-    return model, [*diags, *check_rollback_gates(model), *check_domains(model)]
+    return model, [*diags, *check_workspaces(model), *check_rollback_gates(model), *check_domains(model)]
 
 
 def plan_model(model: Model) -> Plan:

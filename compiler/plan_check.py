@@ -71,7 +71,8 @@ class _Shape:
             "writes": self.patterns, "reads": self.patterns, "estimate_s": self.seconds,
             "timeout_s": self.timeout, "retries": self.count, "backoff": self.backoff,
             "stage": self.count, "critical": self.boolean, "digest": self.digest,
-            "rollback": self.string, "env": self.env, "description": self.string}
+            "rollback": self.string, "env": self.env, "description": self.string,
+            "workspace": self.workspace, "expect_changes": self.boolean}
         self.agent_checks: dict[str, Check] = {
             "id": self.ident, "skills": self.idents, "instances": self.instances,
             "domain": self.domain, "writes": self.patterns, "reads": self.patterns, "env": self.env,
@@ -189,6 +190,10 @@ class _Shape:
         if v not in F.ON_FAIL:
             self.bad(v, path, "one of \"stop\", \"rollback\", \"continue\"")
 
+    def workspace(self, v: object, path: Path) -> None:
+        if v not in F.WORKSPACES:
+            self.bad(v, path, "\"shared\" or \"worktree\"")
+
     def env(self, v: object, path: Path) -> None:
         if type(v) is not dict:
             self.bad(v, path, "an object of NAME: \"value\"")
@@ -230,7 +235,7 @@ class _Shape:
         self.fields(d, (), F.TOP_FIELDS, F.TOP_REQUIRED)
         checks: dict[str, Check] = {
             "workflow": self.ident, "description": self.string, "source_digest": self.digest,
-            "workdir": self.string, "nodes": self.nodes, "stages": self.stages,
+            "workdir": self.string, "workspace": self.workspace, "nodes": self.nodes, "stages": self.stages,
             "critical_path": self.idents, "estimate": self.estimate, "agents": self.agents}
         for k, v in d.items():
             check = checks.get(k)

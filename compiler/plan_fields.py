@@ -13,7 +13,7 @@ MAX_COUNT = 10**18 - 1               # whole numbers as the workflow builder tak
 
 TOP_REQUIRED = ("lanes_plan", "workflow", "source_digest", "nodes", "stages", "critical_path",
                 "estimate", "workdir", "agents")
-TOP_FIELDS = frozenset((*TOP_REQUIRED, "description"))
+TOP_FIELDS = frozenset((*TOP_REQUIRED, "description", "workspace"))
 ESTIMATE_FIELDS = ("sequential_s", "parallel_s", "efficiency")
 BACKOFF_FIELDS = ("initial_s", "factor", "max_s")
 AGENT_REQUIRED = ("id", "skills", "instances", "domain", "writes", "reads", "env")
@@ -21,9 +21,10 @@ AGENT_FIELDS = frozenset((*AGENT_REQUIRED, "description"))
 NODE_REQUIRED = ("id", "kind", "needs", "estimate_s", "timeout_s", "retries", "backoff", "stage",
                  "critical", "digest", "env")
 NODE_FIELDS = frozenset((*NODE_REQUIRED, "agent", "requires", "run", "approve", "on_fail", "writes",
-                         "reads", "rollback", "description"))
+                         "reads", "rollback", "description", "workspace", "expect_changes"))
 TASK_REQUIRED = ("agent", "run", "writes", "reads")
-TASK_ONLY = frozenset(("agent", "requires", "writes", "reads", "rollback"))
+TASK_ONLY = frozenset(("agent", "requires", "writes", "reads", "rollback", "workspace", "expect_changes"))
 GATE_ONLY = frozenset(("approve", "on_fail"))
 KINDS = ("task", "gate")
 ON_FAIL = ("stop", "rollback", "continue")
+WORKSPACES = ("shared", "worktree")

@@ -109,6 +109,9 @@ class _Quick:
     def on_fail(self, values: Values) -> bool:
         return set(F.ON_FAIL).issuperset(values)
 
+    def workspaces(self, values: Values) -> bool:
+        return set(F.WORKSPACES).issuperset(values)
+
     def booleans(self, values: Values) -> bool:
         return not values or _types(values) == {bool}
 
@@ -200,7 +203,8 @@ def _looks_valid(d: object, q: _Quick) -> bool:
         "run": _strings, "approve": _strings, "rollback": _strings, "description": _strings,
         "on_fail": q.on_fail, "writes": q.patterns, "reads": q.patterns, "estimate_s": q.seconds,
         "timeout_s": q.timeouts, "retries": q.counts, "stage": q.counts, "critical": q.booleans,
-        "digest": q.digests, "env": q.envs, "backoff": q.backoffs}
+        "digest": q.digests, "env": q.envs, "backoff": q.backoffs, "workspace": q.workspaces,
+        "expect_changes": q.booleans}
     agent_judges: dict[str, Judge] = {
         "id": q.idents, "skills": q.id_lists, "instances": q.instances, "domain": q.optional_ids,
         "writes": q.patterns, "reads": q.patterns, "env": q.envs, "description": _strings}
@@ -208,6 +212,7 @@ def _looks_valid(d: object, q: _Quick) -> bool:
             and _judged(_columns(doc["nodes"], _node_keys), node_judges, ("id",))
             and q.idents([doc["workflow"]]) and _strings([doc.get("description", "")])
             and q.digests([doc["source_digest"]]) and _strings([doc["workdir"]])
+            and q.workspaces([doc.get("workspace", "shared")])
             and q.id_lists(cast(Values, stages)) and q.id_lists([doc["critical_path"]])
             and q.seconds([estimate["sequential_s"], estimate["parallel_s"]])
             and _numbers([estimate["efficiency"]], 0, 1))

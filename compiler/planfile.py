@@ -72,6 +72,8 @@ class PlanNode:
     writes: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     rollback: str | None = None
+    workspace: str = "shared"        # "shared" | "worktree" (SPEC section 8)
+    expect_changes: bool = False     # worktree mode: a change of nothing fails (E501)
     # gates
     approve: str | None = None
     on_fail: str | None = None
@@ -99,6 +101,7 @@ class Plan:
     agents: tuple[PlanAgent, ...]      # in declaration order
     workdir: str                       # absolute
     description: str | None = None
+    workspace: str = "shared"          # the workflow's; each task node has its effective one
 
     @cached_property
     def node_by_id(self) -> dict[str, PlanNode]:
@@ -135,6 +138,9 @@ def _node_json(n: PlanNode) -> dict[str, object]:
     if n.kind == "task":
         d["writes"] = list(n.writes)
         d["reads"] = list(n.reads)
+        d["workspace"] = n.workspace
+        if n.expect_changes:
+            d["expect_changes"] = True
     else:
         d["on_fail"] = n.on_fail
     d["estimate_s"] = _num(n.estimate_s)
@@ -178,6 +184,7 @@ def plan_to_dict(plan: Plan) -> dict[str, object]:
     if plan.description is not None:
         d["description"] = plan.description
     d["workdir"] = plan.workdir
+    d["workspace"] = plan.workspace
     d["agents"] = [_agent_json(a) for a in plan.agents]
     return d
 
@@ -231,6 +238,7 @@ def build_plan(d: JSONObject) -> Plan:
             requires=tuple(n.get("requires", ())), run=n.get("run"),
             writes=tuple(n.get("writes", ())), reads=tuple(n.get("reads", ())),
             rollback=n.get("rollback"), approve=n.get("approve"), on_fail=n.get("on_fail"),
+            workspace=n.get("workspace", "shared"), expect_changes=n.get("expect_changes", False),
         )
         for n in d["nodes"]
     )
@@ -246,6 +254,7 @@ def build_plan(d: JSONObject) -> Plan:
         stages=tuple(tuple(s) for s in d["stages"]), critical_path=tuple(d["critical_path"]),
         estimate=Estimate(e["sequential_s"], e["parallel_s"], e["efficiency"]),
         agents=agents, workdir=d["workdir"], description=d.get("description"),
+        workspace=d.get("workspace", "shared"),
     )
 
 

@@ -90,14 +90,21 @@ def simulate(nodes: list[RNode], lanes: dict[str, int], est: dict[str, float], t
 
 
 def _definition(n: RNode) -> dict[str, object]:
-    """What a node's digest covers: everything that changes what it does or where."""
-    return {
+    """What a node's digest covers: everything that changes what it does or where. The
+    fields of v2 count only when they differ from v1's behaviour, so the digests of a v1
+    workflow stay the same (a run started before keeps what it did on resume)."""
+    d: dict[str, object] = {
         "id": n.id, "kind": n.kind, "agent": n.agent, "needs": sorted(n.needs), "run": n.run,
         "approve": n.approve, "on_fail": n.on_fail, "writes": list(n.domain.write_texts),
         "reads": list(n.domain.read_texts), "timeout_s": n.timeout_s, "retries": n.retries,
         "backoff": [n.backoff.initial_s, n.backoff.factor, n.backoff.max_s],
         "rollback": n.rollback, "env": list(n.env),
     }
+    if n.is_task and n.workspace != "shared":
+        d["workspace"] = n.workspace
+    if n.expect_changes:
+        d["expect_changes"] = True
+    return d
 
 
 def plan_model(model: Model) -> Plan:
@@ -132,7 +139,8 @@ def plan_model(model: Model) -> Plan:
             description=n.description, agent=n.agent, requires=n.requires, run=n.run,
             writes=n.domain.write_texts if n.is_task else (),
             reads=n.domain.read_texts if n.is_task else (),
-            rollback=n.rollback, approve=n.approve, on_fail=n.on_fail)
+            rollback=n.rollback, approve=n.approve, on_fail=n.on_fail,
+            workspace=n.workspace if n.is_task else "shared", expect_changes=n.expect_changes)
         for n in ordered)
     depth = max(stage.values(), default=-1) + 1
     stages: list[list[str]] = [[] for _ in range(depth)]
@@ -147,4 +155,4 @@ def plan_model(model: Model) -> Plan:
         workflow=model.workflow, source_digest=model.source_digest, nodes=plan_nodes,
         stages=tuple(tuple(s) for s in stages), critical_path=tuple(path),
         estimate=Estimate(sequential, parallel, efficiency), agents=agents,
-        workdir=model.workdir, description=model.description)
+        workdir=model.workdir, description=model.description, workspace=model.workspace)

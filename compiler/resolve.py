@@ -115,8 +115,11 @@ class _Resolver:
             agents[a.id.value] = RAgent(
                 a.id.value, tuple(s.value for s in a.skills),
                 int(a.instances.value) if a.instances else 1, dom,
-                a.description.value if a.description else None, _env(a.env), a.id.span, order)
+                a.description.value if a.description else None, _env(a.env), a.id.span, order,
+                workspace=a.workspace.value if a.workspace else None,
+                workspace_span=a.workspace.span if a.workspace else None)
 
+        workspace = wf.workspace.value if wf.workspace else "shared"
         d = wf.defaults
         base_timeout = d.timeout.seconds if d and d.timeout else None
         base_retries = int(d.retries.value) if d and d.retries else 0   # whole numbers (the builder checks)
@@ -172,14 +175,17 @@ class _Resolver:
                 agent=agent.id if agent else None,
                 requires=tuple(s.value for s in n.requires or ()),
                 run=n.run.value if n.run else None, domain=dom, own_domain=own,
-                rollback=n.rollback.value if n.rollback else None, **common))
+                rollback=n.rollback.value if n.rollback else None,
+                workspace=(agent.workspace if agent else None) or workspace,
+                expect_changes=bool(n.expect_changes and n.expect_changes.value), **common))
 
         directory = self.source.directory if self.source else os.getcwd()
         workdir = os.path.normpath(os.path.join(directory, wf.workdir.value if wf.workdir else "."))
         return Model(
             workflow=wf.id.value if wf.id else "", description=wf.description.value if wf.description else None,
             workdir=workdir, source_digest=self.source.digest if self.source else "",
-            agents=tuple(agents.values()), nodes=tuple(nodes), domains=tuple(named.values()))
+            agents=tuple(agents.values()), nodes=tuple(nodes), domains=tuple(named.values()),
+            workspace=workspace, workspace_span=wf.workspace.span if wf.workspace else None)
 
     @staticmethod
     def backoff(b: ast.Backoff | None, base: Backoff) -> Backoff:

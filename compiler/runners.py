@@ -30,12 +30,12 @@ Code has a flag for.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 import difflib
 import math
 import shlex
 import string
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from lanes.compiler.patterns_syntax import (
     TooManyAlternatives,

@@ -34,6 +34,14 @@ class Number:
 
 
 @dataclass(frozen=True)
+class Flag:
+    """A yes-or-no value (`true` or `false`)."""
+
+    value: bool
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Duration:
     seconds: float
     span: Span = field(compare=False, repr=False)
@@ -84,6 +92,7 @@ class Agent:
     description: Text | None
     env: tuple[EnvVar, ...]
     span: Span = field(compare=False, repr=False)
+    workspace: Name | None = None      # shared | worktree (SPEC section 8)
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,7 @@ class Task:
     env: tuple[EnvVar, ...]
     description: Text | None
     span: Span = field(compare=False, repr=False)
+    expect_changes: Flag | None = None
 
 
 @dataclass(frozen=True)
@@ -129,3 +139,4 @@ class Workflow:
     tasks: tuple[Task, ...]
     gates: tuple[Gate, ...]
     span: Span = field(compare=False, repr=False)
+    workspace: Name | None = None

@@ -12,8 +12,22 @@ import math
 import re
 from typing import TypeVar
 
-from .ast import (Agent, Backoff, Defaults, Domain, DomainRef, Duration, EnvVar, Gate, Name, Number,
-                  Task, Text, Workflow)
+from .ast import (
+    Agent,
+    Backoff,
+    Defaults,
+    Domain,
+    DomainRef,
+    Duration,
+    EnvVar,
+    Flag,
+    Gate,
+    Name,
+    Number,
+    Task,
+    Text,
+    Workflow,
+)
 from .diagnostics import Diagnostic, diag, did_you_mean
 from .durations import NUMBER as _NUMBER, parse_duration
 from .raw import Map, Raw, Scalar, Seq
@@ -23,13 +37,16 @@ ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 ON_FAIL = ("stop", "rollback", "continue")
+WORKSPACES = ("shared", "worktree")
+FLAGS = {"true": True, "false": False}
 
-TOP_FIELDS = ("workflow", "description", "workdir", "defaults", "domains", "agents", "tasks", "gates")
+TOP_FIELDS = ("workflow", "description", "workdir", "workspace", "defaults", "domains", "agents", "tasks",
+              "gates")
 DEFAULTS_FIELDS = ("timeout", "retries", "backoff", "env")
 DOMAIN_FIELDS = ("writes", "reads")
-AGENT_FIELDS = ("domain", "skills", "instances", "description", "env")
+AGENT_FIELDS = ("domain", "skills", "instances", "workspace", "description", "env")
 TASK_FIELDS = ("agent", "requires", "needs", "run", "domain", "estimate", "timeout", "retries",
-               "backoff", "rollback", "env", "description")
+               "backoff", "rollback", "expect_changes", "env", "description")
 GATE_FIELDS = ("needs", "run", "approve", "on_fail", "estimate", "timeout", "retries", "description")
 BACKOFF_FIELDS = ("initial", "factor", "max")
 
@@ -165,6 +182,26 @@ class _Builder:
         v = float(value)
         return Number(int(v) if v.is_integer() else v, node.span)
 
+    def choice(self, node: Raw | None, what: str, choices: tuple[str, ...]) -> Name | None:
+        """One word of a fixed set (`on_fail`, `workspace`)."""
+        value = None if node is None else self.scalar(node, what)
+        if node is None or value is None:
+            return None
+        if value not in choices:
+            self.error("E102", f"{what} must be one of {', '.join(choices)}, not '{value}'"
+                       + did_you_mean(value, choices), node.span)
+            return None
+        return Name(value, node.span)
+
+    def flag(self, node: Raw | None, what: str) -> Flag | None:
+        value = None if node is None else self.scalar(node, what)
+        if node is None or value is None:
+            return None
+        if value not in FLAGS:
+            self.error("E102", f"{what} must be true or false, not '{value}'", node.span)
+            return None
+        return Flag(FLAGS[value], node.span)
+
     def env(self, node: Raw | None, what: str) -> tuple[EnvVar, ...]:
         if node is None or (isinstance(node, Scalar) and node.value is None):
             return ()
@@ -224,7 +261,7 @@ class _Builder:
         return Agent(ident, self.domain_ref(get("domain"), what), self.names(get("skills"), "skill"),
                      self.integer(get("instances"), "instances", 1),
                      self.text(get("description"), "description"), self.env(get("env"), what),
-                     node.span)
+                     node.span, workspace=self.choice(get("workspace"), "workspace", WORKSPACES))
 
     def task(self, ident: Name, node: Raw) -> Task:
         what = f"task '{ident.value}'"
@@ -242,7 +279,8 @@ class _Builder:
                     self.duration(get("estimate"), "estimate"), self.duration(get("timeout"), "timeout"),
                     self.integer(get("retries"), "retries", 0), self.backoff(get("backoff"), what),
                     self.text(get("rollback"), "rollback"), self.env(get("env"), what),
-                    self.text(get("description"), "description"), node.span)
+                    self.text(get("description"), "description"), node.span,
+                    expect_changes=self.flag(get("expect_changes"), "expect_changes"))
 
     def gate(self, ident: Name, node: Raw) -> Gate:
         what = f"gate '{ident.value}'"
@@ -258,15 +296,7 @@ class _Builder:
             self.error("E103", f"{what} needs exactly one of 'run' and 'approve'"
                        + (", not both" if "run" in f else ""),
                        f["approve"][0].span if "run" in f else ident.span)
-        on_fail = None
-        if "on_fail" in f:
-            node_on_fail = f["on_fail"][1]
-            value = self.scalar(node_on_fail, "on_fail")
-            if value is not None and value not in ON_FAIL:
-                self.error("E102", f"on_fail must be one of stop, rollback, continue, not '{value}'"
-                           + did_you_mean(value, ON_FAIL), node_on_fail.span)
-            elif value is not None:
-                on_fail = Name(value, node_on_fail.span)
+        on_fail = self.choice(get("on_fail"), "on_fail", ON_FAIL)
         return Gate(ident, needs, self.text(get("run"), "run"), self.text(get("approve"), "approve"),
                     on_fail, self.duration(get("estimate"), "estimate"),
                     self.duration(get("timeout"), "timeout"), self.integer(get("retries"), "retries", 0),
@@ -296,7 +326,7 @@ class _Builder:
             self.collection(get("agents"), "agents", self.agent),
             self.collection(get("tasks"), "tasks", self.task),
             self.collection(get("gates"), "gates", self.gate),
-            raw.span)
+            raw.span, workspace=self.choice(get("workspace"), "workspace", WORKSPACES))
 
 
 def build_workflow(raw: Map, file: str) -> tuple[Workflow, list[Diagnostic]]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import math
 from typing import TYPE_CHECKING
 
-from .ast import Agent, Backoff, Domain, Duration, EnvVar, Gate, Name, Number, Task, Text, Workflow
+from .ast import Agent, Backoff, Domain, Duration, EnvVar, Flag, Gate, Name, Number, Task, Text, Workflow
 from .durations import decimal as _decimal, duration
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def _verbatim_lines(text: str) -> bool:
 # -- what is printed: the fields of each node, in order -----------------------------------------
 
 Words = tuple[Name, ...] | tuple[Text, ...]                        # skills, needs, writes ...
-Value = Name | Text | Number | Duration | Domain | Backoff | Words | tuple[EnvVar, ...]
+Value = Name | Text | Number | Duration | Flag | Domain | Backoff | Words | tuple[EnvVar, ...]
 Fields = list[tuple[str, Value]]
 
 
@@ -90,9 +90,10 @@ def _id(node: Domain | Agent | Task | Gate) -> str:
 
 
 DEFAULTS = ("timeout", "retries", "backoff", "env")
-AGENT = ("domain", "skills", "instances", "description", "env")
+AGENT = ("domain", "skills", "instances", "workspace", "description", "env")
 TASK_HEAD = ("agent", "requires", "needs")
-TASK_BODY = ("run", "domain", "estimate", "timeout", "retries", "backoff", "rollback", "env", "description")
+TASK_BODY = ("run", "domain", "estimate", "timeout", "retries", "backoff", "rollback", "expect_changes", "env",
+             "description")
 GATE_BODY = ("run", "approve", "on_fail", "estimate", "timeout", "retries", "description")
 
 
@@ -104,9 +105,15 @@ def _lanes_text(text: str) -> str:
     return quote(text)
 
 
-def _lanes_value(v: Name | Text | Number | Duration | Words) -> str:
+def _flag(v: Flag) -> str:
+    return "true" if v.value else "false"
+
+
+def _lanes_value(v: Name | Text | Number | Duration | Flag | Words) -> str:
     if isinstance(v, Name):
         return v.value
+    if isinstance(v, Flag):
+        return _flag(v)
     if isinstance(v, Text):
         return _lanes_text(v.value)
     if isinstance(v, Duration):
@@ -165,6 +172,8 @@ def to_lanes(wf: Workflow) -> str:
     sections = [[head]]
     if wf.workdir is not None:
         sections[0].append(f"workdir {_lanes_text(wf.workdir.value)}")
+    if wf.workspace is not None:
+        sections[0].append(f"workspace {wf.workspace.value}")
     if wf.defaults is not None:
         stmts = _lanes_statements(_fields(wf.defaults, DEFAULTS))
         sections[0].append(_lanes_block("defaults", stmts) if stmts else "defaults {}")
@@ -212,6 +221,8 @@ def _yaml_value(v: Value, indent: str | None = None) -> str:
     """A value; `indent` is that of its key in block style, None inside a flow collection."""
     if isinstance(v, Name):
         return _yaml_id(v.value)
+    if isinstance(v, Flag):
+        return _flag(v)
     if isinstance(v, Text):
         return (indent is not None and _yaml_literal(v.value, indent)) or quote(v.value)
     if isinstance(v, Duration):
@@ -259,6 +270,8 @@ def to_yaml(wf: Workflow) -> str:
         head.append(f"description: {_yaml_value(wf.description, '')}")
     if wf.workdir is not None:
         head.append(f"workdir: {_yaml_value(wf.workdir, '')}")
+    if wf.workspace is not None:
+        head.append(f"workspace: {wf.workspace.value}")
     if wf.defaults is not None:
         head.append(_yaml_entry("defaults", _fields(wf.defaults, DEFAULTS), ""))
     sections = [head] + [s for s in (_yaml_section("domains", wf.domains, ("writes", "reads")),

@@ -21,8 +21,15 @@ import gc
 from typing import Protocol, cast
 
 import yaml
-from yaml.events import (AliasEvent, CollectionEndEvent, CollectionStartEvent, DocumentStartEvent,
-                         Event, MappingStartEvent, ScalarEvent)
+from yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    DocumentStartEvent,
+    Event,
+    MappingStartEvent,
+    ScalarEvent,
+)
 from yaml.reader import ReaderError
 from yaml.scanner import ScannerError
 

@@ -265,7 +265,9 @@ def _doc() -> dict:
     """BASE with every optional field somewhere."""
     d = json.loads(BASE)
     d["description"] = "d"
-    d["nodes"][0].update(requires=["py"], rollback="undo", description="x", env={"A": "1"})
+    d["workspace"] = "worktree"
+    d["nodes"][0].update(requires=["py"], rollback="undo", description="x", env={"A": "1"},
+                         workspace="worktree", expect_changes=True)
     d["nodes"][2].pop("run")
     d["nodes"][2].update(approve="ok?", timeout_s=30.5)
     d["agents"][0].update(skills=["py"], domain="src", description="y", instances=2)
@@ -286,11 +288,13 @@ def _paths(value, path=()):
 # re.search, where "$" also matches before a final newline; JSON Schema's ECMA-262 "$" does not.
 VALUES = [None, True, False, 0, 1, -1, 2, 1.0, 2.5, -0.5, 10**18 - 1, 10**18, 10**400, 1e308, float("inf"),
           "", "x", "a-b", "_1", "1x", "a b", "task", "gate", "stop", "rollback", "build", D, "sha256:xyz",
+          "shared", "worktree",
           [], ["x"], [""], ["build"], [[]], [["build"]], {}, {"A": "b"}, {"1": "b"}, {"A": 1},
           {"initial_s": 1, "factor": 2, "max_s": 3}]
 # fields with a value each could take, to add where they may or may not belong
 FIELDS = {"id": "x", "kind": "task", "agent": "dev", "run": "true", "approve": "ok?", "on_fail": "stop",
-          "writes": [], "reads": [], "rollback": "undo", "requires": [], "description": "d", "extra": 1}
+          "writes": [], "reads": [], "rollback": "undo", "requires": [], "description": "d", "extra": 1,
+          "workspace": "shared", "expect_changes": True}
 
 
 SOME_VALUES = [None, True, 0, -1, 1.5, float("inf"), "", "x", "a b", [], {}]
