@@ -1,15 +1,19 @@
-""""May run at the same time" for whole groups of tasks at once.
+""""May run at the same time" for whole families of tasks at once.
 
 Two tasks may run together when neither is reachable from the other through
-`needs` (gates included) and they are not in one single-instance lane; the
-callers only ask about tasks in different lanes. For every family (two sets of
-tasks whose domains overlap) we need the pairs that are not ordered.
+`needs` (gates included) and they are not in one single-instance lane. A family
+is two sets of tasks whose patterns meet (all writers of one pattern, all
+readers or writers of another); we need its pairs that are not ordered.
 
-Reachability is computed as bitsets, but only over a small set of "source"
-tasks: for each family one side becomes sources, chosen so that a group that
-appears in many families (say a test agent writing `**/test_*.py` against every
-other agent) is the one indexed. Bitsets are built chunk by chunk, so memory
-stays bounded for any number of sources.
+Reachability is computed as bitsets over a set of "source" tasks only: for each
+family one side becomes sources, the side shared by more families (so the
+readers of `**` behind a chain of 10,000 tasks are one side, tested with one
+operation per task of the other side). Bitsets are built chunk by chunk, so
+memory stays bounded for any number of sources, and one lane mask per agent
+removes same-lane pairs in the same operation, so a family whose pairs are all
+ordered or all in one lane costs one operation per task of its other side.
+The cost is, per chunk of CHUNK sources, one pass over the graph's edges, plus
+one operation per (family, task of the non-source side), plus the pairs found.
 """
 from __future__ import annotations
 
@@ -21,103 +25,117 @@ from lanes.compiler.model import Model
 CHUNK = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Family:
     code: str                            # "E300", "E301", or "W401" (a probe: any pair at all?)
-    left: tuple[str, ...]                # task ids
+    left: tuple[str, ...]                # task ids (the writers for E301); shared tuples
     right: tuple[str, ...]
     patterns: tuple[str, str, str]       # left's pattern, right's pattern, a witness
 
 
 @dataclass
 class Found:
-    pairs: list[list[tuple[str, str]]] = field(default_factory=list)   # per family, (left, right)
-    counts: list[int] = field(default_factory=list)                     # unordered pairs in all
+    """Per family, the pairs (left, right) it found first: a pair of tasks belongs to the
+    first family that finds it (one diagnostic per pair and code); a probe finds one."""
+
+    pairs: list[list[tuple[str, str]]] = field(default_factory=list)
 
 
 def _choose_sources(fams: list[Family]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """(sources, others) per family: the side that serves the most families per task."""
-    appearances: dict[tuple[str, ...], int] = {}
+    """(sources, others) per family: the side in more families; on a tie the larger."""
+    appearances: dict[int, int] = {}
     for f in fams:
-        appearances[f.left] = appearances.get(f.left, 0) + 1
-        appearances[f.right] = appearances.get(f.right, 0) + 1
-    def score(side: tuple[str, ...]) -> float:
-        return appearances[side] / len(side)
-
+        for side in (f.left, f.right):
+            appearances[id(side)] = appearances.get(id(side), 0) + 1
     out = []
     for f in fams:
-        if score(f.left) >= score(f.right):
+        a, b = appearances[id(f.left)], appearances[id(f.right)]
+        if (a, len(f.left)) >= (b, len(f.right)):
             out.append((f.left, f.right))
         else:
             out.append((f.right, f.left))
     return out
 
 
-def concurrent_pairs(model: Model, fams: list[Family], limit: int) -> Found:
-    found = Found([[] for _ in fams], [0] * len(fams))
+def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
+    found = Found([[] for _ in fams])
     if not fams:
         return found
     needs = {n.id: n.needs for n in model.nodes}
     topo = topological(needs)
     pos = {n: i for i, n in enumerate(topo)}
     down = dependents(needs)
-    ups = [[pos[u] for u in needs[n]] for n in topo]
+    ups = [[pos[u] for u in dict.fromkeys(needs[n])] for n in topo]
     downs = [[pos[d] for d in down[n]] for n in topo]
+    agents = model.agent_by_id
+    lane: dict[str, str] = {}                 # task -> its agent, when that agent is one lane
+    for n in model.nodes:
+        if n.is_task and n.agent and n.agent in agents and agents[n.agent].instances == 1:
+            lane[n.id] = n.agent
     sides = _choose_sources(fams)
-
-    sources: dict[str, int] = {}
+    sources: dict[str, None] = {}
     for src, _ in sides:
-        for t in src:
-            sources.setdefault(t, len(sources))
+        sources.update(dict.fromkeys(src))
     ordered_sources = sorted(sources, key=pos.__getitem__)   # chunks follow the graph's order
     bit_of = {t: i for i, t in enumerate(ordered_sources)}
     order = {n.id: n.order for n in model.nodes}
-    seen_pairs: list[set[tuple[str, ...]]] = [set() for _ in fams]
+    claimed: set[tuple[str, str, str]] = set()
 
     for lo in range(0, len(ordered_sources), CHUNK):
         chunk = ordered_sources[lo:lo + CHUNK]
         own = [0] * len(topo)
+        lanes: dict[str, int] = {}
         for t in chunk:
-            own[pos[t]] = 1 << (bit_of[t] - lo)
-        anc = [0] * len(topo)
-        for i in range(len(topo)):
+            bit = 1 << (bit_of[t] - lo)
+            own[pos[t]] = bit
+            if t in lane:
+                lanes[lane[t]] = lanes.get(lane[t], 0) | bit
+        first, last = pos[chunk[0]], pos[chunk[-1]]
+        anc = [0] * len(topo)                 # sources among the node's ancestors
+        for i in range(first + 1, len(topo)):
             v = 0
             for u in ups[i]:
                 v |= anc[u] | own[u]
             anc[i] = v
-        desc = [0] * len(topo)
-        for i in range(len(topo) - 1, -1, -1):
+        desc = [0] * len(topo)                # sources among its descendants
+        for i in range(last - 1, -1, -1):
             v = 0
             for d in downs[i]:
                 v |= desc[d] | own[d]
             desc[i] = v
+        masks: dict[int, int] = {}
         for k, (src, others) in enumerate(sides):
-            mask = 0
-            for t in src:
-                b = bit_of[t] - lo
-                if 0 <= b < CHUNK:
-                    mask |= 1 << b
+            fam = fams[k]
+            probe = fam.code == "W401"
+            if probe and found.pairs[k]:
+                continue
+            mask = masks.get(id(src))
+            if mask is None:
+                mask = 0
+                for t in src:
+                    b = bit_of[t] - lo
+                    if 0 <= b < CHUNK:
+                        mask |= 1 << b
+                masks[id(src)] = mask
             if not mask:
                 continue
-            probe = fams[k].code == "W401"
+            src_is_left = src is fam.left
             for o in others:
                 i = pos[o]
-                free = mask & ~(anc[i] | desc[i] | own[i])
+                free = mask & ~(anc[i] | desc[i] | own[i] | lanes.get(lane.get(o, ""), 0))
                 while free:
                     low = free & -free
                     free ^= low
                     s = chunk[low.bit_length() - 1]
-                    pair = (s, o) if src is fams[k].left else (o, s)
-                    # a write/read pair is directed: (a writes, b reads) differs from the reverse
-                    key = pair if fams[k].code == "E301" else tuple(sorted(pair, key=order.__getitem__))
-                    if key in seen_pairs[k]:
-                        continue
-                    seen_pairs[k].add(key)
-                    found.counts[k] += 1
-                    if len(found.pairs[k]) < (1 if probe else limit):
-                        found.pairs[k].append(pair)
+                    pair = (s, o) if src_is_left else (o, s)
                     if probe:
+                        found.pairs[k].append(pair)
                         break
+                    # a write/read pair is directed: (a writes, b reads) differs from the reverse
+                    a, b = pair if fam.code == "E301" or order[pair[0]] < order[pair[1]] else pair[::-1]
+                    if (fam.code, a, b) not in claimed:
+                        claimed.add((fam.code, a, b))
+                        found.pairs[k].append(pair)
                 if probe and found.pairs[k]:
                     break
     for k in range(len(fams)):

@@ -14,16 +14,16 @@ bitsets over the smaller side of each overlapping pair (concurrency.py).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from lanes.compiler.concurrency import Family, Found, concurrent_pairs
-from lanes.compiler.model import Model, Pattern, RAgent, RDomain, RNode
-from lanes.compiler.patterns import compile_pattern, intersect, pattern_problem, uncovered
+from lanes.compiler.graph import topological
+from lanes.compiler.model import Model, Pattern, RNode
+from lanes.compiler.overlaps import CHEAP, Meeting, meetings
+from lanes.compiler.patterns import compile_pattern, pattern_problem, uncovered
 from lanes.dsl.diagnostics import Diagnostic, Related, diag
 from lanes.dsl.span import Span
-
-MAX_CONFLICTS = 500     # beyond this a workflow is broken wholesale; say how many were left out
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,8 @@ class _Group:
     index: int
     agent: str | None
     serial: bool
-    writes: tuple[Pattern, ...]
-    reads: tuple[Pattern, ...]
+    writes: tuple[str, ...]             # distinct usable pattern texts
+    reads: tuple[str, ...]
     tasks: tuple[str, ...]
 
 
@@ -79,17 +79,30 @@ def check_unused(model: Model) -> list[Diagnostic]:
 
 
 def check_containment(model: Model, bad: set[str]) -> list[Diagnostic]:
-    """E302: a task's own domain must lie inside its agent's (reads inside writes + reads)."""
+    """E302: a task's own domain must lie inside its agent's (reads inside writes + reads).
+    Each distinct pattern is decided once per agent, against only the agent's patterns
+    whose literal prefixes nest with it (the others cannot cover any of it)."""
     diags = []
+    indexes: dict[tuple[str, str], tuple[_OverlapIndex, set[str]]] = {}
+    answers: dict[tuple[str, str, str], str | None] = {}
     for n in model.nodes:
         if not (n.is_task and n.own_domain and n.agent):
             continue
         agent = model.agent_by_id[n.agent]
-        writes = [p.text for p in _usable(agent.domain.writes, bad)]
-        reads = writes + [p.text for p in _usable(agent.domain.reads, bad)]
-        for verb, mine, theirs in (("writes", n.domain.writes, writes), ("reads", n.domain.reads, reads)):
+        for verb, mine in (("writes", n.domain.writes), ("reads", n.domain.reads)):
+            key = (agent.id, verb)
+            if key not in indexes:
+                theirs = [p.text for p in _usable(agent.domain.writes, bad)]
+                if verb == "reads":
+                    theirs += [p.text for p in _usable(agent.domain.reads, bad)]
+                indexes[key] = (_OverlapIndex(theirs), set(theirs))
+            index, texts = indexes[key]
             for p in _usable(mine, bad):
-                outside = uncovered(p.text, theirs)
+                if p.text in texts:
+                    continue
+                if (*key, p.text) not in answers:
+                    answers[(*key, p.text)] = uncovered(p.text, list(dict.fromkeys(index.candidates(p.text))))
+                outside = answers[(*key, p.text)]
                 if outside is not None:
                     diags.append(diag(
                         "E302", f"task '{n.id}' {verb} \"{p.text}\", outside the domain of agent "
@@ -100,7 +113,8 @@ def check_containment(model: Model, bad: set[str]) -> list[Diagnostic]:
 
 
 class _OverlapIndex:
-    """Which distinct patterns may meet: only those whose literal prefixes nest."""
+    """Which distinct patterns may cover a part of another: those whose literal prefixes
+    nest (for containment, E302)."""
 
     def __init__(self, texts: Iterable[str]) -> None:
         self.by_scheme: dict[str, list[tuple[str, str]]] = {}
@@ -113,7 +127,6 @@ class _OverlapIndex:
         for s, rows in self.by_scheme.items():
             for prefix, t in rows:
                 self.prefixes[s].setdefault(prefix, []).append(t)
-        self.cache: dict[tuple[str, str], str | None] = {}
 
     def candidates(self, text: str) -> Iterator[str]:
         c = compile_pattern(text)
@@ -128,96 +141,161 @@ class _OverlapIndex:
                 break
             yield t
 
-    def witness(self, a: str, b: str) -> str | None:
-        key = (a, b) if a <= b else (b, a)
-        if key not in self.cache:
-            self.cache[key] = intersect(*key)
-        return self.cache[key]
-
 
 def _groups(model: Model, bad: set[str]) -> list[_Group]:
+    """Tasks of one agent with the same distinct usable patterns (duplicates dropped)."""
     agents = model.agent_by_id
     keyed: dict[tuple[str | None, tuple[str, ...], tuple[str, ...]], list[str]] = {}
-    doms: dict[tuple[str | None, tuple[str, ...], tuple[str, ...]], RDomain] = {}
+    by_domain: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for n in model.nodes:
         if not n.is_task:
             continue
-        key = (n.agent, n.domain.write_texts, n.domain.read_texts)
-        keyed.setdefault(key, []).append(n.id)
-        doms.setdefault(key, n.domain)
+        texts = by_domain.get(id(n.domain))
+        if texts is None:
+            texts = by_domain[id(n.domain)] = (
+                tuple(dict.fromkeys(p.text for p in _usable(n.domain.writes, bad))),
+                tuple(dict.fromkeys(p.text for p in _usable(n.domain.reads, bad))))
+        keyed.setdefault((n.agent, *texts), []).append(n.id)
     out = []
-    for i, (key, tasks) in enumerate(keyed.items()):
-        agent = agents.get(key[0] or "")
-        out.append(_Group(i, key[0], bool(agent and agent.instances == 1),
-                          _usable(doms[key].writes, bad), _usable(doms[key].reads, bad), tuple(tasks)))
+    for i, ((agent_id, writes, reads), tasks) in enumerate(keyed.items()):
+        agent = agents.get(agent_id or "")
+        out.append(_Group(i, agent_id, bool(agent and agent.instances == 1), writes, reads, tuple(tasks)))
     return out
+
+
+class _Order:
+    """Are all pairs of tasks of two small groups ordered by needs? Depth-first search
+    back along needs from the later task, pruned at nodes before the earlier one in a
+    topological order; memoised by pair."""
+
+    def __init__(self, model: Model) -> None:
+        self.needs = {n.id: n.needs for n in model.nodes}
+        self.pos = {n: i for i, n in enumerate(topological(self.needs))}
+        self.memo: dict[tuple[str, str], bool] = {}
+
+    def ordered(self, a: str, b: str) -> bool:
+        if self.pos[a] > self.pos[b]:
+            a, b = b, a
+        key = (a, b)
+        hit = self.memo.get(key)
+        if hit is None:
+            floor, seen, stack = self.pos[a], {b}, [b]
+            hit = False
+            while stack and not hit:
+                for u in self.needs[stack.pop()]:
+                    if u == a:
+                        hit = True
+                        break
+                    if u not in seen and self.pos[u] > floor:
+                        seen.add(u)
+                        stack.append(u)
+            self.memo[key] = hit
+        return hit
 
 
 def _same_lane(g1: _Group, g2: _Group) -> bool:
     return g1.agent is not None and g1.agent == g2.agent and g1.serial
 
 
+def _owners(groups: Iterable[_Group], which: str) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for g in groups:
+        for t in (g.writes if which == "writes" else g.reads):
+            out.setdefault(t, []).append(g.index)
+    return out
+
+
+def _tasks_by_pattern(groups: list[_Group], owners: dict[str, list[int]]) -> dict[str, tuple[str, ...]]:
+    return {t: tuple(x for i in gs for x in groups[i].tasks) for t, gs in owners.items()}
+
+
 def check_overlaps(model: Model, bad: set[str]) -> list[Diagnostic]:
     groups = _groups(model, bad)
-    agents = [a for a in model.agents]
-    writers: dict[str, list[_Group]] = {}
-    readers: dict[str, list[_Group]] = {}
-    for g in groups:
-        for p in g.writes:
-            writers.setdefault(p.text, []).append(g)
-        for p in g.reads:
-            readers.setdefault(p.text, []).append(g)
-    agent_writes = {a.id: _usable(a.domain.writes, bad) for a in agents}
-    agent_writers: dict[str, list[RAgent]] = {}
-    for a in agents:
-        for p in agent_writes[a.id]:
-            agent_writers.setdefault(p.text, []).append(a)
-    index = _OverlapIndex([*writers, *readers, *agent_writers])
+    order = _Order(model)
+    writers, readers = _owners(groups, "writes"), _owners(groups, "reads")
+    writer_tasks, reader_tasks = _tasks_by_pattern(groups, writers), _tasks_by_pattern(groups, readers)
+    done: set[tuple[str, int, int]] = set()
+    max_pairs = 64                    # groups whose pairs are tested for order one by one
 
-    families: dict[tuple[str, int, int], Family] = {}
-    agent_overlaps: dict[tuple[str, str], tuple[str, str, str]] = {}
-    for w in sorted(set(writers) | set(agent_writers)):
-        for q in index.candidates(w):
-            witness = index.witness(w, q)
-            if witness is None:
-                continue
-            for g1 in writers.get(w, ()):
-                for g2 in writers.get(q, ()):
-                    if g1.index <= g2.index and not _same_lane(g1, g2):
-                        families.setdefault(("E300", g1.index, g2.index),
-                                            Family("E300", g1.tasks, g2.tasks, (w, q, witness)))
-                for g2 in readers.get(q, ()):
-                    if not _same_lane(g1, g2):
-                        families.setdefault(("E301", g1.index, g2.index),
-                                            Family("E301", g1.tasks, g2.tasks, (w, q, witness)))
-            for a1 in agent_writers.get(w, ()):
-                for a2 in agent_writers.get(q, ()):
-                    if a1.order < a2.order:
-                        agent_overlaps.setdefault((a1.id, a2.id), (w, q, witness))
+    def settled(code: str, i: int, j: int) -> bool:
+        """No pair of tasks of groups i and j needs another family for `code`."""
+        if code == "E300" and i > j:
+            i, j = j, i
+        if (code, i, j) in done:
+            return True
+        g1, g2 = groups[i], groups[j]
+        if _same_lane(g1, g2) or (i == j and len(g1.tasks) == 1):
+            return True
+        if len(g1.tasks) * len(g2.tasks) <= max_pairs and all(
+                a == b or order.ordered(a, b) for a in g1.tasks for b in g2.tasks):
+            done.add((code, i, j))
+            return True
+        return False
 
+    families: list[Family] = []
+
+    def record(code: str) -> Callable[[Meeting], None]:
+        def found(m: Meeting) -> None:
+            w, q, _ = m
+            right = (writers if code == "E300" else readers)[q]
+            families.append(Family(code, writer_tasks[w], (writer_tasks if code == "E300" else reader_tasks)[q], m))
+            if len(writers[w]) * len(right) <= CHEAP:
+                for i in writers[w]:
+                    for j in right:
+                        done.add((code, *sorted((i, j))) if code == "E300" else (code, i, j))
+        return found
+
+    meetings(writers, writers, lambda i, j: settled("E300", i, j), record("E300"))
+    meetings(writers, readers, lambda i, j: settled("E301", i, j), record("E301"))
+    families.sort(key=lambda f: (f.code, f.patterns))
+    families += _agent_probes(model, bad)
+    found = concurrent_pairs(model, families)
+    return _conflict_diagnostics(model, families, found, bad)
+
+
+def _agent_probes(model: Model, bad: set[str]) -> list[Family]:
+    """W401 probes: agents with tasks whose write domains meet; a probe with no concurrent
+    pair at all becomes the warning."""
     tasks_of: dict[str, list[str]] = {}
     for n in model.nodes:
         if n.is_task and n.agent:
             tasks_of.setdefault(n.agent, []).append(n.id)
-    probes: dict[tuple[str, str, str], Family] = {}
-    for (id1, id2), overlap in agent_overlaps.items():
-        if tasks_of.get(id1) and tasks_of.get(id2):
-            probes[("W401", id1, id2)] = Family("W401", tuple(tasks_of[id1]), tuple(tasks_of[id2]), overlap)
+    agents = [a for a in model.agents if tasks_of.get(a.id)]
+    owners: dict[str, list[int]] = {}
+    for i, a in enumerate(agents):
+        for t in dict.fromkeys(p.text for p in _usable(a.domain.writes, bad)):
+            owners.setdefault(t, []).append(i)
+    overlaps: dict[tuple[int, int], Meeting] = {}
 
-    fams = [families[k] for k in sorted(families)] + [probes[k] for k in sorted(probes)]
-    found = concurrent_pairs(model, fams, limit=MAX_CONFLICTS)
-    return _conflict_diagnostics(model, fams, found, bad)
+    def found(m: Meeting) -> None:
+        for i in owners[m[0]]:
+            for j in owners[m[1]]:
+                if i != j:
+                    overlaps.setdefault((min(i, j), max(i, j)), m if i < j else (m[1], m[0], m[2]))
+
+    meetings(owners, owners, lambda i, j: i == j or (min(i, j), max(i, j)) in overlaps, found)
+    sides = {a.id: tuple(tasks_of[a.id]) for a in agents}
+    return [Family("W401", sides[agents[i].id], sides[agents[j].id], overlaps[(i, j)])
+            for i, j in sorted(overlaps)]
 
 
-def _pattern(dom_patterns: Iterable[Pattern], text: str) -> Pattern | None:
-    for p in dom_patterns:
-        if p.text == text:
-            return p
-    return None
+class _Spans:
+    """Where each pattern text was written, per domain (found once, not per diagnostic)."""
+
+    def __init__(self) -> None:
+        self.memo: dict[int, dict[str, Pattern]] = {}
+
+    def find(self, patterns: tuple[Pattern, ...], text: str) -> Pattern | None:
+        table = self.memo.get(id(patterns))
+        if table is None:
+            table = self.memo[id(patterns)] = {}
+            for p in patterns:
+                table.setdefault(p.text, p)
+        return table.get(text)
 
 
-def _describe(model: Model, node: RNode, verb: str, text: str, bad: set[str]) -> Related:
-    p = _pattern(node.domain.writes if verb == "writes" else node.domain.reads, text)
+def _describe(spans: _Spans, node: RNode, verb: str, text: str) -> Related:
+    p = spans.find(node.domain.writes if verb == "writes" else node.domain.reads, text)
     where = f" (agent {node.agent})" if not node.own_domain and node.agent else ""
     return Related(f"'{node.id}' {verb} \"{text}\"{where}", p.span if p else None)
 
@@ -232,42 +310,38 @@ def _lanes(model: Model, a: RNode, b: RNode) -> str:
 
 
 def _conflict_diagnostics(model: Model, fams: list[Family], found: Found, bad: set[str]) -> list[Diagnostic]:
+    """One E300/E301 per conflicting pair of tasks (every one: nothing is capped), then W401."""
     diags: list[Diagnostic] = []
     by_id = model.node_by_id
-    ordered_agents: list[Family] = []
-    total = sum(c for f, c in zip(fams, found.counts) if f.code != "W401")
-    for fam, pairs in zip(fams, found.pairs):
+    spans = _Spans()
+    for fam, pairs in zip(fams, found.pairs, strict=True):
         if fam.code == "W401":
-            if not pairs:
-                ordered_agents.append(fam)
             continue
-        w, q, witness = fam.patterns
         for a, b in pairs:
-            if len(diags) >= MAX_CONFLICTS:
-                break
+            w, q, witness = fam.patterns
             na, nb = by_id[a], by_id[b]
+            if fam.code == "E300" and na.order > nb.order:     # the earlier task first
+                na, nb, w, q = nb, na, q, w
+                a, b = b, a
             first, second = sorted((na, nb), key=lambda n: n.order)
             why = Related(f"they may run at the same time: neither needs the other through any chain "
                           f"of needs, and they run in separate lanes ({_lanes(model, na, nb)})", None)
             if fam.code == "E300":
                 msg = (f"tasks '{first.id}' and '{second.id}' may run at the same time and both write "
                        f"'{witness}'")
-                rel = [_describe(model, na, "writes", w, bad), _describe(model, nb, "writes", q, bad), why]
+                rel = [_describe(spans, na, "writes", w), _describe(spans, nb, "writes", q), why]
             else:
                 msg = (f"tasks '{first.id}' and '{second.id}' may run at the same time: '{na.id}' writes "
                        f"'{witness}', which '{nb.id}' reads")
-                rel = [_describe(model, na, "writes", w, bad), _describe(model, nb, "reads", q, bad), why]
+                rel = [_describe(spans, na, "writes", w), _describe(spans, nb, "reads", q), why]
             diags.append(diag(fam.code, msg, second.span, related=rel, witness=witness, nodes=(a, b)))
-    if total > len(diags):
-        last = diags[-1]
-        diags[-1] = diag(last.code, last.message + f" ({total - len(diags)} more conflicting pairs "
-                         "not listed)", last.span, related=last.related, witness=last.witness,
-                         nodes=last.nodes)
-    for fam in ordered_agents:             # probes are made only for tasks that have agents
+    for fam, pairs in zip(fams, found.pairs, strict=True):
+        if fam.code != "W401" or pairs:
+            continue
         a1, a2 = (model.agent_by_id[by_id[side[0]].agent or ""] for side in (fam.left, fam.right))
         w, q, witness = fam.patterns
-        pw = _pattern(a1.domain.writes, w)
-        pq = _pattern(a2.domain.writes, q)
+        pw = spans.find(a1.domain.writes, w)
+        pq = spans.find(a2.domain.writes, q)
         diags.append(diag(
             "W401", f"agents '{a1.id}' and '{a2.id}' both may write '{witness}'; this is safe only "
             "because every task of one is ordered with every task of the other (fragile: a "

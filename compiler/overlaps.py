@@ -1,0 +1,94 @@
+"""Which distinct patterns of two owners meet, without trying every pair of patterns.
+
+Two patterns can only meet when one's literal prefix starts the other's (they have
+the same scheme, and every resource a pattern matches starts with its prefix). So
+each pattern looks up only the buckets of patterns whose prefix is a prefix of its
+own (or equal): every meeting pair is found once from the side with the longer
+prefix. An owner is whatever holds patterns (a group of tasks, an agent); once an
+owner pair is `settled` (it has its witness already, or can never conflict) no
+pattern pair between them is intersected again, and a whole bucket whose owners
+are all settled with ours is skipped at once. So two tasks with 2,000 patterns
+each cost one intersection, not four million.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+from lanes.compiler.patterns import compile_pattern, intersect
+
+CHEAP = 64           # owner pairs tested one by one below this product; above it, pattern by pattern
+
+
+class PrefixTable:
+    """Distinct patterns by scheme and literal prefix, with the owners of each bucket."""
+
+    def __init__(self, owners: Mapping[str, Sequence[int]]) -> None:
+        self.buckets: dict[tuple[str, str], list[str]] = {}
+        self.lengths: dict[str, list[int]] = {}
+        for text in sorted(owners):
+            c = compile_pattern(text)
+            self.buckets.setdefault((c.scheme, c.literal_prefix), []).append(text)
+        for scheme, prefix in self.buckets:
+            self.lengths.setdefault(scheme, []).append(len(prefix))
+        for scheme, lens in self.lengths.items():
+            self.lengths[scheme] = sorted(set(lens))
+        self.owners_of: dict[tuple[str, str], frozenset[int]] = {
+            key: frozenset(o for t in texts for o in owners[t]) for key, texts in self.buckets.items()}
+
+    def shorter(self, text: str) -> Iterator[tuple[tuple[str, str], list[str]]]:
+        """The buckets whose prefix is a prefix of (or equal to) this pattern's."""
+        c = compile_pattern(text)
+        pre = c.literal_prefix
+        for n in self.lengths.get(c.scheme, ()):
+            if n > len(pre):
+                break
+            key = (c.scheme, pre[:n])
+            bucket = self.buckets.get(key)
+            if bucket is not None:
+                yield key, bucket
+
+
+Settled = Callable[[int, int], bool]           # (owner on the left, owner on the right)
+Meeting = tuple[str, str, str]                 # left pattern, right pattern, witness
+
+
+def _all_settled(left: Sequence[int] | frozenset[int], right: Sequence[int] | frozenset[int],
+                 settled: Settled) -> bool:
+    return len(left) * len(right) <= CHEAP and all(settled(a, b) for a in left for b in right)
+
+
+def meetings(left: Mapping[str, Sequence[int]], right: Mapping[str, Sequence[int]],
+             settled: Settled, found: Callable[[Meeting], None]) -> None:
+    """Call `found` for every pair (left pattern, right pattern) that meets, with a witness,
+    except pairs all of whose owner pairs are settled when they come up (`found` may
+    settle some). Left and right may be the same mapping: each unordered pair once."""
+    same = left is right
+    left_table = PrefixTable(left)
+    right_table = left_table if same else PrefixTable(right)
+    seen: set[tuple[str, str]] = set()
+
+    def probe(lp: str, table: PrefixTable, lp_is_left: bool) -> None:
+        mine = left[lp] if lp_is_left else right[lp]
+        for key, bucket in table.shorter(lp):
+            theirs = table.owners_of[key]
+            if _all_settled(mine, theirs, settled if lp_is_left else lambda a, b: settled(b, a)):
+                continue
+            tie = key[1] == compile_pattern(lp).literal_prefix    # found from both sides
+            for q in bucket:
+                w, r = (lp, q) if lp_is_left else (q, lp)
+                pair = (w, r) if not same or w <= r else (r, w)
+                if tie:
+                    if pair in seen:
+                        continue
+                    seen.add(pair)
+                if _all_settled(left[pair[0]], right[pair[1]], settled):
+                    continue
+                witness = intersect(pair[0], pair[1])
+                if witness is not None:
+                    found((pair[0], pair[1], witness))
+
+    for lp in left:
+        probe(lp, right_table, True)
+    if not same:
+        for rp in right:
+            probe(rp, left_table, False)
