@@ -45,8 +45,8 @@ TOP_FIELDS = ("workflow", "description", "workdir", "workspace", "defaults", "do
 DEFAULTS_FIELDS = ("timeout", "retries", "backoff", "env")
 DOMAIN_FIELDS = ("writes", "reads")
 AGENT_FIELDS = ("domain", "skills", "instances", "workspace", "description", "env")
-TASK_FIELDS = ("agent", "requires", "needs", "run", "domain", "estimate", "timeout", "retries",
-               "backoff", "rollback", "expect_changes", "env", "description")
+TASK_FIELDS = ("agent", "requires", "needs", "run", "domain", "writes", "reads", "estimate", "timeout",
+               "retries", "backoff", "rollback", "expect_changes", "env", "description")
 GATE_FIELDS = ("needs", "run", "approve", "on_fail", "estimate", "timeout", "retries", "description")
 BACKOFF_FIELDS = ("initial", "factor", "max")
 
@@ -248,6 +248,21 @@ class _Builder:
             return self.domain_body(None, node, f"the domain of {what}")
         return self.id_of(node, "domain")
 
+    def task_domain(self, f: _Fields, what: str) -> DomainRef | None:
+        """A task's `domain`, or its inline form: `writes`/`reads` as fields of the task."""
+        inline = [f[name] for name in DOMAIN_FIELDS if name in f]
+        if not inline:
+            return self.domain_ref(f.value("domain"), what)
+        if "domain" in f:
+            key = min((k for k, _ in inline), key=lambda k: k.span)
+            self.error("E103", f"{what} gives both 'domain' and '{key.value}': write its domain once, "
+                       "as 'domain' or as 'writes'/'reads'", key.span)
+            return self.domain_ref(f.value("domain"), what)
+        first = min(k.span for k, _ in inline)
+        last = max((v.span for _, v in inline), key=lambda s: (s.end_line, s.end_column))
+        span = Span(first.file, first.line, first.column, last.end_line, last.end_column)
+        return Domain(None, self.texts(f.value("writes"), "writes"), self.texts(f.value("reads"), "reads"), span)
+
     def defaults(self, node: Raw) -> Defaults:
         get = self.fields(node, DEFAULTS_FIELDS, "defaults").value
         return Defaults(self.duration(get("timeout"), "timeout"),
@@ -275,7 +290,7 @@ class _Builder:
             self.error("E103", f"{what} has no 'run' command", ident.span)
         requires = self.names(get("requires"), "skill") if "requires" in f else None
         return Task(ident, self.id_of(get("agent"), "agent"), requires, self.names(get("needs"), "need"),
-                    self.text(get("run"), "run"), self.domain_ref(get("domain"), what),
+                    self.text(get("run"), "run"), self.task_domain(f, what),
                     self.duration(get("estimate"), "estimate"), self.duration(get("timeout"), "timeout"),
                     self.integer(get("retries"), "retries", 0), self.backoff(get("backoff"), what),
                     self.text(get("rollback"), "rollback"), self.env(get("env"), what),

@@ -288,5 +288,18 @@ def _yaml_section(title: str, nodes: Sequence[Domain | Agent | Task | Gate],
         return []
     keys = [_yaml_id(_id(n)) for n in nodes]
     pad = _pad(keys)
-    return [f"{title}:"] + [_yaml_entry(k, _fields(n, names), "  ", pad) for k, n in zip(keys, nodes)]
+    return [f"{title}:"] + [_yaml_entry(k, _yaml_fields(n, names), "  ", pad) for k, n in zip(keys, nodes)]
+
+
+def _yaml_fields(node: Domain | Agent | Task | Gate, names: tuple[str, ...]) -> Fields:
+    """A task's inline domain is written as its own `writes`/`reads` fields, as in the
+    grammar form (an empty one stays `domain: {}`, which differs from none)."""
+    fields = _fields(node, names)
+    if not isinstance(node, Task) or not isinstance(node.domain, Domain) or node.domain.id is not None:
+        return fields
+    inline: Fields = [(k, getattr(node.domain, k)) for k in ("writes", "reads") if getattr(node.domain, k)]
+    if not inline:
+        return fields
+    at = [name for name, _ in fields].index("domain")
+    return fields[:at] + inline + fields[at + 1:]
 

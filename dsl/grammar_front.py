@@ -295,7 +295,9 @@ class _Statements(Transformer[_Token, "Map | None"]):
                 self.problem(f"unexpected '{word}' after {kind} '{ident.value}' ({where})", key.span)
             body.append((key, value))
         if d.block is not None:
-            body += self.inline_domain(d.block.entries) if kind in ("agent", "task") else d.block.entries
+            # an agent's writes/reads are its inline domain; a task takes them as fields, in
+            # both forms, and the builder makes them its domain
+            body += self.inline_domain(d.block.entries) if kind == "agent" else d.block.entries
         span = self.join(d.key.span, d.end)
         name = DECLARATIONS[kind]
         if name not in collections:
@@ -306,8 +308,8 @@ class _Statements(Transformer[_Token, "Map | None"]):
         collections[name][2].append((ident, Map(tuple(body), span)))
 
     def inline_domain(self, entries: tuple[tuple[Scalar, Raw], ...]) -> list[tuple[Scalar, Raw]]:
-        """`writes`/`reads` in an agent or task are its inline `domain: {writes, reads}`,
-        in the place of the first of them."""
+        """`writes`/`reads` in an agent are its inline `domain: {writes, reads}`, in the
+        place of the first of them."""
         out: list[tuple[Scalar, Raw]] = []
         domain: list[tuple[Scalar, Raw]] = []
         at = None

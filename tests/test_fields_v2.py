@@ -182,3 +182,69 @@ def test_fmt_round_trips_the_workspace_fields(tmp_path):
     assert "workspace worktree" in lanes_text and "expect_changes true" in lanes_text
     r = write(tmp_path, "again.yaml", yaml_text)
     assert lanes_cli("fmt", r, "--to", "lanes").stdout == lanes_text
+
+
+# --- a task's writes/reads, directly (section 2) -----------------------------------------
+
+INLINE_YAML = """
+workflow: w
+agents:
+  a: {domain: {writes: ["src/**"], reads: ["docs/**"]}}
+tasks:
+  t: {agent: a, run: "true", writes: ["src/api/**"], reads: "docs/api/**"}
+  u: {agent: a, run: "true", needs: [t], writes: "src/ui/**"}
+"""
+
+INLINE_LANES = """
+workflow w
+agent a { writes "src/**"; reads "docs/**" }
+task t by a { run "true"; writes "src/api/**"; reads "docs/api/**" }
+task u by a needs t { run "true"; writes "src/ui/**" }
+"""
+
+
+@pytest.mark.parametrize("name,text", [("w.yaml", INLINE_YAML), ("w.lanes", INLINE_LANES)])
+def test_a_task_takes_writes_and_reads(tmp_path, name, text):
+    comp, d = plan_of(tmp_path, name, text)
+    assert comp.diagnostics == ()
+    nodes = {n["id"]: n for n in d["nodes"]}
+    assert (nodes["t"]["writes"], nodes["t"]["reads"]) == (["src/api/**"], ["docs/api/**"])
+    assert (nodes["u"]["writes"], nodes["u"]["reads"]) == (["src/ui/**"], [])
+
+
+def test_inline_is_the_same_as_domain(tmp_path):
+    with_domain = INLINE_YAML.replace('writes: ["src/api/**"], reads: "docs/api/**"',
+                                      'domain: {writes: ["src/api/**"], reads: "docs/api/**"}')
+    with_domain = with_domain.replace('writes: "src/ui/**"', 'domain: {writes: "src/ui/**"}')
+    a = compile_text(tmp_path, "a.yaml", INLINE_YAML)
+    b = compile_text(tmp_path, "b.yaml", with_domain)
+    assert a.loaded.workflow == b.loaded.workflow
+
+
+@pytest.mark.parametrize("name,text,where", [
+    ("w.yaml", INLINE_YAML.replace('"src/api/**"', '"lib/**"'), (5, 39)),
+    ("w.lanes", INLINE_LANES.replace('"src/api/**"', '"lib/**"'), (3, 34)),
+])
+def test_inline_writes_outside_the_agent_are_e302(tmp_path, name, text, where):
+    comp = compile_text(tmp_path, name, text)
+    assert codes(comp) == [("E302", *where)]
+
+
+@pytest.mark.parametrize("name,text,where", [
+    ("w.yaml", 'workflow: w\nagents: {a: {}}\ntasks: {t: {agent: a, run: "x", domain: {}, reads: "r"}}\n',
+     (3, 45)),
+    ("w.lanes", 'workflow w\nagent a {}\ntask t by a { run "x"; writes "x"; domain {} }\n', (3, 24)),
+])
+def test_domain_and_its_inline_form_is_e103(tmp_path, name, text, where):
+    comp = compile_text(tmp_path, name, text)
+    assert ("E103", *where) in codes(comp)
+
+
+def test_fmt_writes_a_tasks_inline_domain_as_its_fields(tmp_path):
+    p = write(tmp_path, "w.yaml", INLINE_YAML)
+    yaml_text = lanes_cli("fmt", p, "--to", "yaml").stdout
+    assert 't: {agent: a, run: "true", writes: ["src/api/**"], reads: ["docs/api/**"]}' in yaml_text
+    lanes_text = lanes_cli("fmt", p, "--to", "lanes").stdout
+    assert 'task t by a { run "true"; writes "src/api/**"; reads "docs/api/**" }' in lanes_text
+    q = write(tmp_path, "w.lanes", lanes_text)
+    assert lanes_cli("fmt", q, "--to", "yaml").stdout == yaml_text

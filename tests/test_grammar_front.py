@@ -191,8 +191,8 @@ def test_task_writes_reads_and_domain_blocks():
         domain d { writes "a/**"; reads "b/**" }
         ''')
     assert strip(field(raw, "tasks", "t")[1]) == [
-        ("agent", "a"), ("run", "x"), ("domain", [("reads", "docs/**"), ("writes", ["src/**", "lib/**"])]),
-        ("estimate", "1m")]
+        ("agent", "a"), ("run", "x"), ("reads", "docs/**"), ("estimate", "1m"),
+        ("writes", ["src/**", "lib/**"])]
     assert strip(field(raw, "domains", "d")[1]) == [("writes", "a/**"), ("reads", "b/**")]
 
 
