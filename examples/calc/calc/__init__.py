@@ -1,0 +1,1 @@
+"""A tiny package that three agents extend in parallel (examples/worktree.*)."""
