@@ -19,6 +19,12 @@ import pytest
 from runtime_helpers import run, statuses, wait_for
 
 
+@pytest.fixture(autouse=True)
+def _state_in_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`.lanes/` inside the repository, as the default puts it when lanes runs there."""
+    monkeypatch.setenv("LANES_STATE", str(tmp_path / "repo" / ".lanes"))
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
 
