@@ -6,6 +6,12 @@ which input cannot be turned into one. Every value from the workflow or the runt
 (paths, patterns, model, session id) reaches the shell through `shlex.quote`, so
 the command means the same whatever those values contain.
 
+The plan holds the command before any run exists, so the files the runtime makes
+per attempt are named by environment variables it sets (`EnvVar`): the prompt file
+`"$LANES_PROMPT"`, the brief `"$LANES_BRIEF"`, and the session to resume, whose
+flags appear only when the runtime sets one: `${LANES_SESSION:+--resume
+"$LANES_SESSION"}` (shell parameter expansion; nothing when it is unset or empty).
+
 Each preset is data (the flags its own documentation gives for a non-interactive run,
 in one place) plus a small function that adds the per-task parts. Choices the
 documentation leaves open are explained where they are made, with the page:
@@ -34,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 import difflib
 import math
+import re
 import shlex
 import string
 
@@ -45,21 +52,73 @@ from lanes.compiler.patterns_syntax import (
 )
 
 PLACEHOLDERS = ("prompt_file", "brief_file", "writes", "reads", "model")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """A value that the runtime gives the command in an environment variable, so that
+    the command can be written before the value exists: `"$NAME"` in the command."""
+
+    name: str
+
+    @property
+    def word(self) -> str:
+        return f'"${self.name}"'
+
+
+PROMPT_FILE = EnvVar("LANES_PROMPT")
+BRIEF_FILE = EnvVar("LANES_BRIEF")
+SESSION = EnvVar("LANES_SESSION")
 
 
 @dataclass(frozen=True)
 class AgentInvocation:
     """One attempt of one agent task. `writes` and `reads` are the task's resource
-    patterns as declared (paths relative to the workdir, or `scheme:glob`)."""
+    patterns as declared (paths relative to the workdir, or `scheme:glob`). The files
+    and the session may be values or environment variables of the runtime; with a
+    variable for the session, the resume flags are used only when it is set."""
 
-    prompt_file: str
-    brief_file: str
+    prompt_file: str | EnvVar
+    brief_file: str | EnvVar
     writes: tuple[str, ...] = ()
     reads: tuple[str, ...] = ()
     model: str | None = None
     max_turns: int | None = None
     max_budget_usd: float | None = None
-    resume_session: str | None = None     # the session of the failed attempt before
+    resume_session: str | EnvVar | None = None     # the session of the failed attempt before
+
+
+class _Shell(str):
+    """Text that is already shell syntax (an `EnvVar`'s word): `_join` leaves it as it is."""
+
+    __slots__ = ()
+
+
+Word = str | _Shell
+
+
+def _join(argv: Sequence[Word]) -> str:
+    """shlex.join, but shell syntax stays as it is."""
+    return " ".join(w if isinstance(w, _Shell) else shlex.quote(w) for w in argv)
+
+
+def _value(v: str | EnvVar) -> Word:
+    return _Shell(v.word) if isinstance(v, EnvVar) else v
+
+
+def _option(prefix: str, v: str | EnvVar) -> Word:
+    """`--opt=VALUE` as one word, whether VALUE is a value or a variable."""
+    return _Shell(shlex.quote(prefix) + v.word) if isinstance(v, EnvVar) else prefix + v
+
+
+def _resume(words: Sequence[str], session: str | EnvVar) -> list[Word]:
+    """The words that resume a session: as they are for a value, and for a variable
+    `${NAME:+WORDS "$NAME"}`, which the shell drops when the variable is unset or empty."""
+    if isinstance(session, EnvVar):
+        inner = " ".join([*map(shlex.quote, words), session.word])
+        return [_Shell(f"${{{session.name}:+{inner}}}")]
+    return [*words, session]
 
 
 @dataclass(frozen=True)
@@ -97,8 +156,11 @@ class Preset:
         return self.budget_flag is None and self.reports_cost
 
 
-def _path(p: str) -> str:
-    """A path that no argument parser can take for an option."""
+def _path(p: str | EnvVar) -> Word:
+    """A path that no argument parser can take for an option (the runtime's variables
+    hold absolute paths)."""
+    if isinstance(p, EnvVar):
+        return _value(p)
     return "./" + p if p.startswith("-") else p
 
 
@@ -197,12 +259,13 @@ def _claude(p: Preset, inv: AgentInvocation) -> str | RunnerError:
     rules = claude_permission_rules(inv.writes, inv.reads)
     if isinstance(rules, RunnerError):
         return rules
-    argv = [p.name, *p.flags, "--append-system-prompt-file", _path(inv.brief_file), *_limits(p, inv)]
+    argv: list[Word] = [p.name, *p.flags, "--append-system-prompt-file", _path(inv.brief_file),
+                        *_limits(p, inv)]
     if inv.resume_session is not None:
-        argv += ["--resume", inv.resume_session]
+        argv += _resume(["--resume"], inv.resume_session)
     if rules:
         argv += ["--allowedTools", *rules]       # variadic, so last
-    return f"{shlex.join(argv)} < {shlex.quote(_path(inv.prompt_file))}"
+    return f"{_join(argv)} < {_join([_path(inv.prompt_file)])}"
 
 
 def _stdin_brief_then_prompt(inv: AgentInvocation) -> str:
@@ -210,7 +273,7 @@ def _stdin_brief_then_prompt(inv: AgentInvocation) -> str:
     (Codex's model_instructions_file replaces them, as does Gemini's GEMINI_SYSTEM_MD),
     and writing an AGENTS.md or GEMINI.md into the worktree would be a change outside the
     domain; so the brief goes first in the prompt, which both read from stdin."""
-    return shlex.join(["cat", "--", inv.brief_file, inv.prompt_file])
+    return _join(["cat", "--", _value(inv.brief_file), _value(inv.prompt_file)])
 
 
 def _codex(p: Preset, inv: AgentInvocation) -> str | RunnerError:
@@ -220,10 +283,10 @@ def _codex(p: Preset, inv: AgentInvocation) -> str | RunnerError:
     # "you must still provide flags to customize Codex behavior", so they are repeated.
     # No -C: lanes starts the command in the task's workdir, which becomes the workspace
     # that --sandbox workspace-write lets Codex write in.
-    argv = [p.name, *p.flags, *_limits(p, inv)]
+    argv: list[Word] = [p.name, *p.flags, *_limits(p, inv)]
     if inv.resume_session is not None:
-        argv += ["resume", inv.resume_session]
-    return f"{_stdin_brief_then_prompt(inv)} | {shlex.join([*argv, '-'])}"
+        argv += _resume(["resume"], inv.resume_session)
+    return f"{_stdin_brief_then_prompt(inv)} | {_join([*argv, '-'])}"
 
 
 def _gemini(p: Preset, inv: AgentInvocation) -> str | RunnerError:
@@ -231,10 +294,10 @@ def _gemini(p: Preset, inv: AgentInvocation) -> str | RunnerError:
     # "prepends to the prompt". stream-json rather than json: its `init` event names the
     # session first, so an attempt killed by its timeout can still be resumed, and its
     # tool_use/tool_result events make the transcript.
-    argv = [p.name, *p.flags, *_limits(p, inv)]
+    argv: list[Word] = [p.name, *p.flags, *_limits(p, inv)]
     if inv.resume_session is not None:
-        argv += ["--resume", inv.resume_session]
-    return f"{_stdin_brief_then_prompt(inv)} | {shlex.join(argv)}"
+        argv += _resume(["--resume"], inv.resume_session)
+    return f"{_stdin_brief_then_prompt(inv)} | {_join(argv)}"
 
 
 def _literal_files(patterns: Sequence[str], field: str) -> list[str] | RunnerError:
@@ -256,9 +319,10 @@ def _aider(p: Preset, inv: AgentInvocation) -> str | RunnerError:
         return files
     if isinstance(readonly, RunnerError):
         return readonly
-    argv = [p.name, *p.flags, f"--message-file={inv.prompt_file}", f"--read={inv.brief_file}"]
+    argv: list[Word] = [p.name, *p.flags, _option("--message-file=", inv.prompt_file),
+                        _option("--read=", inv.brief_file)]
     argv += [f"--read={r}" for r in readonly] + [f"--file={w}" for w in files]
-    return shlex.join(argv + _limits(p, inv))
+    return _join(argv + _limits(p, inv))
 
 
 PRESETS: Mapping[str, Preset] = {p.name: p for p in (
@@ -321,15 +385,19 @@ def _bad_word(value: str) -> str | None:
 
 def _problem(p: Preset | None, inv: AgentInvocation) -> RunnerError | None:
     """Inputs no command line can hold, and limits the runner cannot keep."""
+    for field in ("prompt_file", "brief_file", "resume_session"):
+        value = getattr(inv, field)
+        if isinstance(value, EnvVar) and not _ENV_NAME.match(value.name):
+            return RunnerError(field, f"{value.name!r} is not an environment variable name")
     for field in ("prompt_file", "brief_file"):
         value = getattr(inv, field)
-        if not value or "\0" in value:
+        if isinstance(value, str) and (not value or "\0" in value):
             return RunnerError(field, f"the {field.replace('_', ' ')} path is empty or contains a NUL character")
     for field, patterns in (("writes", inv.writes), ("reads", inv.reads)):
         if any("\0" in pattern for pattern in patterns):
             return RunnerError(field, "a pattern contains a NUL character, which no command line can hold")
     for field, word in (("model", inv.model), ("resume_session", inv.resume_session)):
-        bad = None if word is None else _bad_word(word)
+        bad = None if word is None or isinstance(word, EnvVar) else _bad_word(word)
         if bad:
             return RunnerError(field, f"the {field.replace('_', ' ')} {word!r} {bad}")
     turns, budget = inv.max_turns, inv.max_budget_usd
@@ -397,7 +465,7 @@ def _fill(template: str, inv: AgentInvocation) -> str | RunnerError:
                 return RunnerError("model", "the command template uses {model} but the agent has no model")
             out.append(shlex.quote(inv.model))
         elif name is not None:
-            out.append(shlex.quote(getattr(inv, name)))
+            out.append(_join([_value(getattr(inv, name))]))
     return "".join(out)
 
 

@@ -312,3 +312,53 @@ def test_template_run_is_read_by_the_format_it_prints(tmp_path):
                                                   "--permission-mode acceptEdits < {prompt_file}"},
                             PROMPT, writes=("src/api/**",))
     assert rc == 0 and got.runner == "claude" and got.error is None and got.cost_usd == 0.042
+
+
+# --- the runtime's files and session as environment variables (the plan's "command") ------
+
+from lanes.compiler.runners import BRIEF_FILE, PROMPT_FILE, SESSION, EnvVar  # noqa: E402
+
+
+def planned(runner, **kw) -> str:
+    return command(runner, prompt_file=PROMPT_FILE, brief_file=BRIEF_FILE, resume_session=SESSION, **kw)
+
+
+def test_variables_are_written_as_shell_words_and_values_stay_quoted():
+    cmd = planned("claude", model="m; rm -rf /", writes=("src/$x `y`/**",))
+    assert '--append-system-prompt-file "$LANES_BRIEF"' in cmd and cmd.endswith('< "$LANES_PROMPT"')
+    assert '${LANES_SESSION:+--resume "$LANES_SESSION"}' in cmd
+    assert "'m; rm -rf /'" in cmd and "'Edit(/src/$x `y`/**)'" in cmd
+    assert planned("codex").startswith('cat -- "$LANES_BRIEF" "$LANES_PROMPT" | codex ')
+    assert '${LANES_SESSION:+resume "$LANES_SESSION"} -' in planned("codex")
+    assert '--message-file="$LANES_PROMPT" --read="$LANES_BRIEF"' in planned("aider")
+    assert command({"command": "t {prompt_file} {brief_file}"}, prompt_file=PROMPT_FILE,
+                   brief_file=BRIEF_FILE) == 't "$LANES_PROMPT" "$LANES_BRIEF"'
+
+
+def test_a_variable_must_be_a_name():
+    assert error("claude", prompt_file=EnvVar("A B")).field == "prompt_file"
+    assert error("claude", resume_session=EnvVar("$X")).field == "resume_session"
+
+
+@pytest.mark.parametrize("runner", ["claude", "codex", "gemini"])
+@pytest.mark.parametrize("session", [None, "", "prev-session"])
+def test_the_planned_command_resumes_only_when_the_runtime_sets_a_session(tmp_path, runner, session):
+    (tmp_path / "my prompt.md").write_text("WRITE src/a.py: 1\n")
+    (tmp_path / "brief.md").write_text("# Brief\n")
+    cmd = planned(runner, writes=("src/**",))
+    env = {**os.environ, "PATH": f"{STANDINS}{os.pathsep}{os.environ['PATH']}",
+           "LANES_STANDIN_LOG": str(tmp_path / "calls.jsonl"),
+           "LANES_PROMPT": str(tmp_path / "my prompt.md"), "LANES_BRIEF": str(tmp_path / "brief.md")}
+    env.pop("LANES_SESSION", None)
+    if session is not None:
+        env["LANES_SESSION"] = session
+    done = subprocess.run(["bash", "-c", cmd], check=False, cwd=tmp_path, env=env, capture_output=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (call,) = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    resumed = "resume" in call["argv"] or "--resume" in call["argv"]
+    assert resumed == bool(session)
+    if session:
+        flag = "resume" if runner == "codex" else "--resume"
+        assert call["argv"][call["argv"].index(flag) + 1] == session
+    assert (tmp_path / "src/a.py").read_text() == "1"
