@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
@@ -314,3 +316,36 @@ def test_rollbacks_run_on_the_cluster_too(tmp_path, cluster):
     r = run("run", wf, "--executor", "dask", "--scheduler", cluster, "--no-progress")
     assert r.returncode == 1, r.stdout + r.stderr
     assert (tmp_path / "undo").read_text().split() == ["1", "second", "1", "first"]
+
+
+def test_worktree_mode_on_the_cluster(tmp_path, cluster):
+    """Worktrees on the (here: the same) shared filesystem: the workers run each attempt
+    in the worktree the driver made, and the driver enforces and merges as locally."""
+    r = tmp_path / "repo"
+    r.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["config", "user.name", "T"], ["config", "user.email", "t@e"]):
+        subprocess.run(["git", "-C", str(r), *args], check=True)
+    (r / "a").mkdir()
+    (r / "a" / "f").write_text("x\n")
+    subprocess.run(["git", "-C", str(r), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(r), "commit", "-q", "-m", "init"], check=True)
+    wf = r / "w.yaml"
+    wf.write_text(textwrap.dedent("""
+        workflow: wd
+        workspace: worktree
+        agents:
+          a: {domain: {writes: ["a/**"]}}
+          b: {domain: {writes: ["b/**"]}}
+        tasks:
+          ta: {agent: a, run: 'echo "$PWD" > a/where'}
+          tb: {agent: b, run: 'mkdir -p b && echo 2 > b/n && echo stray > a/stray'}
+        """))
+    res = run("run", wf, "--executor", "dask", "--scheduler", cluster, "--no-progress", "--keep-going",
+              "--run-id", "dwt", cwd=r)
+    assert res.returncode == 1, res.stdout + res.stderr
+    where = subprocess.run(["git", "-C", str(r), "show", "lanes/dwt:a/where"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    assert "/worktrees/ta.1" in where                                # ran in its worktree, on a worker
+    st = json.loads(run("status", "dwt", "--format", "json", cwd=r).stdout)
+    assert st["tasks"]["ta"]["status"] == "succeeded"
+    assert st["tasks"]["tb"]["error"].startswith("E500:") and "a/stray" in st["tasks"]["tb"]["error"]

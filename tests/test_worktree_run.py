@@ -250,3 +250,16 @@ def test_sigkill_at_random_moments_in_worktree_mode_resumes_to_a_consistent_bran
             name = f"{'a' if i % 2 else 'b'}/n{i}"
             assert name in files and git(r, "show", f"lanes/{rid}:{name}") == f"{i}\n", (round_, name)
         assert git(r, "status", "--porcelain") == "?? w.yaml\n"
+
+
+def test_a_failed_attempts_change_is_salvaged_before_the_retry(tmp_path):
+    r = repo(tmp_path)
+    wf = flow(r, AGENTS + """
+    tasks:
+      t: {agent: aa, retries: 1, backoff: {initial: 0.01s},
+          run: 'echo "try $LANES_ATTEMPT" >> a/f; [ $LANES_ATTEMPT -ge 2 ]'}
+    """)
+    assert run("run", wf, "--no-progress", "--run-id", "sv", cwd=r).returncode == 0
+    patch = r / ".lanes" / "runs" / "sv" / "salvage" / "t.1.patch"
+    assert "+try 1" in patch.read_text()                       # the first attempt's work, saved
+    assert git(r, "show", "lanes/sv:a/f") == "x\ntry 2\n"       # the retry started afresh
