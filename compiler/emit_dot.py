@@ -11,12 +11,13 @@ synthetic keys of the drawing (`n0`, ...), never user ids: the package reads a
 from __future__ import annotations
 
 from collections.abc import Sequence
+import html
 import re
 from typing import cast
 
 import graphviz  # untyped (an override in pyproject.toml): Any
 
-from lanes.compiler.graph_model import CONFLICT_COLOUR, Box, Drawing, build_drawing
+from lanes.compiler.graph_model import CONFLICT_COLOUR, PALETTE, Box, Drawing, build_drawing
 from lanes.compiler.planfile import Plan
 from lanes.dsl.diagnostics import Diagnostic
 
@@ -53,10 +54,41 @@ def _box_attrs(box: Box) -> dict[str, str]:
     return attrs
 
 
+def _html(text: str) -> str:
+    """Text for an HTML-like label (the legend): entities, no control characters."""
+    return html.escape(_CONTROL.sub("\ufffd", text)).replace("\n", "<BR/>")
+
+
+def legend_items(collapsed: bool) -> list[tuple[str, str]]:
+    """(what it looks like, what it means), shared with the report's legend."""
+    items = [("box", "task (fill: its agent)"), ("gate", "gate"),
+             ("approval", "approval gate (double border)"), ("critical", "bold: critical path"),
+             ("conflict", ("red dashed: a conflict (E300 write/write, E301 write/read), "
+                           "from its red label to each of the two tasks"))]
+    if collapsed:
+        items.append(("count", "N tasks: a box per agent lane and stage; \u00d7N: N needs"))
+    return items
+
+
+def _graph_label(drawing: Drawing) -> str:
+    cell = {"box": '<TD BORDER="1" BGCOLOR="{}">{}</TD>'.format(PALETTE[0], "{}"),
+            "gate": '<TD BORDER="1">{}</TD>', "approval": f'<TD BORDER="1" BGCOLOR="{APPROVAL_FILL}">{{}}</TD>',
+            "critical": '<TD BORDER="3">{}</TD>',
+            "conflict": f'<TD BORDER="1" COLOR="{CONFLICT_COLOUR}" STYLE="dashed">'
+                        f'<FONT COLOR="{CONFLICT_COLOUR}">{{}}</FONT></TD>',
+            "count": '<TD BORDER="1" BGCOLOR="#eeeeee">{}</TD>'}
+    items = legend_items(drawing.collapsed)
+    title = "".join(f'<TR><TD ALIGN="LEFT" COLSPAN="{len(items)}">{"<B>" if i == 0 else ""}{_html(line)}'
+                    f'{"</B>" if i == 0 else ""}</TD></TR>' for i, line in enumerate(drawing.title.split("; ")))
+    glyph = {"gate": "\u25c7 ", "approval": "\u25c7 "}
+    legend = "".join(cell[kind].format(_html(glyph.get(kind, "") + text)) for kind, text in items)
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="3">{title}<TR>{legend}</TR></TABLE>>'
+
+
 def drawing_to_digraph(drawing: Drawing) -> graphviz.Digraph:  # graphviz is untyped: Any
     g = graphviz.Digraph(name="lanes", graph_attr={
-        "rankdir": "LR", "label": dot_text(drawing.title), "labelloc": "t", "fontname": FONT,
-        "compound": "true", "newrank": "true", "forcelabels": "true", "nodesep": "0.25", "ranksep": "0.5"},
+        "rankdir": drawing.direction, "label": _graph_label(drawing), "labelloc": "t", "labeljust": "l", "fontname": FONT,
+        "fontsize": "11", "compound": "true", "newrank": "true", "nodesep": "0.25", "ranksep": "0.5"},
         node_attr={"fontname": FONT, "fontsize": "11", "margin": "0.12,0.06"},
         edge_attr={"fontname": FONT, "fontsize": "9", "color": "#555555", "arrowsize": "0.7"})
     by_cluster: dict[str | None, list[Box]] = {}
@@ -74,19 +106,31 @@ def drawing_to_digraph(drawing: Drawing) -> graphviz.Digraph:  # graphviz is unt
                 sub.node(box.key, **_box_attrs(box))
     for box in by_cluster.get(None, ()):
         g.node(box.key, **_box_attrs(box))
+    # one column per stage (or band): clusters and lanes then cannot overlap or nest
+    ranks: dict[int, list[str]] = {}
+    for box in drawing.boxes:
+        ranks.setdefault(box.rank, []).append(box.key)
+    for rank in sorted(ranks):
+        if len(ranks[rank]) > 1:
+            g.body.append("\t{rank=same; " + " ".join(ranks[rank]) + "}\n")
     for e in drawing.edges:
         attrs = {}
         if e.count > 1:
             attrs["label"] = f"\u00d7{e.count}"
         if e.critical:
             attrs.update(style="bold", penwidth="3", color="#222222")
+        if e.flat:
+            attrs["constraint"] = "false"
         g.edge(e.src, e.dst, **attrs)
     for c in drawing.conflicts:
-        # constraint=false: a conflict is not an ordering, it must not bend the ranks
-        # xlabel: an ordinary label on an edge inside one rank is drawn clipped at the edge
-        # of the picture; an external label (forcelabels) stays whole
-        g.edge(c.a, c.b, xlabel=dot_text(c.label), color=CONFLICT_COLOUR, fontcolor=CONFLICT_COLOUR,
-               style="dashed", dir="none", constraint="false", penwidth="2")
+        # The label is a node of its own, ranked after both tasks, with one edge to each:
+        # it is placed like any node (never over one), and the router takes both edges
+        # around the nodes between, so the pair it joins is never in doubt.
+        g.node(c.key, label=dot_text(c.label), shape="box", style="dashed,filled", fillcolor="#fff5f5",
+               color=CONFLICT_COLOUR, fontcolor=CONFLICT_COLOUR, fontsize="9", margin="0.06,0.03",
+               tooltip=dot_text(c.label))
+        for end in (c.a, c.b):
+            g.edge(end, c.key, color=CONFLICT_COLOUR, style="dashed", dir="none", penwidth="2")
     return g
 
 

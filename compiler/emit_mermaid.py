@@ -42,7 +42,7 @@ def _label(lines: Sequence[str]) -> str:
 
 def drawing_to_mermaid(drawing: Drawing) -> str:
     # JSON strings are YAML strings: the front matter title cannot break out
-    out = ["---", f"title: {json.dumps(drawing.title)}", "---", "flowchart LR"]
+    out = ["---", f"title: {json.dumps(drawing.title)}", "---", f"flowchart {drawing.direction}"]
     fills: dict[str, str] = {}
     classes: list[str] = []
 
@@ -83,14 +83,20 @@ def drawing_to_mermaid(drawing: Drawing) -> str:
             critical.append(str(index))
         index += 1
     for c in drawing.conflicts:
-        out.append(f"  {c.a} -.-|{_label([c.label])}| {c.b}")
-        conflicts.append(str(index))
-        index += 1
+        # its label is a node of its own, joined to each task of the pair (as in DOT)
+        out.append(f"  {c.key}[{_label([c.label])}]")
+        classes.append(f"  class {c.key} conflict")
+        for end in (c.a, c.b):
+            out.append(f"  {end} -.- {c.key}")
+            conflicts.append(str(index))
+            index += 1
     for fill, cls in fills.items():
         out.append(f"  classDef {cls} fill:{fill},stroke:#333333,color:#000000")
     out.append("  classDef critical stroke-width:4px,stroke:#222222")
     out.append("  classDef approval stroke-dasharray:6 3")
     out.append(f"  classDef error stroke:{CONFLICT_COLOUR},stroke-width:3px,color:{CONFLICT_COLOUR}")
+    out.append(f"  classDef conflict fill:#fff5f5,stroke:{CONFLICT_COLOUR},stroke-dasharray:4 2,"
+               f"color:{CONFLICT_COLOUR}")
     out.extend(classes)
     if critical:
         out.append(f"  linkStyle {','.join(critical)} stroke:#222222,stroke-width:4px")

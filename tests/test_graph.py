@@ -5,22 +5,26 @@ written as plan.json dicts can hold ids no workflow file accepts.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
+from pathlib import Path
 import re
 import shutil
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from gen_workflow import generate
 from helpers import compile_text, lanes_cli, write
+
 from lanes.compiler.emit_dot import dot_text, emit_dot
 from lanes.compiler.emit_mermaid import emit_mermaid, mermaid_text
-from lanes.compiler.graph_model import COLLAPSE_ABOVE, build_drawing
+from lanes.compiler.graph_model import COLLAPSE_ABOVE, MAX_LANES, SUMMARY_BOXES, SUMMARY_EDGES, build_drawing
 from lanes.compiler.planfile import plan_from_dict, to_json
 from lanes.dsl.diagnostics import diag
 
@@ -103,13 +107,13 @@ def layered_plan(tasks: int, agents: int = 4, width: int = 10):
 
 def dot_json(source: str) -> dict:
     """Graphviz's own reading of our DOT: proves it parses, and gives its attributes."""
-    out = subprocess.run(["dot", "-Tjson0"], input=source.encode(), capture_output=True, timeout=60)
+    out = subprocess.run(["dot", "-Tjson0"], input=source.encode(), capture_output=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr.decode()
     return json.loads(out.stdout)
 
 
 def svg_of(source: str) -> ET.Element:
-    out = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True, timeout=60)
+    out = subprocess.run(["dot", "-Tsvg"], input=source.encode(), capture_output=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr.decode()
     return ET.fromstring(out.stdout)
 
@@ -173,22 +177,100 @@ def test_critical_path_is_bold():
     names = {o["_gvid"]: o["label"].split("\\n")[0] for o in graph["objects"] if "label" in o}
     bold = {(names[e["tail"]], names[e["head"]]) for e in graph["edges"] if e.get("style") == "bold"}
     chain = plan.critical_path
-    assert bold == set(zip(chain, chain[1:], strict=False))
+    assert bold == set(itertools.pairwise(chain))
+
+
+def conflict_pairs(graph: dict) -> dict[str, set[str]]:
+    """Each red label of the layout -> the nodes its dashed edges join."""
+    names = {o["_gvid"]: o["label"].split("\\n")[0] for o in graph["objects"] if "label" in o}
+    pairs: dict[str, set[str]] = {}
+    for e in graph["edges"]:
+        if e.get("style") == "dashed":
+            assert e["color"] == "#d62728" and e["dir"] == "none"
+            pairs.setdefault(names[e["head"]], set()).add(names[e["tail"]])
+    return pairs
+
+
+def boxes_of(graph: dict) -> dict[str, tuple[float, float, float, float]]:
+    """First label line -> the node's bounding box (x0, y0, x1, y1) in points."""
+    out = {}
+    for o in graph["objects"]:
+        if "pos" in o and "width" in o and "nodes" not in o:
+            x, y = map(float, o["pos"].split(","))
+            w, h = float(o["width"]) * 36, float(o["height"]) * 36
+            out[o["label"].split("\\n")[0]] = (x - w, y - h, x + w, y + h)
+    return out
+
+
+def spline_points(edge: dict, steps: int = 20) -> list[tuple[float, float]]:
+    """Points along the cubic Bezier pieces of a laid-out edge."""
+    pts = [tuple(map(float, p.split(","))) for p in edge["pos"].split() if not p[0] in "es"]
+    out = []
+    for i in range(0, len(pts) - 3, 3):
+        (x0, y0), (x1, y1), (x2, y2), (x3, y3) = pts[i:i + 4]
+        for k in range(steps + 1):
+            t = k / steps
+            a, b, c, d = (1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t * t * (1 - t), t ** 3
+            out.append((a * x0 + b * x1 + c * x2 + d * x3, a * y0 + b * y1 + c * y2 + d * y3))
+    return out
+
+
+def inside(p: tuple[float, float], box: tuple[float, float, float, float], margin: float = 2) -> bool:
+    return box[0] + margin < p[0] < box[2] - margin and box[1] + margin < p[1] < box[3] - margin
+
+
+def overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+STACKED = """
+    workflow: stacked
+    agents:
+      a: {domain: {writes: ["src/**"]}}
+      b: {domain: {writes: ["lib/**"]}}
+      c: {domain: {writes: ["src/core/**"]}}
+      d: {domain: {writes: ["lib/x/**"]}}
+    tasks:
+      t1: {agent: a, run: echo 1}
+      t2: {agent: b, run: echo 2}
+      t3: {agent: c, run: echo 3}
+      t4: {agent: d, run: echo 4}
+    """
 
 
 @needs_dot
-def test_conflicts_are_red_dashed_edges_labelled_with_the_witness(tmp_path):
+@pytest.mark.parametrize("by", ["stage", "agent"])
+def test_each_conflict_label_joins_exactly_its_pair_beside_every_node(tmp_path, by):
     comp = compile_text(tmp_path, "w.yaml", CONFLICTING)
     assert {d.code for d in comp.diagnostics} == {"E300", "E301"}
-    graph = dot_json(emit_dot(comp.plan, comp.diagnostics))
+    graph = dot_json(emit_dot(comp.plan, comp.diagnostics, by=by))
+    assert conflict_pairs(graph) == {"E300 write/write: src/api/a": {"t1", "t2"},
+                                     "E301 write/read: docs/a": {"t2", "t3"}}
+    # stacked tasks in one stage, conflicting across the one between them (t1-t3, t2-t4)
+    comp = compile_text(tmp_path, "s.yaml", STACKED)
+    graph = dot_json(emit_dot(comp.plan, comp.diagnostics, by=by))
+    pairs = conflict_pairs(graph)
+    assert sorted(map(sorted, pairs.values())) == [["t1", "t3"], ["t2", "t4"]]
+    boxes = boxes_of(graph)
     names = {o["_gvid"]: o["label"].split("\\n")[0] for o in graph["objects"] if "label" in o}
-    red = {frozenset((names[e["tail"]], names[e["head"]])): e for e in graph["edges"]
-           if e.get("style") == "dashed"}
-    assert set(red) == {frozenset({"t1", "t2"}), frozenset({"t2", "t3"})}
-    e = red[frozenset({"t1", "t2"})]
-    assert e["color"] == "#d62728" and e["constraint"] == "false"
-    assert e["xlabel"] == "E300 write/write: src/api/a"
-    assert red[frozenset({"t2", "t3"})]["xlabel"] == "E301 write/read: docs/a"
+    for label in pairs:                        # a label never lies over a node
+        assert not [n for n, b in boxes.items() if n != label and overlaps(b, boxes[label])], label
+    for e in graph["edges"]:                   # nor does a conflict edge cross a third node
+        if e.get("style") == "dashed":
+            ends = {names[e["tail"]], names[e["head"]]}
+            crossed = {n for p in spline_points(e) for n, b in boxes.items() if n not in ends and inside(p, b)}
+            assert not crossed, (ends, crossed)
+
+
+@needs_dot
+def test_the_legend_explains_every_mark():
+    plan = plan_of([node("t"), node("g", kind="gate", needs=["t"], stage=1)], [agent("a")])
+    texts = " ".join(svg_texts(svg_of(emit_dot(plan))))
+    for words in ("task (fill: its agent)", "gate", "approval gate (double border)", "bold: critical path",
+                  "red dashed: a conflict (E300 write/write, E301 write/read)"):
+        assert words in texts, words
+    assert "N tasks" not in texts
+    assert "N tasks: a box per agent lane and stage" in " ".join(svg_texts(svg_of(emit_dot(layered_plan(100)))))
 
 
 def test_a_hand_made_conflict_diagnostic_is_drawn_and_other_errors_outline_their_node():
@@ -200,7 +282,7 @@ def test_a_hand_made_conflict_diagnostic_is_drawn_and_other_errors_outline_their
     assert [(c.a, c.b, c.label) for c in drawing.conflicts] == [(keys["p"], keys["q"], 'E300 write/write: out/"x"\n')]
     assert [b.node_id for b in drawing.boxes if b.error] == ["r"]
     source = emit_dot(plan, d)
-    assert 'xlabel="E300 write/write: out/\\"x\\"\\n"' in source
+    assert 'x0 [label="E300 write/write: out/\\"x\\"\\n"' in source
 
 
 @needs_dot
@@ -234,26 +316,66 @@ def test_small_graphs_are_drawn_in_full():
     assert not drawing.collapsed and len(drawing.boxes) == COLLAPSE_ABOVE
 
 
-def test_above_the_threshold_one_box_per_agent_per_stage_unless_full():
+def test_above_the_threshold_one_box_per_agent_lane_and_stage_unless_full():
+    assert COLLAPSE_ABOVE == 60
     plan = layered_plan(400, agents=4, width=20)      # 20 stages x 4 agents = 80 boxes
     drawing = build_drawing(plan)
     assert drawing.collapsed and len(drawing.boxes) == 80
-    assert "one box per agent per stage" in drawing.title
+    assert "one box per agent lane and stage (--full draws every node)" in drawing.title
     first = next(b for b in drawing.boxes if b.lines[0] == "ag0 · stage 0")
     assert first.lines[1] == "5 tasks · 5m" and first.count == 5 and first.critical
     assert sum(b.count for b in drawing.boxes) == 400
+    assert {b.rank for b in drawing.boxes} == set(range(20))
     edges = {(e.src, e.dst): e for e in drawing.edges}
-    assert all(e.count == 5 for e in edges.values()) and len(edges) == 4 * 19
+    assert all(e.count == 5 and not e.flat for e in edges.values()) and len(edges) == 4 * 19
+    assert sum(e.critical for e in edges.values()) == 19      # the critical chain, still bold
     full = build_drawing(plan, full=True)
     assert not full.collapsed and len(full.boxes) == 400
+    assert build_drawing(layered_plan(COLLAPSE_ABOVE + 1)).collapsed
 
 
-def test_deep_or_wide_graphs_are_summarised_within_the_budget():
+def test_many_agents_share_a_lane_and_deep_graphs_get_bands_within_the_budget():
     deep = layered_plan(3000, agents=30, width=30)      # 100 stages x 30 agents
     drawing = build_drawing(deep)
-    assert len(drawing.boxes) <= COLLAPSE_ABOVE and sum(b.count for b in drawing.boxes) == 3000
-    assert any("other agents" in b.lines[0] for b in drawing.boxes)
+    assert len(drawing.boxes) <= SUMMARY_BOXES and len(drawing.edges) <= SUMMARY_EDGES
+    assert sum(b.count for b in drawing.boxes) == 3000
+    lanes = {b.lines[0].split(" · ")[0] for b in drawing.boxes}
+    assert lanes == {f"ag{i}" for i in range(MAX_LANES - 1)} | {f"{30 - MAX_LANES + 1} other agents"}
+    assert "band of" in drawing.title and "the 7 busiest agents have a lane of their own" in drawing.title
     assert all(b.node_id is None for b in drawing.boxes)
+    # an edge inside one band joins two boxes of one rank: it must not bend the ranks
+    rank = {b.key: b.rank for b in drawing.boxes}
+    assert all(e.flat == (rank[e.src] == rank[e.dst]) for e in drawing.edges)
+
+
+@pytest.mark.parametrize("by", ["stage", "agent"])
+def test_every_box_of_a_rank_is_drawn_in_one_column(by):
+    """Stages (or bands) as columns: stage clusters and agent lanes then cannot overlap."""
+    source = emit_dot(layered_plan(30, agents=3, width=3), by=by)
+    ranks = re.findall(r"\{rank=same; ([^}]*)\}", source)
+    assert len(ranks) == 10 and all(len(r.split()) == 3 for r in ranks)
+
+
+@needs_dot
+def test_agent_lanes_never_overlap(tmp_path):
+    wf = write(tmp_path, "w.yaml", generate(200)[0])
+    out = tmp_path / "g.json"
+    r = lanes_cli("graph", wf, "--by", "agent", "-o", tmp_path / "g.dot")
+    assert r.returncode == 0, r.stderr
+    subprocess.run(["dot", "-Tjson0", "-o", out, tmp_path / "g.dot"], check=True, timeout=60)
+    graph = json.loads(out.read_text())
+    lanes = [tuple(map(float, o["bb"].split(","))) for o in graph["objects"] if o["name"].startswith("cluster_")]
+    assert len(lanes) == MAX_LANES
+    for i, a in enumerate(lanes):
+        for b in lanes[i + 1:]:
+            assert not overlaps(a, b), (a, b)
+    # and in the stage view, the stage clusters
+    r = lanes_cli("graph", wf, "-o", tmp_path / "s.dot")
+    subprocess.run(["dot", "-Tjson0", "-o", out, tmp_path / "s.dot"], check=True, timeout=60)
+    stages = [tuple(map(float, o["bb"].split(","))) for o in json.loads(out.read_text())["objects"]
+              if o["name"].startswith("cluster_")]
+    assert len(stages) == 19
+    assert not [(a, b) for i, a in enumerate(stages) for b in stages[i + 1:] if overlaps(a, b)]
 
 
 def test_a_conflict_between_collapsed_boxes_names_its_first_witness_and_the_rest():
@@ -261,7 +383,7 @@ def test_a_conflict_between_collapsed_boxes_names_its_first_witness_and_the_rest
     d = [diag("E300", "x", None, witness="out/1", nodes=("t0", "t1")),
          diag("E300", "x", None, witness="out/2", nodes=("t4", "t5"))]
     (c,) = build_drawing(plan, d).conflicts
-    assert c.label == "E300 write/write: out/1 (+1 more)"
+    assert c.label == "E300 write/write: out/1 (+1 more)" and c.count == 2
 
 
 def test_ten_thousand_tasks_give_dot_quickly():
@@ -276,12 +398,12 @@ def test_ten_thousand_tasks_give_dot_quickly():
 # --- Mermaid ----------------------------------------------------------------------------
 
 MERMAID_LINE = re.compile(r"""
-    ---|title:\ ".*"|flowchart\ LR|\ \ end
+    ---|title:\ ".*"|flowchart\ (LR|TB)|\ \ end
   | \ +subgraph\ c\d+\["[^"\n]*"\]
-  | \ +[ng]\d+(\("[^"\n]*"\)|\{"[^"\n]*"\})
-  | \ \ [ng]\d+\ (-->(\|"[^"\n]*"\|)?|-\.-\|"[^"\n]*"\|)\ [ng]\d+
-  | \ \ classDef\ \w+\ [-\w:#,. ]+|\ \ class\ [ng]\d+\ \w+|\ \ linkStyle\ [\d,]+\ [-\w:#,. ]+
-  | \ \ %%.*""", re.X)
+  | \ +[ng]\d+(\("[^"\n]*"\)|\{"[^"\n]*"\})|\ \ x\d+\["[^"\n]*"\]
+  | \ \ [ng]\d+\ -->(\|"[^"\n]*"\|)?\ [ng]\d+|\ \ [ng]\d+\ -\.-\ x\d+
+  | \ \ classDef\ \w+\ [-\w:#,. ]+|\ \ class\ [ngx]\d+\ \w+|\ \ linkStyle\ [\d,]+\ [-\w:#,. ]+
+  | \ \ %%.*""", re.VERBOSE)
 
 
 def decode_entities(text: str) -> str:
@@ -313,8 +435,9 @@ def test_mermaid_draws_gates_as_diamonds_and_conflicts_as_dotted_links(tmp_path)
     comp = compile_text(tmp_path, "w.yaml", CONFLICTING)
     source = emit_mermaid(comp.plan, comp.diagnostics)
     assert re.search(r'n3\{"ok<br/>approval gate · 1m"\}', source)
-    assert 'n0 -.-|"E300 write/write: src/api/a"| n1' in source
-    assert re.search(r"linkStyle \d+,\d+ stroke:#d62728", source)
+    assert 'x0["E300 write/write: src/api/a"]' in source and "  class x0 conflict" in source
+    assert "  n0 -.- x0" in source and "  n1 -.- x0" in source
+    assert re.search(r"linkStyle \d+,\d+,\d+,\d+ stroke:#d62728", source)
     assert all(MERMAID_LINE.fullmatch(line) for line in source.splitlines())
 
 
@@ -347,7 +470,7 @@ def test_graph_of_a_workflow_with_errors_is_written_and_exits_1(tmp_path):
     r = lanes_cli("graph", wf, "-o", tmp_path / "g.dot")
     assert r.returncode == 1
     assert "error[E300]" in r.stderr
-    assert 'xlabel="E300 write/write: src/api/a"' in (tmp_path / "g.dot").read_text()
+    assert 'label="E300 write/write: src/api/a"' in (tmp_path / "g.dot").read_text()
 
 
 def test_graph_of_an_unparsable_or_missing_file(tmp_path):
@@ -371,7 +494,7 @@ def test_without_graphviz_svg_says_how_to_install_it_and_dot_still_works(tmp_pat
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "lanes", "graph", str(EXAMPLE), *args],
-                              capture_output=True, text=True, env=env, timeout=60)
+                              capture_output=True, text=True, env=env, timeout=60, check=False)
 
     r = run("-f", "svg", "-o", str(tmp_path / "g.svg"))
     assert r.returncode == 2
