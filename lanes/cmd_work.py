@@ -11,7 +11,7 @@ from lanes.cmd_pull import _lease
 from lanes.state import add_state, open_store, pick_run
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w = sub.add_parser("work", help="serve a pull-mode run: claim, run, complete, until it is finished")
     w.add_argument("run_id", nargs="?", metavar="RUN_ID", help="default: the latest unfinished run")
     w.add_argument("--agent", metavar="A", help="only this agent's tasks")

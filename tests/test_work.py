@@ -6,8 +6,6 @@ from collections import Counter
 import json
 import signal
 import sqlite3
-import subprocess
-import sys
 
 from runtime_helpers import run, start, wait_for, workflow
 
@@ -16,7 +14,7 @@ def test_three_workers_serve_a_run_to_its_end(tmp_path):
     lines = ["agents:"] + [f"  a{i}: {{instances: 2}}" for i in range(3)] + ["tasks:"]
     lines += [f"  t{i}: {{agent: a{i % 3}, run: 'echo $LANES_TASK >> {tmp_path}/ran'"
               + (f", needs: [t{i - 3}]" if i >= 3 else "") + "}" for i in range(30)]
-    lines += [f"  flaky: {{agent: a0, retries: 1, backoff: {{initial: 0.05s}}, run: '[ $LANES_ATTEMPT -ge 2 ]'}}"]
+    lines += ["  flaky: {agent: a0, retries: 1, backoff: {initial: 0.05s}, run: '[ $LANES_ATTEMPT -ge 2 ]'}"]
     lines += ["gates:", "  check: {needs: [t29, flaky], run: 'true'}"]
     wf = workflow(tmp_path, "\n".join(lines) + "\n")
     assert run("open", wf, "--run-id", "w").returncode == 0
@@ -56,7 +54,7 @@ def test_a_stopped_worker_gives_its_node_back_and_another_finishes_it(tmp_path):
     first = start("work", "s", "--worker", "first")
     assert wait_for(lambda: (tmp_path / "tries").read_text().strip() == "1")
     first.send_signal(signal.SIGTERM)
-    out, err = first.communicate(timeout=30)
+    _, err = first.communicate(timeout=30)
     assert first.returncode == 128 + signal.SIGTERM and "given back" in err
     assert json.loads(run("status", "s", "--format", "json").stdout)["tasks"]["slow"]["status"] == "pending"
     (tmp_path / "go").touch()
