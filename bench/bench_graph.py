@@ -1,85 +1,86 @@
-"""Time the diagram emitters on a generated plan (default 10k tasks, 20 agents).
+"""Time `lanes graph` and `lanes report` end to end on generated workflows.
 
-    python bench/bench_graph.py [TASKS] [--render]
+    python bench/bench_graph.py [TASKS ...] [--full] [--browser]
 
-Prints the seconds for DOT and Mermaid, collapsed (the default above 300 nodes) and
---full; with --render also the time Graphviz takes to lay out the collapsed DOT.
+For each size (default 1,000 and 10,000 tasks, from bench/gen_workflow.py) prints the
+wall time of the commands as a user runs them (reading and checking the workflow
+included): the summary to SVG and PNG, by stage and by agent (goals: 1,000 tasks
+under 5 s, 10,000 under 30 s), and the report. With --full also every node to
+SVG. With --browser also how long headless Chromium takes to render the report
+(goal: 1,000 tasks under 3 s), less the time it takes on an empty page.
 """
 from __future__ import annotations
 
-import random
+from pathlib import Path
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 
-from lanes.compiler.emit_dot import emit_dot
-from lanes.compiler.emit_mermaid import emit_mermaid
-from lanes.compiler.planfile import Plan, plan_from_dict
+from gen_workflow import generate
 
-DIGEST = "sha256:" + "0" * 64
+from lanes.cmd_graph import FULL_MAX_NODES
 
-
-def synthetic_plan(tasks: int = 10_000, agents: int = 20, gate_every: int = 500, seed: int = 1) -> Plan:
-    """A layered plan: each task needs one or two earlier nodes, a gate every `gate_every` tasks."""
-    rng = random.Random(seed)
-    nodes, stage, ids = [], {}, []
-    for i in range(tasks):
-        nid = f"t{i:05d}"
-        window = ids[-200:]
-        needs = sorted(set(rng.sample(window, k=min(len(window), rng.choice((1, 2)))))) if window else []
-        kind = "gate" if i and i % gate_every == 0 else "task"
-        stage[nid] = 1 + max((stage[u] for u in needs), default=-1)
-        node = {"id": nid, "kind": kind, "needs": needs, "estimate_s": 30 + i % 300, "timeout_s": None,
-                "retries": 0, "backoff": {"initial_s": 1, "factor": 2, "max_s": 60},
-                "stage": stage[nid], "critical": False, "digest": DIGEST}
-        if kind == "task":
-            node.update(agent=f"agent{i % agents:02d}", run=f"make part-{i}", writes=[f"out/{i}/**"],
-                        reads=["src/**"])
-        else:
-            node.update(run="make check", on_fail="stop")
-            if i % (2 * gate_every) == 0:
-                node.update(run=None, approve="Looks right?")
-        nodes.append(node)
-        ids.append(nid)
-    path = [ids[-1]]
-    while nodes[int(path[-1][1:])]["needs"]:
-        path.append(nodes[int(path[-1][1:])]["needs"][0])
-    path.reverse()
-    for nid in path:
-        nodes[int(nid[1:])]["critical"] = True
-    nodes.sort(key=lambda n: (n["stage"], n["id"]))
-    depth = max(stage.values()) + 1
-    stages = [[] for _ in range(depth)]
-    for n in nodes:
-        stages[n["stage"]].append(n["id"])
-    total = sum(n["estimate_s"] for n in nodes)
-    return plan_from_dict({
-        "lanes_plan": 1, "workflow": "bench", "source_digest": DIGEST, "nodes": nodes, "stages": stages,
-        "critical_path": path, "estimate": {"sequential_s": total, "parallel_s": total / 4, "efficiency": 0.75},
-        "workdir": "/tmp", "agents": [{"id": f"agent{a:02d}", "skills": ["x"], "instances": 1, "domain": None,
-                                       "writes": ["out/**"], "reads": ["src/**"], "env": {}}
-                                      for a in range(agents)]})
+GOALS = {1000: 5.0, 10_000: 30.0}       # seconds for the summary to SVG or PNG
+REPORT_RENDER_GOAL = 3.0                # seconds for Chromium to render a 1,000-task report
 
 
-def _timed(label: str, fn) -> str:
+def _lanes(*args: str | Path) -> float:
     start = time.perf_counter()
-    text = fn()
-    print(f"{label:<28} {time.perf_counter() - start:7.3f} s  {len(text):>10,} chars")
-    return text
+    proc = subprocess.run([sys.executable, "-m", "lanes", *map(str, args)], capture_output=True, text=True,
+                          check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"lanes {' '.join(map(str, args))} failed: {proc.stderr.strip()[-500:]}")
+    return elapsed
+
+
+def _browser(page: Path, profile: Path) -> float:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise SystemExit("--browser needs chromium")
+    start = time.perf_counter()
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run",
+                    f"--user-data-dir={profile}", "--window-size=1400,900", "--dump-dom", page.as_uri()],
+                   capture_output=True, check=True, timeout=300)
+    return time.perf_counter() - start
+
+
+def _line(label: str, seconds: float, goal: float | None = None) -> None:
+    verdict = "" if goal is None else f"  (goal < {goal:g} s: {'met' if seconds < goal else 'MISSED'})"
+    print(f"  {label:<34} {seconds:7.2f} s{verdict}", flush=True)
 
 
 def main(argv: list[str]) -> None:
-    tasks = int(argv[0]) if argv and argv[0].isdigit() else 10_000
-    start = time.perf_counter()
-    plan = synthetic_plan(tasks)
-    print(f"plan of {len(plan.nodes)} nodes built in {time.perf_counter() - start:.3f} s")
-    collapsed = _timed("dot, collapsed", lambda: emit_dot(plan))
-    _timed("dot, --full", lambda: emit_dot(plan, full=True))
-    _timed("dot, collapsed, --by agent", lambda: emit_dot(plan, by="agent"))
-    _timed("mermaid, collapsed", lambda: emit_mermaid(plan))
-    _timed("mermaid, --full", lambda: emit_mermaid(plan, full=True))
-    if "--render" in argv:
-        import graphviz
-        _timed("svg of collapsed (dot)", lambda: graphviz.Source(collapsed).pipe(format="svg").decode())
+    sizes = [int(a) for a in argv if a.isdigit()] or [1000, 10_000]
+    with tempfile.TemporaryDirectory(prefix="lanes-bench-graph-") as tmp:
+        out = Path(tmp)
+        for n in sizes:
+            wf = out / f"w{n}.yaml"
+            wf.write_text(generate(n)[0], encoding="utf-8")
+            goal = GOALS.get(n)
+            print(f"{n:,} tasks ({wf.stat().st_size / 1e6:.1f} MB of YAML)")
+            _line("lanes check", _lanes("check", wf, "--format", "json"))
+            for by in ("stage", "agent"):
+                for fmt in ("svg", "png"):
+                    _line(f"summary to {fmt.upper()}, --by {by}", _lanes("graph", wf, "--by", by, "-o",
+                                                                         out / f"g.{fmt}"), goal)
+            _line("summary to Mermaid", _lanes("graph", wf, "-o", out / "g.mmd"))
+            if "--full" in argv and n <= FULL_MAX_NODES:
+                _line("--full to SVG", _lanes("graph", wf, "--full", "-o", out / "full.svg"))
+            elif "--full" in argv:
+                print(f"  --full to SVG: refused above {FULL_MAX_NODES:,} nodes (lanes graph exits 2)")
+            page = out / f"r{n}.html"
+            _line("lanes report", _lanes("report", wf, "-o", page))
+            if "--browser" in argv:
+                empty = out / "empty.html"
+                empty.write_text("<!DOCTYPE html><title>x</title>", encoding="utf-8")
+                base = min(_browser(empty, out / f"p{i}") for i in range(2))
+                render = min(_browser(page, out / f"q{i}") for i in range(2)) - base
+                _line(f"Chromium renders the report (less {base:.2f} s for an empty page)", render,
+                      REPORT_RENDER_GOAL if n == 1000 else None)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,13 @@ EXTENSIONS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".mmd":
               ".mermaid": "mermaid"}
 GRAPHVIZ_MISSING = ("Graphviz 'dot' not found: install it (Debian/Ubuntu: apt-get install graphviz; "
                     "macOS: brew install graphviz)")
-# Graphviz's layout grows much faster than linearly: measured here (bench/bench_graph.py
-# --full), 800 nodes take about 2 s to SVG, 1,600 about 20 s, 3,200 minutes. Above these
-# bounds a --full picture is refused with advice instead of left running.
-FULL_MAX_NODES = 1500
-FULL_MAX_EDGES = 3000
+# Graphviz's layout grows faster than linearly. With every stage one rank, generated
+# workflows (bench/gen_workflow.py, 1.5 needs per node) took to SVG here: 1,000 nodes
+# 0.2 s, 3,000 1.7 s, 5,000 10 s, 10,000 44 s (PNG alike). Above these bounds (about
+# 10 s) a --full picture is refused with advice; LAYOUT_TIMEOUT_S stops any other
+# layout that runs away.
+FULL_MAX_NODES = 5000
+FULL_MAX_EDGES = 10_000
 LAYOUT_TIMEOUT_S = 120
 
 
