@@ -2,6 +2,8 @@
 browser (headless Chromium) that must render it without running anything."""
 from __future__ import annotations
 
+import base64
+import hashlib
 from html.parser import HTMLParser
 import os
 from pathlib import Path
@@ -11,16 +13,26 @@ import signal
 import subprocess
 import sys
 
-import pytest
-
 from helpers import lanes_cli, write
+import pytest
+from test_graph import (
+    CONFLICTING,
+    EXAMPLE,
+    HOSTILE_GATE,
+    HOSTILE_ID,
+    HOSTILE_TEXT,
+    agent,
+    hostile_plan,
+    needs_dot,
+    node,
+    plan_of,
+)
+
 from lanes.cmd_graph import render_graphviz
-from lanes.compiler.report import UnsafeSvg, render_report, report_dot, safe_svg
+from lanes.compiler.report import PAGE_SCRIPT, SCRIPT_HASH, UnsafeSvg, render_report, report_dot, safe_svg
 from lanes.dsl.diagnostics import Related, diag
 from lanes.dsl.span import Span
 from lanes.inputs import read_input
-from test_graph import (CONFLICTING, EXAMPLE, HOSTILE_GATE, HOSTILE_ID, HOSTILE_TEXT, agent, hostile_plan,
-                        needs_dot, node, plan_of)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -63,6 +75,19 @@ def hostile_page(svg=True) -> str:
                          graph_problem=None if svg else "Graphviz 'dot' not found")
 
 
+def only_our_script(html: str) -> bool:
+    """The page's one script is PAGE_SCRIPT, with no source, and the policy allows it alone."""
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, re.DOTALL)
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html).group(1)
+    return scripts == [("", PAGE_SCRIPT)] and f"script-src '{SCRIPT_HASH}'" in policy \
+        and "unsafe-inline'; img" in policy and policy.count("script-src") == 1 and "nonce" not in policy
+
+
+def test_the_policy_hash_is_the_script_s_own():
+    digest = base64.b64encode(hashlib.sha256(PAGE_SCRIPT.encode()).digest()).decode()
+    assert SCRIPT_HASH == f"sha256-{digest}"
+
+
 def test_page_shows_every_part_of_the_review():
     inp = read_input(str(EXAMPLE))
     html = render_report(inp.plan, inp.diagnostics, inp.sources, svg=None, graph_problem="no dot here")
@@ -74,11 +99,11 @@ def test_page_shows_every_part_of_the_review():
     assert "None: every check passed." in text
     assert "No picture: no dot here" in text and "digraph lanes {" in text
     # the critical path in order, every agent with skills, the matrix marks
-    path = re.search(r'id="critical-path">(.*?)</section>', html, re.S).group(1)
-    assert [m for m in re.findall(r"<code>([^<]+)</code>", path)] == list(inp.plan.critical_path)
+    path = re.search(r'id="critical-path">(.*?)</section>', html, re.DOTALL).group(1)
+    assert [m for m in re.findall(r'<code class="id">([^<]+)</code>', path)] == list(inp.plan.critical_path)
     assert "fastapi" in text and "openapi" in text
-    matrix = re.search(r'class="matrix">(.*?)</table>', html, re.S).group(1)
-    row = re.search(r"<code>scribe</code></td>(.*?)</tr>", matrix, re.S).group(1)
+    matrix = re.search(r'class="matrix">(.*?)</table>', html, re.DOTALL).group(1)
+    row = re.search(r'<code class="id">scribe</code></td>(.*?)</tr>', matrix, re.DOTALL).group(1)
     assert re.findall(r'<td class="(\w*)">', row).count("W") == 1
     assert re.findall(r'<td class="(\w*)">', row).count("R") == 1
 
@@ -97,9 +122,9 @@ def test_diagnostics_carry_their_location_and_source_line(tmp_path):
 def test_hostile_strings_stay_text():
     html = hostile_page()
     page = Page(html)
-    assert not [t for t, _ in page.tags if t in ("script", "iframe", "object", "embed", "img", "link")]
+    assert not [t for t, _ in page.tags if t in ("iframe", "object", "embed", "img", "link")]
     assert not [(t, k) for t, attrs in page.tags for k in attrs if k.startswith("on")]
-    assert "<script" not in html and "<img" not in html
+    assert only_our_script(html) and "<img" not in html
     text = page.all_text
     for s in (HOSTILE_ID, HOSTILE_GATE, HOSTILE_TEXT, "w</title><script>document.title='pwned'</script>",
               "x/`y`/**", "<r>/**"):
@@ -121,7 +146,7 @@ def test_page_fetches_nothing():
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
     assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
-    assert not re.search(r"<(link|img|script|iframe)\b", html)
+    assert not re.search(r"<(link|img|iframe)\b", html) and only_our_script(html)
 
 
 @needs_dot
@@ -181,7 +206,8 @@ def test_report_without_graphviz_still_writes_the_page(tmp_path):
     os.symlink(sys.executable, bin_dir / "python3")
     out = tmp_path / "r.html"
     r = subprocess.run([sys.executable, "-m", "lanes", "report", str(EXAMPLE), "-o", str(out)],
-                       capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": str(bin_dir)})
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": str(bin_dir)},
+                       check=False)
     assert r.returncode == 0, r.stderr
     assert "warning: Graphviz 'dot' not found" in r.stderr
     assert "digraph lanes {" in out.read_text(encoding="utf-8")
@@ -226,7 +252,7 @@ def test_chromium_renders_the_page_and_runs_no_injected_script(tmp_path):
     for name in pages:
         dom = dump_dom(tmp_path / f"{name}.html", tmp_path)
         assert "<svg" in dom and "</svg>" in dom, name
-        title = re.search(r"<title>(.*?)</title>", dom, re.S).group(1)
+        title = re.search(r"<title>(.*?)</title>", dom, re.DOTALL).group(1)
         assert title == "lanes report: w&lt;/title&gt;&lt;script&gt;document.title='pwned'&lt;/script&gt;"
         assert "pwned" not in re.sub(r"&lt;script&gt;document\.title='pwned'", "", dom)
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
