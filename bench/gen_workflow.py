@@ -75,3 +75,81 @@ def generate(n_tasks: int, seed: int = 7) -> tuple[str, str]:
 if __name__ == "__main__":
     wf, _ = generate(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
     sys.stdout.write(wf)
+
+
+# -- hostile and real-looking shapes (issue 15), each with a conflict-free twin of its size --
+
+def _q(xs: list[str]) -> str:
+    return "[" + ", ".join(f'"{x}"' for x in xs) + "]"
+
+
+def chain_reading_all(n: int, overlap: bool = True) -> str:
+    """A chain of n tasks, each writing its own directory and reading `**` (a reviewer
+    after each step); the twin reads a directory of its own instead."""
+    y = ["workflow: chain", "agents:"]
+    for a in range(10):
+        y.append(f"  w{a}: {{domain: {{writes: [\"out/**\"], reads: [\"**\"]}}, instances: 4}}")
+    y.append("tasks:")
+    for i in range(n):
+        reads = "**" if overlap else f"in/t{i}/**"
+        needs = f", needs: [t{i - 1}]" if i else ""
+        y.append(f"  t{i}: {{agent: w{i % 10}, run: \"true\", writes: [\"out/t{i}/**\"], "
+                 f"reads: [\"{reads}\"]{needs}}}")
+    return "\n".join(y) + "\n"
+
+
+def duplicated_pattern(n: int, overlap: bool = True) -> str:
+    """One agent whose domain holds n copies of one pattern, a second agent writing the
+    same tree after it; the twin holds n distinct literal files."""
+    pats = ["src/**"] * n if overlap else [f"src/f{i}.py" for i in range(n)]
+    return ("workflow: dup\nagents:\n"
+            f"  a: {{domain: {{writes: {_q(pats)}}}}}\n"
+            f"  b: {{domain: {{writes: {_q(pats)}}}}}\n"
+            "tasks:\n"
+            "  t0: {agent: a, run: \"true\"}\n  t1: {agent: a, run: \"true\", needs: [t0]}\n"
+            "  t2: {agent: b, run: \"true\", needs: [t1]}\n")
+
+
+def wide_domains(n: int, overlap: bool = True, ordered: bool = False) -> str:
+    """Two tasks with n patterns each; with `overlap` every pattern of one meets every
+    pattern of the other (`dI/**` against `**/xJ.py`); the twin's never meet."""
+    left = [f"d{i}/**" for i in range(n)]
+    right = [f"**/x{j}.py" for j in range(n)] if overlap else [f"e{j}/**" for j in range(n)]
+    needs = ", needs: [t0]" if ordered else ""
+    return ("workflow: wide\nagents:\n"
+            f"  a: {{domain: {{writes: {_q(left)}}}}}\n  b: {{domain: {{writes: {_q(right)}}}}}\n"
+            f"tasks:\n  t0: {{agent: a, run: \"true\"}}\n  t1: {{agent: b, run: \"true\"{needs}}}\n")
+
+
+def codeowners(n_rules: int, seed: int = 3) -> str:
+    """Ownership rules in the style of a large CODEOWNERS file: one task per rule, each
+    an agent of its own (a team), all free to run together. Directory rules (`src/lib7/`),
+    nested ones inside them, `**/name` rules, extension rules (`**/*.md`) and a few broad
+    ones: thousands of real overlaps, most rules disjoint."""
+    rnd = random.Random(seed)
+    tops = ["src", "lib", "docs", "tools", "tests", "web", "api", "infra"]
+    names = ["Makefile", "README.md", "BUILD", "package.json", "go.mod", "OWNERS"]
+    exts = ["md", "py", "ts", "go", "rs", "yaml", "json", "sh"]
+    rules: list[str] = []
+    for i in range(n_rules):
+        r = rnd.random()
+        top = rnd.choice(tops)
+        if r < 0.80:
+            rules.append(f"{top}/m{i}/")
+        elif r < 0.97:
+            parent = rules[rnd.randrange(len(rules))] if rules else f"{top}/"
+            parent = parent if parent.endswith("/") else f"{top}/"
+            rules.append(f"{parent}sub{i}/**/*.{rnd.choice(exts)}")
+        elif r < 0.985:
+            rules.append(f"{top}/**/{rnd.choice(names)}")
+        else:
+            rules.append(f"{top}/m{i}/**/*.{rnd.choice(exts)}")
+    rules[n_rules // 2] = "**/OWNERS"                  # a few broad ones
+    rules[n_rules // 3] = "docs/**"
+    y = ["workflow: owners", "agents:"]
+    for i, rule in enumerate(rules):
+        y.append(f"  team{i}: {{domain: {{writes: [\"{rule}\"]}}}}")
+    y.append("tasks:")
+    for i in range(n_rules):
+        y.append(f"  own{i}: {{agent: team{i}, run: \"true\"}}")
+    return "\n".join(y) + "\n"

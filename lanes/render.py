@@ -1,27 +1,52 @@
-"""Diagnostics for people (gcc-style) and for tools (JSON, SPEC section 4).
+"""Diagnostics for people (gcc-style, conflicts grouped) and for tools (JSON, SARIF,
+GitHub workflow commands; `render_tools`), SPEC section 4.
 
-The only module that knows about terminals, colours and output formats.
+The only modules that know about terminals, colours and output formats. Whatever a
+workflow holds reaches a terminal only through `safe` (control characters escaped).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-import json
+from collections.abc import Callable, Mapping, Sequence
 import os
+import re
 from typing import IO
 
 from lanes.dsl.diagnostics import Diagnostic, Related
 from lanes.dsl.span import Span
 
 _COLOURS = {"error": "\033[1;31m", "warning": "\033[1;35m", "bold": "\033[1m", "caret": "\033[1;32m",
-            "reset": "\033[0m"}
+            "note": "\033[1;36m", "reset": "\033[0m"}
+EXAMPLES = 3                  # example pairs of tasks shown in a grouped block
+PATTERN_LINES = 6             # pattern lines shown in a grouped block
+# C0 and C1 controls, DEL, and the bidirectional overrides and isolates (trojan source)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_PATTERN_IN = re.compile(r" (writes|reads) \"(.*)\"(?: \(agent [^)]*\))?\Z", re.DOTALL)
+
+
+def safe(text: str) -> str:
+    """Text with every control character shown as an escape (`\\x1b`, `\\n`, `\\u202e`)."""
+    def escape(m: re.Match[str]) -> str:
+        c = m.group()
+        special = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+        return special.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+    return _CONTROL.sub(escape, text)
 
 
 def is_terminal(stream: IO[str]) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
-def use_colour(stream: IO[str]) -> bool:
-    return is_terminal(stream) and not os.environ.get("NO_COLOR")
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0", "false")
+
+
+def use_colour(stream: IO[str], choice: str = "auto") -> bool:
+    """--color always|never wins; then NO_COLOR, then FORCE_COLOR, then: is it a terminal?"""
+    if choice != "auto":
+        return choice == "always"
+    if _env_flag("NO_COLOR"):
+        return False
+    return _env_flag("FORCE_COLOR") or is_terminal(stream)
 
 
 def _where(span: Span | None) -> str:
@@ -30,65 +55,208 @@ def _where(span: Span | None) -> str:
 
 def _related_line(r: Related) -> str:
     if r.span is None:
-        return f"  {r.message}"
-    where = _where(r.span)
+        return f"  {safe(r.message)}"
+    where = safe(_where(r.span))
     if r.message.endswith(")"):                      # "(agent backend)" -> "(agent backend, f:6:14)"
-        return f"  {r.message[:-1]}, {where})"
-    return f"  {r.message} ({where})"
+        return f"  {safe(r.message[:-1])}, {where})"
+    return f"  {safe(r.message)} ({where})"
 
 
-def _excerpt(span: Span, sources: dict[str, str], paint: Callable[[str, str], str]) -> list[str]:
+def _excerpt(span: Span, sources: Mapping[str, str], paint: Callable[[str, str], str]) -> list[str]:
     text = sources.get(span.file)
     if text is None:
         return []
     lines = text.split("\n")
     if not 1 <= span.line <= len(lines):
         return []
-    line = lines[span.line - 1].rstrip("\r").expandtabs(1)
-    width = max(1, (span.end_column - span.column) if span.end_line == span.line else len(line) - span.column + 1)
-    width = min(width, max(1, len(line) - span.column + 1))
+    raw = lines[span.line - 1].rstrip("\r").expandtabs(1)
+    start = min(span.column - 1, len(raw))
+    end = span.end_column - 1 if span.end_line == span.line else len(raw)
+    end = min(max(end, start + 1), max(len(raw), start + 1))
+    before, marked = safe(raw[:start]), safe(raw[start:end]) or " "
     gutter = f"{span.line:>5} | "
-    return [gutter + line, " " * (len(gutter) - 2) + "| " + " " * (span.column - 1)
-            + paint("caret", "^" + "~" * (width - 1))]
+    return [gutter + safe(raw), " " * (len(gutter) - 2) + "| " + " " * len(before)
+            + paint("caret", "^" + "~" * (len(marked) - 1))]
 
 
-def format_human(d: Diagnostic, sources: dict[str, str], colour: bool, excerpt: bool) -> str:
+def _painter(colour: bool) -> Callable[[str, str], str]:
     def paint(kind: str, s: str) -> str:
         return f"{_COLOURS[kind]}{s}{_COLOURS['reset']}" if colour else s
+    return paint
 
-    head = f"{_where(d.span)}: " if d.span else "lanes: "
-    out = [paint("bold", head) + paint(d.severity, f"{d.severity}[{d.code}]") + f": {d.message}"]
-    out += [_related_line(r) for r in d.related]
-    if excerpt and d.span is not None:              # the source excerpt where a terminal is attached
+
+def _head(d: Diagnostic, paint: Callable[[str, str], str], message: str) -> str:
+    head = f"{safe(_where(d.span))}: " if d.span else "lanes: "
+    return paint("bold", head) + paint(d.severity, f"{d.severity}[{d.code}]") + f": {safe(message)}"
+
+
+def format_human(d: Diagnostic, sources: Mapping[str, str], colour: bool, excerpt: bool = True) -> str:
+    paint = _painter(colour)
+    out = [_head(d, paint, d.message), *(_related_line(r) for r in d.related)]
+    if excerpt and d.span is not None:
         out += _excerpt(d.span, sources, paint)
     return "\n".join(out)
 
 
-def to_json(diagnostics: Sequence[Diagnostic]) -> dict[str, object]:
-    def place(span: Span | None) -> dict[str, object]:
-        return {"file": span.file if span else None, "line": span.line if span else None,
-                "column": span.column if span else None}
+# -- groups: conflicts between the same two agents are one block ------------------------------
 
-    return {
-        "diagnostics": [
-            {"code": d.code, "severity": d.severity, "message": d.message, **place(d.span),
-             "related": [{"message": r.message, **place(r.span)} for r in d.related],
-             "witness": d.witness}
-            for d in diagnostics],
-        "errors": sum(d.severity == "error" for d in diagnostics),
-        "warnings": sum(d.severity == "warning" for d in diagnostics),
-    }
+AgentOf = Mapping[str, str | None]          # task id -> agent id
 
 
-def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: dict[str, str], stream: IO[str],
-                      fmt: str = "human", summary: bool = False) -> None:
-    if fmt == "json":
-        stream.write(json.dumps(to_json(diagnostics), indent=2, ensure_ascii=False) + "\n")
-        return
-    colour, excerpt = use_colour(stream), is_terminal(stream)
+def _side(d: Diagnostic, k: int) -> tuple[str, str] | None:
+    """(verb, pattern) of the k-th related line of a conflict ("'api' writes \"src/**\"")."""
+    if len(d.related) <= k:
+        return None
+    m = _PATTERN_IN.search(d.related[k].message)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def group_key(d: Diagnostic, agent_of: AgentOf) -> tuple[str, ...]:
+    """Conflicts group by code and pair of agents (writer first for E301, else sorted);
+    every other diagnostic by its code, so that no kind crowds out the others."""
+    if d.code in ("E300", "E301") and len(d.nodes) == 2:
+        a, b = (agent_of.get(n) or f"task {n}" for n in d.nodes)
+        if d.code == "E300":
+            a, b = sorted((a, b))
+        return (d.code, a, b)
+    return (d.code,)
+
+
+def _crowd_keys(d: Diagnostic, agent_of: AgentOf) -> list[object]:
+    """What a diagnostic shares with others of its kind: its group, and for a conflict
+    each of its two patterns (where it was written)."""
+    keys: list[object] = [group_key(d, agent_of)]
+    if d.code in ("E300", "E301"):
+        for k in (0, 1):
+            side = _side(d, k)
+            if side is not None:
+                keys.append((side, d.related[k].span))
+    return keys
+
+
+def tool_order(diagnostics: Sequence[Diagnostic], agent_of: AgentOf) -> list[Diagnostic]:
+    """The order of the machine formats. A diagnostic's rank is how many before it (in
+    position order) share its group or one of its patterns; the list goes by rank, then
+    position. So the first N of a truncated list take one of every group and every
+    pattern before a second of any: a broad pattern met by thousands cannot crowd out
+    the rest, and --max N lists a prefix of the full list."""
+    seen: dict[object, int] = {}
+    ranked = []
+    for index, d in enumerate(diagnostics):
+        keys = _crowd_keys(d, agent_of)
+        rank = max(seen.get(k, 0) for k in keys)
+        for k in keys:
+            seen[k] = seen.get(k, 0) + 1
+        ranked.append((rank, index, d))
+    ranked.sort(key=lambda r: (r[0], r[1]))
+    return [d for _, _, d in ranked]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'s' * (n != 1)}"
+
+
+def _fix(d: Diagnostic) -> str:
+    """The needs edge that would order the pair, or the pattern to narrow."""
+    a, b = d.nodes[:2]
+    side = _side(d, 1)
+    narrow = ""
+    if side is not None:
+        verb = "matches" if side[0] == "writes" else "reads"
+        narrow = f", or narrow \"{side[1]}\" so that it no longer {verb} '{d.witness}'"
+    return f"fix: order them (give '{b}' `needs: [{a}]`){narrow}"
+
+
+def _example(d: Diagnostic) -> str:
+    a, b = d.nodes[:2]
+    if d.code == "E300":
+        return f"e.g. '{a}' and '{b}' both write '{d.witness}'"
+    return f"e.g. '{a}' writes '{d.witness}', which '{b}' reads"
+
+
+def _group_block(key: tuple[str, ...], members: list[Diagnostic], sources: Mapping[str, str],
+                 colour: bool, agent_of: AgentOf) -> str:
+    paint = _painter(colour)
+    first = members[0]
+    if len(members) == 1:                  # the pair's own block, and how to fix it
+        out = format_human(first, sources, colour).split("\n")
+        out.insert(1 + len(first.related), "  " + paint("note", "fix:") + safe(_fix(first))[4:])
+        return "\n".join(out)
+    code, a, b = key
+    if code == "E300":
+        message = (f"agents '{a}' and '{b}': {_plural(len(members), 'pair')} of tasks may run at the "
+                   "same time and both write the same resources")
+    else:
+        message = (f"agents '{a}' and '{b}': {_plural(len(members), 'pair')} of tasks may run at the "
+                   f"same time, and the task of '{a}' writes what the task of '{b}' reads")
+    out = [_head(first, paint, message)]
+    lines: dict[str, None] = {}
+    for d in members:
+        for k in (0, 1):
+            side = _side(d, k)
+            if side is None:
+                continue
+            owner = agent_of.get(d.nodes[k])
+            who = f"agent '{owner}'" if owner else f"task '{d.nodes[k]}'"
+            span = d.related[k].span
+            lines.setdefault(f"  {safe(who)} {side[0]} \"{safe(side[1])}\""
+                             + (f" ({safe(_where(span))})" if span else ""))
+    shown = list(lines)[:PATTERN_LINES]
+    out += shown
+    if len(lines) > len(shown):
+        out.append(f"  ... and {_plural(len(lines) - len(shown), 'more pattern')}")
+    out += ["  " + safe(_example(d)) for d in members[:EXAMPLES]]
+    if len(members) > EXAMPLES:
+        out.append(f"  ... and {_plural(len(members) - EXAMPLES, 'more pair')} (--format json lists "
+                   "every one)")
+    out.append("  " + paint("note", "fix:") + safe(_fix(first))[4:] + "; for every pair at once, "
+               "make the tasks of one agent wait for the other's (a gate between them)")
+    if first.span is not None:
+        out += _excerpt(first.span, sources, paint)
+    return "\n".join(out)
+
+
+def human_blocks(diagnostics: Sequence[Diagnostic], agent_of: AgentOf) -> list[tuple[tuple[str, ...],
+                                                                                        list[Diagnostic]]]:
+    """Blocks in the order of their first diagnostic: one per conflict group, one per other
+    diagnostic."""
+    blocks: list[tuple[tuple[str, ...], list[Diagnostic]]] = []
+    index: dict[tuple[str, ...], int] = {}
     for d in diagnostics:
-        stream.write(format_human(d, sources, colour, excerpt) + "\n")
+        key = group_key(d, agent_of)
+        if len(key) == 3:
+            if key in index:
+                blocks[index[key]][1].append(d)
+                continue
+            index[key] = len(blocks)
+        blocks.append((key, [d]))
+    return blocks
+
+
+def totals(diagnostics: Sequence[Diagnostic]) -> str:
+    errors = sum(d.is_error for d in diagnostics)
+    return f"{_plural(errors, 'error')}, {_plural(len(diagnostics) - errors, 'warning')}"
+
+
+def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: Mapping[str, str], stream: IO[str],
+                      fmt: str = "human", summary: bool = False, *, colour: str = "auto",
+                      agent_of: AgentOf | None = None, limit: int | None = None) -> None:
+    """Every diagnostic in the format asked for. `agent_of` groups conflicts by agents;
+    `limit` lists only the first N (the machine formats say so, with the true total)."""
+    agent_of = agent_of or {}
+    if fmt != "human":
+        from lanes.render_tools import write_tool_format
+        write_tool_format(fmt, tool_order(diagnostics, agent_of), stream, limit)
+        return
+    use = use_colour(stream, colour)
+    blocks = human_blocks(diagnostics, agent_of)
+    shown = blocks if limit is None else blocks[:limit]
+    for key, members in shown:
+        if len(key) == 3:
+            stream.write(_group_block(key, members, sources, use, agent_of) + "\n")
+        else:
+            stream.write(format_human(members[0], sources, use) + "\n")
+    if len(shown) < len(blocks):
+        stream.write(f"... and {_plural(len(blocks) - len(shown), 'more block')} (--max {limit})\n")
     if summary and diagnostics:
-        errors = sum(d.is_error for d in diagnostics)
-        warnings = len(diagnostics) - errors
-        stream.write(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}\n")
+        stream.write(totals(diagnostics) + "\n")

@@ -1,0 +1,160 @@
+"""Diagnostics for tools: JSON (SPEC section 4), SARIF 2.1.0, GitHub workflow commands.
+
+Every diagnostic is listed, in the order `render.tool_order` gives; with a limit only
+the first N are, and the output says so with the true total. JSON is written one
+diagnostic per line (each encoded by the C encoder), so 100,000 conflicts stream out
+instead of being built as one indented string.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+import json
+import os
+from typing import IO
+from urllib.parse import quote
+
+import lanes
+from lanes.dsl.diagnostics import Diagnostic
+from lanes.dsl.span import Span
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+RULES = {
+    "E000": "the workflow file cannot be read", "E100": "syntax error", "E101": "unknown field",
+    "E102": "bad value or type", "E103": "missing or conflicting fields", "E104": "a command bash cannot parse",
+    "E200": "duplicate id", "E201": "undefined reference", "E202": "dependency cycle",
+    "E203": "no agent has the required skills",
+    "E300": "two tasks that may run at the same time write the same resource",
+    "E301": "a task writes what a task that may run at the same time reads",
+    "E302": "a task's domain is not inside its agent's", "E303": "a pattern escapes the workdir",
+    "W400": "an agent without tasks or a domain never used",
+    "W401": "write domains overlap, safe only through ordering",
+    "W402": "a rollback gate with nothing to undo", "W403": "warning",
+}
+
+
+def _place(span: Span | None) -> dict[str, object]:
+    return {"file": span.file if span else None, "line": span.line if span else None,
+            "column": span.column if span else None}
+
+
+def json_item(d: Diagnostic) -> dict[str, object]:
+    return {"code": d.code, "severity": d.severity, "message": d.message, **_place(d.span),
+            "related": [{"message": r.message, **_place(r.span)} for r in d.related],
+            "witness": d.witness}
+
+
+def _counts(diagnostics: Sequence[Diagnostic]) -> tuple[int, int]:
+    errors = sum(d.is_error for d in diagnostics)
+    return errors, len(diagnostics) - errors
+
+
+def to_json(diagnostics: Sequence[Diagnostic], limit: int | None = None) -> dict[str, object]:
+    errors, warnings = _counts(diagnostics)
+    listed = list(diagnostics if limit is None else diagnostics[:limit])
+    out: dict[str, object] = {"diagnostics": [json_item(d) for d in listed], "errors": errors,
+                              "warnings": warnings}
+    if len(listed) < len(diagnostics):
+        out["truncated"] = {"listed": len(listed), "total": len(diagnostics)}
+    return out
+
+
+def write_json(diagnostics: Sequence[Diagnostic], stream: IO[str], limit: int | None) -> None:
+    listed = diagnostics if limit is None else diagnostics[:limit]
+    stream.write('{"diagnostics": [')
+    for k, d in enumerate(listed):
+        stream.write(("\n  " if k == 0 else ",\n  ") + json.dumps(json_item(d), ensure_ascii=False))
+    errors, warnings = _counts(diagnostics)
+    stream.write(("\n" if listed else "") + f'], "errors": {errors}, "warnings": {warnings}')
+    if len(listed) < len(diagnostics):
+        stream.write(f', "truncated": {{"listed": {len(listed)}, "total": {len(diagnostics)}}}')
+    stream.write("}\n")
+
+
+def _uri(path: str) -> str:
+    if os.path.isabs(path):
+        return "file://" + quote(path)
+    return quote(path.replace(os.sep, "/"))
+
+
+def _location(span: Span | None, message: str | None = None) -> dict[str, object]:
+    loc: dict[str, object] = {}
+    if span is not None:
+        region: dict[str, int] = {"startLine": span.line, "startColumn": span.column}
+        if (span.end_line, span.end_column) > (span.line, span.column):
+            region.update(endLine=span.end_line, endColumn=span.end_column)
+        loc["physicalLocation"] = {"artifactLocation": {"uri": _uri(span.file)}, "region": region}
+    if message is not None:
+        loc["message"] = {"text": message}
+    return loc
+
+
+def to_sarif(diagnostics: Sequence[Diagnostic], limit: int | None = None) -> dict[str, object]:
+    listed = diagnostics if limit is None else diagnostics[:limit]
+    codes = sorted({d.code for d in listed})
+    rule_index = {c: i for i, c in enumerate(codes)}
+    results = []
+    for d in listed:
+        result: dict[str, object] = {
+            "ruleId": d.code, "ruleIndex": rule_index[d.code],
+            "level": "error" if d.is_error else "warning", "message": {"text": d.message}}
+        if d.span is not None:
+            result["locations"] = [_location(d.span)]
+        if d.related:
+            result["relatedLocations"] = [{"id": k, **_location(r.span, r.message)}
+                                          for k, r in enumerate(d.related)]
+        props: dict[str, object] = {}
+        if d.witness is not None:
+            props["witness"] = d.witness
+        if d.nodes:
+            props["nodes"] = list(d.nodes)
+        if props:
+            result["properties"] = props
+        results.append(result)
+    errors, warnings = _counts(diagnostics)
+    run_props: dict[str, object] = {"errors": errors, "warnings": warnings}
+    if len(listed) < len(diagnostics):
+        run_props["truncated"] = {"listed": len(listed), "total": len(diagnostics)}
+    rules = [{"id": c, "shortDescription": {"text": RULES.get(c, c)},
+              "defaultConfiguration": {"level": "error" if c.startswith("E") else "warning"}} for c in codes]
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [{
+        "tool": {"driver": {"name": "lanes", "version": lanes.__version__, "rules": rules}},
+        "results": results, "properties": run_props}]}
+
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_line(d: Diagnostic) -> str:
+    """`::error file=F,line=L,col=C,title=E300::message`, related lines after the message."""
+    from lanes.render import safe
+    kind = "error" if d.is_error else "warning"
+    props = []
+    if d.span is not None:
+        props += [f"file={_gh_property(safe(d.span.file))}", f"line={d.span.line}", f"col={d.span.column}"]
+        if d.span.end_line == d.span.line and d.span.end_column > d.span.column:
+            props.append(f"endColumn={d.span.end_column}")
+    props.append(f"title={d.code}")
+    lines = [d.message, *(r.message + (f" ({r.span})" if r.span else "") for r in d.related)]
+    return f"::{kind} {','.join(props)}::{_gh_data(chr(10).join(map(safe, lines)))}"
+
+
+def write_tool_format(fmt: str, diagnostics: Sequence[Diagnostic], stream: IO[str],
+                      limit: int | None) -> None:
+    if fmt == "json":
+        write_json(diagnostics, stream, limit)
+    elif fmt == "sarif":
+        stream.write(json.dumps(to_sarif(diagnostics, limit), indent=1, ensure_ascii=False) + "\n")
+    elif fmt == "github":
+        listed = diagnostics if limit is None else diagnostics[:limit]
+        for d in listed:
+            stream.write(github_line(d) + "\n")
+        from lanes.render import totals
+        more = f" ({len(listed)} listed)" if len(listed) < len(diagnostics) else ""
+        stream.write(f"lanes: {totals(diagnostics)}{more}\n")
+    else:
+        raise ValueError(f"unknown format {fmt!r}")
