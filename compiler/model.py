@@ -52,6 +52,16 @@ class RAgent:
     order: int                        # declaration order (ties in routing)
     workspace: str | None = None      # its own `workspace`, None: the workflow's
     workspace_span: Span | None = None
+    # coding agents (SPEC section 9); None: not written
+    runner: str | None = None         # a preset, "shell", or "command" for a template
+    command_template: str | None = None
+    model: str | None = None
+    max_turns: int | None = None
+    max_budget_usd: float | None = None
+    spans: tuple[tuple[str, Span], ...] = ()    # where its fields of section 9 were written
+
+    def span_of(self, field: str) -> Span | None:
+        return dict(self.spans).get(field)
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,10 @@ class RNode:
     rollback: str | None = None
     workspace: str = "shared"         # effective: its agent's, else the workflow's
     expect_changes: bool = False
+    prompt: str | None = None         # instead of `run`: work for its agent's runner
+    prompt_span: Span | None = None
+    runner: str | None = None         # a prompt task's: its agent's preset, or "command"
+    command: str | None = None        # a prompt task's exact command line (None after an error)
     # gates
     approve: str | None = None
     on_fail: str | None = None
@@ -97,6 +111,8 @@ class Model:
     domains: tuple[RDomain, ...]      # the named ones
     workspace: str = "shared"         # the workflow's own (agents may choose theirs)
     workspace_span: Span | None = None
+    limits: tuple[tuple[str, int], ...] = ()    # runner -> tasks at once, as written
+    max_budget_usd: float | None = None
 
     @cached_property
     def node_by_id(self) -> dict[str, RNode]:

@@ -72,11 +72,13 @@ class _Shape:
             "timeout_s": self.timeout, "retries": self.count, "backoff": self.backoff,
             "stage": self.count, "critical": self.boolean, "digest": self.digest,
             "rollback": self.string, "env": self.env, "description": self.string,
-            "workspace": self.workspace, "expect_changes": self.boolean}
+            "workspace": self.workspace, "expect_changes": self.boolean, "prompt": self.string,
+            "runner": self.node_runner, "command": self.string}
         self.agent_checks: dict[str, Check] = {
             "id": self.ident, "skills": self.idents, "instances": self.instances,
             "domain": self.domain, "writes": self.patterns, "reads": self.patterns, "env": self.env,
-            "description": self.string}
+            "description": self.string, "runner": self.agent_runner, "model": self.string,
+            "max_turns": self.instances, "max_budget_usd": self.dollars}
 
     # --- reporting ---------------------------------------------------------------------
 
@@ -194,6 +196,32 @@ class _Shape:
         if v not in F.WORKSPACES:
             self.bad(v, path, "\"shared\" or \"worktree\"")
 
+    def dollars(self, v: object, path: Path) -> None:
+        self.number(v, path, 0, "a number > 0", above=True)
+
+    def node_runner(self, v: object, path: Path) -> None:
+        if v not in F.NODE_RUNNERS:
+            self.bad(v, path, "one of " + ", ".join(f'"{r}"' for r in F.NODE_RUNNERS))
+
+    def agent_runner(self, v: object, path: Path) -> None:
+        if type(v) is dict:
+            self.fields(v, path, frozenset(("command",)), ("command",))
+            if "command" in v:
+                self.string(v["command"], (*path, "command"))
+        elif v not in F.AGENT_RUNNERS:
+            self.bad(v, path, "one of " + ", ".join(f'"{r}"' for r in F.AGENT_RUNNERS)
+                     + ', or {"command": TEMPLATE}')
+
+    def limits(self, v: object, path: Path) -> None:
+        if type(v) is not dict:
+            self.bad(v, path, "an object of RUNNER: N")
+            return
+        for k, x in v.items():
+            if k not in F.PRESETS:
+                self.report("E102", f"{shown(k)} is not a coding agent runner ({self.name(path)}: "
+                            + ", ".join(F.PRESETS) + ")", (*path, k), key=True)
+            self.whole(x, (*path, k), 1)
+
     def env(self, v: object, path: Path) -> None:
         if type(v) is not dict:
             self.bad(v, path, "an object of NAME: \"value\"")
@@ -235,7 +263,8 @@ class _Shape:
         self.fields(d, (), F.TOP_FIELDS, F.TOP_REQUIRED)
         checks: dict[str, Check] = {
             "workflow": self.ident, "description": self.string, "source_digest": self.digest,
-            "workdir": self.string, "workspace": self.workspace, "nodes": self.nodes, "stages": self.stages,
+            "workdir": self.string, "workspace": self.workspace, "limits": self.limits,
+            "max_budget_usd": self.dollars, "nodes": self.nodes, "stages": self.stages,
             "critical_path": self.idents, "estimate": self.estimate, "agents": self.agents}
         for k, v in d.items():
             check = checks.get(k)
@@ -304,6 +333,14 @@ class _Shape:
         for k in F.TASK_REQUIRED:
             if k not in d:
                 self.report("E103", f"{self.name(at)} is a task and has no field '{k}'", at)
+        if ("run" in d) == ("prompt" in d):
+            self.report("E103", f"{self.name(at)} is a task and must have exactly one of 'run' "
+                        "and 'prompt'", at)
+        given = [k for k in F.PROMPT_FIELDS if k in d]
+        if given and len(given) < len(F.PROMPT_FIELDS):
+            missing = [k for k in F.PROMPT_FIELDS if k not in d]
+            self.report("E103", f"{self.name(at)} has '{given[0]}' but no '{missing[0]}' (a prompt task "
+                        "has all of 'prompt', 'runner' and 'command')", at)
         for k in sorted(F.GATE_ONLY.intersection(d)):
             self.report("E101", f"'{k}' is a field of gates, and {self.name(at)} is a task",
                         (*at, k), key=True)

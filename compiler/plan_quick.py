@@ -112,6 +112,27 @@ class _Quick:
     def workspaces(self, values: Values) -> bool:
         return set(F.WORKSPACES).issuperset(values)
 
+    def node_runners(self, values: Values) -> bool:
+        return set(F.NODE_RUNNERS).issuperset(values)
+
+    def agent_runners(self, values: Values) -> bool:
+        for v in values:
+            if type(v) is dict:
+                if v.keys() != {"command"} or type(v["command"]) is not str:
+                    return False
+            elif v not in F.AGENT_RUNNERS:
+                return False
+        return True
+
+    def dollars(self, values: Values) -> bool:
+        return _numbers(values, 0, self.max_number, above=True)
+
+    def limits(self, value: object) -> bool:
+        if type(value) is not dict:
+            return False
+        limits = cast(dict[str, object], value)
+        return set(F.PRESETS).issuperset(limits) and self.counts(list(limits.values()), 1)
+
     def booleans(self, values: Values) -> bool:
         return not values or _types(values) == {bool}
 
@@ -165,7 +186,9 @@ def _node_keys(kind: object, keys: frozenset[str]) -> bool:
     if not (keys <= F.NODE_FIELDS and keys.issuperset(F.NODE_REQUIRED)):
         return False
     if kind == "task":
-        return keys.issuperset(F.TASK_REQUIRED) and not keys & F.GATE_ONLY
+        prompt = keys.intersection(F.PROMPT_FIELDS)
+        return (keys.issuperset(F.TASK_REQUIRED) and not keys & F.GATE_ONLY and ("run" in keys) != ("prompt" in keys)
+                and len(prompt) in (0, len(F.PROMPT_FIELDS)))
     if kind == "gate":
         return "on_fail" in keys and ("run" in keys) != ("approve" in keys) and not keys & F.TASK_ONLY
     return False
@@ -204,15 +227,18 @@ def _looks_valid(d: object, q: _Quick) -> bool:
         "on_fail": q.on_fail, "writes": q.patterns, "reads": q.patterns, "estimate_s": q.seconds,
         "timeout_s": q.timeouts, "retries": q.counts, "stage": q.counts, "critical": q.booleans,
         "digest": q.digests, "env": q.envs, "backoff": q.backoffs, "workspace": q.workspaces,
-        "expect_changes": q.booleans}
+        "expect_changes": q.booleans, "prompt": _strings, "runner": q.node_runners, "command": _strings}
     agent_judges: dict[str, Judge] = {
         "id": q.idents, "skills": q.id_lists, "instances": q.instances, "domain": q.optional_ids,
-        "writes": q.patterns, "reads": q.patterns, "env": q.envs, "description": _strings}
+        "writes": q.patterns, "reads": q.patterns, "env": q.envs, "description": _strings,
+        "runner": q.agent_runners, "model": _strings, "max_turns": q.instances, "max_budget_usd": q.dollars}
     return (_judged(_columns(doc["agents"], _agent_keys), agent_judges, ("id",))
             and _judged(_columns(doc["nodes"], _node_keys), node_judges, ("id",))
             and q.idents([doc["workflow"]]) and _strings([doc.get("description", "")])
             and q.digests([doc["source_digest"]]) and _strings([doc["workdir"]])
             and q.workspaces([doc.get("workspace", "shared")])
+            and ("limits" not in doc or q.limits(doc["limits"]))
+            and ("max_budget_usd" not in doc or q.dollars([doc["max_budget_usd"]]))
             and q.id_lists(cast(Values, stages)) and q.id_lists([doc["critical_path"]])
             and q.seconds([estimate["sequential_s"], estimate["parallel_s"]])
             and _numbers([estimate["efficiency"]], 0, 1))

@@ -49,6 +49,12 @@ class PlanAgent:
     reads: tuple[str, ...]
     env: tuple[tuple[str, str], ...] = ()
     description: str | None = None
+    # coding agents (SPEC section 9), each None when not written
+    runner: str | None = None           # a preset, "shell", or "command" for a template
+    runner_command: str | None = None   # the template of a "command" runner
+    model: str | None = None
+    max_turns: int | None = None
+    max_budget_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,9 @@ class PlanNode:
     rollback: str | None = None
     workspace: str = "shared"        # "shared" | "worktree" (SPEC section 8)
     expect_changes: bool = False     # worktree mode: a change of nothing fails (E501)
+    prompt: str | None = None        # instead of `run`: the instructions for a coding agent,
+    runner: str | None = None        # whose runner (a preset, or "command" for a template)
+    command: str | None = None       # runs this command line ($LANES_PROMPT holds the prompt)
     # gates
     approve: str | None = None
     on_fail: str | None = None
@@ -102,6 +111,8 @@ class Plan:
     workdir: str                       # absolute
     description: str | None = None
     workspace: str = "shared"          # the workflow's; each task node has its effective one
+    limits: tuple[tuple[str, int], ...] = ()    # runner -> how many of its tasks run at once
+    max_budget_usd: float | None = None         # no agent task starts once the cost reaches it
 
     @cached_property
     def node_by_id(self) -> dict[str, PlanNode]:
@@ -133,6 +144,12 @@ def _node_json(n: PlanNode) -> dict[str, object]:
     d["needs"] = list(n.needs)
     if n.run is not None:
         d["run"] = n.run
+    if n.prompt is not None:
+        d["prompt"] = n.prompt
+    if n.runner is not None:           # both absent only in the plan of a workflow with errors
+        d["runner"] = n.runner
+    if n.command is not None:
+        d["command"] = n.command
     if n.approve is not None:
         d["approve"] = n.approve
     if n.kind == "task":
@@ -164,6 +181,14 @@ def _node_json(n: PlanNode) -> dict[str, object]:
 def _agent_json(a: PlanAgent) -> dict[str, object]:
     d: dict[str, object] = {"id": a.id, "skills": list(a.skills), "instances": a.instances, "domain": a.domain,
          "writes": list(a.writes), "reads": list(a.reads), "env": dict(a.env)}
+    if a.runner is not None:
+        d["runner"] = {"command": a.runner_command} if a.runner == "command" else a.runner
+    if a.model is not None:
+        d["model"] = a.model
+    if a.max_turns is not None:
+        d["max_turns"] = a.max_turns
+    if a.max_budget_usd is not None:
+        d["max_budget_usd"] = _num(a.max_budget_usd)
     if a.description is not None:
         d["description"] = a.description
     return d
@@ -185,6 +210,10 @@ def plan_to_dict(plan: Plan) -> dict[str, object]:
         d["description"] = plan.description
     d["workdir"] = plan.workdir
     d["workspace"] = plan.workspace
+    if plan.limits:
+        d["limits"] = dict(plan.limits)
+    if plan.max_budget_usd is not None:
+        d["max_budget_usd"] = _num(plan.max_budget_usd)
     d["agents"] = [_agent_json(a) for a in plan.agents]
     return d
 
@@ -226,6 +255,13 @@ def plan_from_dict(d: JSONObject) -> Plan:
     return plan
 
 
+def _runner(r: str | JSONObject | None) -> dict[str, str | None]:
+    """An agent's "runner": a name, or {"command": TEMPLATE}."""
+    if isinstance(r, dict):
+        return {"runner": "command", "runner_command": r["command"]}
+    return {"runner": r, "runner_command": None}
+
+
 def build_plan(d: JSONObject) -> Plan:
     """The plan of a document with the fields and types of the schema (nothing is checked)."""
     nodes = tuple(
@@ -239,13 +275,15 @@ def build_plan(d: JSONObject) -> Plan:
             writes=tuple(n.get("writes", ())), reads=tuple(n.get("reads", ())),
             rollback=n.get("rollback"), approve=n.get("approve"), on_fail=n.get("on_fail"),
             workspace=n.get("workspace", "shared"), expect_changes=n.get("expect_changes", False),
+            prompt=n.get("prompt"), runner=n.get("runner"), command=n.get("command"),
         )
         for n in d["nodes"]
     )
     agents = tuple(
         PlanAgent(id=a["id"], skills=tuple(a["skills"]), instances=int(a["instances"]),
                   domain=a.get("domain"), writes=tuple(a["writes"]), reads=tuple(a["reads"]),
-                  env=_env(a.get("env")), description=a.get("description"))
+                  env=_env(a.get("env")), description=a.get("description"), **_runner(a.get("runner")),
+                  model=a.get("model"), max_turns=a.get("max_turns"), max_budget_usd=a.get("max_budget_usd"))
         for a in d["agents"]
     )
     e = d["estimate"]
@@ -255,6 +293,8 @@ def build_plan(d: JSONObject) -> Plan:
         estimate=Estimate(e["sequential_s"], e["parallel_s"], e["efficiency"]),
         agents=agents, workdir=d["workdir"], description=d.get("description"),
         workspace=d.get("workspace", "shared"),
+        limits=tuple((str(k), int(v)) for k, v in d.get("limits", {}).items()),
+        max_budget_usd=d.get("max_budget_usd"),
     )
 
 

@@ -104,6 +104,9 @@ def _definition(n: RNode) -> dict[str, object]:
         d["workspace"] = n.workspace
     if n.expect_changes:
         d["expect_changes"] = True
+    if n.prompt is not None:
+        d["prompt"] = n.prompt
+        d["command"] = n.command
     return d
 
 
@@ -140,7 +143,8 @@ def plan_model(model: Model) -> Plan:
             writes=n.domain.write_texts if n.is_task else (),
             reads=n.domain.read_texts if n.is_task else (),
             rollback=n.rollback, approve=n.approve, on_fail=n.on_fail,
-            workspace=n.workspace if n.is_task else "shared", expect_changes=n.expect_changes)
+            workspace=n.workspace if n.is_task else "shared", expect_changes=n.expect_changes,
+            prompt=n.prompt, runner=n.runner, command=n.command)
         for n in ordered)
     depth = max(stage.values(), default=-1) + 1
     stages: list[list[str]] = [[] for _ in range(depth)]
@@ -149,10 +153,12 @@ def plan_model(model: Model) -> Plan:
     agents = tuple(
         PlanAgent(id=a.id, skills=a.skills, instances=a.instances, domain=a.domain.name,
                   writes=a.domain.write_texts, reads=a.domain.read_texts, env=a.env,
-                  description=a.description)
+                  description=a.description, runner=a.runner, runner_command=a.command_template,
+                  model=a.model, max_turns=a.max_turns, max_budget_usd=a.max_budget_usd)
         for a in model.agents)
     return Plan(
         workflow=model.workflow, source_digest=model.source_digest, nodes=plan_nodes,
         stages=tuple(tuple(s) for s in stages), critical_path=tuple(path),
         estimate=Estimate(sequential, parallel, efficiency), agents=agents,
-        workdir=model.workdir, description=model.description, workspace=model.workspace)
+        workdir=model.workdir, description=model.description, workspace=model.workspace,
+        limits=model.limits, max_budget_usd=model.max_budget_usd)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 import os
 from typing import Protocol, TypedDict, TypeVar
 
+from lanes.compiler.agent_commands import agent_problems, task_command
 from lanes.compiler.graph import cycles, strongly_connected
 from lanes.compiler.model import EMPTY_DOMAIN, Model, Pattern, RAgent, RDomain, RNode
 from lanes.compiler.planfile import DEFAULT_ESTIMATE_S, Backoff
@@ -44,6 +45,45 @@ class _Common(TypedDict):
     description: str | None
     span: Span | None
     order: int
+
+
+class _Prompt(TypedDict):
+    """A task's fields of SPEC section 9."""
+
+    prompt: str | None
+    prompt_span: Span | None
+    runner: str | None
+    command: str | None
+
+
+class _CodingAgent(TypedDict):
+    runner: str | None
+    command_template: str | None
+    model: str | None
+    max_turns: int | None
+    max_budget_usd: float | None
+    spans: tuple[tuple[str, Span], ...]
+
+
+def _coding_agent(a: ast.Agent) -> _CodingAgent:
+    """An agent's fields of SPEC section 9, and where each was written."""
+    spans: dict[str, Span] = {}
+    runner = template = None
+    if isinstance(a.runner, ast.Name):
+        runner, spans["runner"] = a.runner.value, a.runner.span
+    elif isinstance(a.runner, ast.Command):
+        runner, spans["runner"] = "command", a.runner.span
+        if a.runner.command is not None:
+            template, spans["command"] = a.runner.command.value, a.runner.command.span
+    for name in ("model", "max_turns", "max_budget_usd"):
+        value = getattr(a, name)
+        if value is not None:
+            spans[name] = value.span
+    return _CodingAgent(
+        runner=runner, command_template=template, model=a.model.value if a.model else None,
+        max_turns=int(a.max_turns.value) if a.max_turns else None,
+        max_budget_usd=float(a.max_budget_usd.value) if a.max_budget_usd else None,
+        spans=tuple(spans.items()))
 
 
 def _env(*groups: Iterable[ast.EnvVar | tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -117,7 +157,8 @@ class _Resolver:
                 int(a.instances.value) if a.instances else 1, dom,
                 a.description.value if a.description else None, _env(a.env), a.id.span, order,
                 workspace=a.workspace.value if a.workspace else None,
-                workspace_span=a.workspace.span if a.workspace else None)
+                workspace_span=a.workspace.span if a.workspace else None, **_coding_agent(a))
+            self.diags += agent_problems(agents[a.id.value])
 
         workspace = wf.workspace.value if wf.workspace else "shared"
         d = wf.defaults
@@ -177,7 +218,8 @@ class _Resolver:
                 run=n.run.value if n.run else None, domain=dom, own_domain=own,
                 rollback=n.rollback.value if n.rollback else None,
                 workspace=(agent.workspace if agent else None) or workspace,
-                expect_changes=bool(n.expect_changes and n.expect_changes.value), **common))
+                expect_changes=bool(n.expect_changes and n.expect_changes.value),
+                **self.prompt(ident, n, agent, dom), **common))
 
         directory = self.source.directory if self.source else os.getcwd()
         workdir = os.path.normpath(os.path.join(directory, wf.workdir.value if wf.workdir else "."))
@@ -185,7 +227,18 @@ class _Resolver:
             workflow=wf.id.value if wf.id else "", description=wf.description.value if wf.description else None,
             workdir=workdir, source_digest=self.source.digest if self.source else "",
             agents=tuple(agents.values()), nodes=tuple(nodes), domains=tuple(named.values()),
-            workspace=workspace, workspace_span=wf.workspace.span if wf.workspace else None)
+            workspace=workspace, workspace_span=wf.workspace.span if wf.workspace else None,
+            limits=tuple((x.runner.value, int(x.count.value)) for x in wf.limits),
+            max_budget_usd=float(wf.max_budget_usd.value) if wf.max_budget_usd else None)
+
+    def prompt(self, ident: str, n: ast.Task, agent: RAgent | None, dom: RDomain) -> _Prompt:
+        if n.prompt is None:
+            return _Prompt(prompt=None, prompt_span=None, runner=None, command=None)
+        runner = command = None
+        if agent is not None:
+            runner, command, diags = task_command(ident, n.prompt.span, agent, dom)
+            self.diags += diags
+        return _Prompt(prompt=n.prompt.value, prompt_span=n.prompt.span, runner=runner, command=command)
 
     @staticmethod
     def backoff(b: ast.Backoff | None, base: Backoff) -> Backoff:

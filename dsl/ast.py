@@ -67,6 +67,25 @@ DomainRef = Name | Domain
 
 
 @dataclass(frozen=True)
+class Command:
+    """A runner given as a command template: `runner: {command: "..."}`."""
+
+    command: Text | None              # None: the mapping has no `command` (reported)
+    span: Span = field(compare=False, repr=False)
+
+
+RunnerRef = Name | Command            # a preset (`claude`, `shell`, ...) or a template
+
+
+@dataclass(frozen=True)
+class Limit:
+    """`limits: {claude: 2}`: at most that many tasks of that runner at once."""
+
+    runner: Name
+    count: Number
+
+
+@dataclass(frozen=True)
 class Backoff:
     initial: Duration | None
     factor: Number | None
@@ -93,6 +112,10 @@ class Agent:
     env: tuple[EnvVar, ...]
     span: Span = field(compare=False, repr=False)
     workspace: Name | None = None      # shared | worktree (SPEC section 8)
+    runner: RunnerRef | None = None    # SPEC section 9
+    model: Text | None = None
+    max_turns: Number | None = None
+    max_budget_usd: Number | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +135,7 @@ class Task:
     description: Text | None
     span: Span = field(compare=False, repr=False)
     expect_changes: Flag | None = None
+    prompt: Text | None = None
 
 
 @dataclass(frozen=True)
@@ -140,3 +164,5 @@ class Workflow:
     gates: tuple[Gate, ...]
     span: Span = field(compare=False, repr=False)
     workspace: Name | None = None
+    limits: tuple[Limit, ...] = ()
+    max_budget_usd: Number | None = None

@@ -15,6 +15,7 @@ from typing import TypeVar
 from .ast import (
     Agent,
     Backoff,
+    Command,
     Defaults,
     Domain,
     DomainRef,
@@ -22,8 +23,10 @@ from .ast import (
     EnvVar,
     Flag,
     Gate,
+    Limit,
     Name,
     Number,
+    RunnerRef,
     Task,
     Text,
     Workflow,
@@ -38,15 +41,20 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 ON_FAIL = ("stop", "rollback", "continue")
 WORKSPACES = ("shared", "worktree")
+# the coding agents of SPEC section 9 (compiler/runners.py builds their command lines)
+PRESETS = ("claude", "codex", "gemini", "aider")
+RUNNERS = ("shell", *PRESETS)
 FLAGS = {"true": True, "false": False}
 
-TOP_FIELDS = ("workflow", "description", "workdir", "workspace", "defaults", "domains", "agents", "tasks",
-              "gates")
+TOP_FIELDS = ("workflow", "description", "workdir", "workspace", "limits", "max_budget_usd", "defaults",
+              "domains", "agents", "tasks", "gates")
 DEFAULTS_FIELDS = ("timeout", "retries", "backoff", "env")
 DOMAIN_FIELDS = ("writes", "reads")
-AGENT_FIELDS = ("domain", "skills", "instances", "workspace", "description", "env")
-TASK_FIELDS = ("agent", "requires", "needs", "run", "domain", "writes", "reads", "estimate", "timeout",
-               "retries", "backoff", "rollback", "expect_changes", "env", "description")
+AGENT_FIELDS = ("domain", "skills", "instances", "workspace", "runner", "model", "max_turns",
+                "max_budget_usd", "description", "env")
+RUNNER_FIELDS = ("command",)
+TASK_FIELDS = ("agent", "requires", "needs", "run", "prompt", "domain", "writes", "reads", "estimate",
+               "timeout", "retries", "backoff", "rollback", "expect_changes", "env", "description")
 GATE_FIELDS = ("needs", "run", "approve", "on_fail", "estimate", "timeout", "retries", "description")
 BACKOFF_FIELDS = ("initial", "factor", "max")
 
@@ -182,6 +190,60 @@ class _Builder:
         v = float(value)
         return Number(int(v) if v.is_integer() else v, node.span)
 
+    def amount(self, node: Raw | None, what: str) -> Number | None:
+        """A number > 0 (dollars)."""
+        value = None if node is None else self.scalar(node, what)
+        if node is None or value is None:
+            return None
+        if not _NUMBER.match(value.strip()) or not math.isfinite(float(value)) or float(value) <= 0:
+            self.error("E102", f"{what} must be a number > 0, not '{value}'", node.span)
+            return None
+        v = float(value)
+        return Number(int(v) if v.is_integer() else v, node.span)
+
+    def runner(self, node: Raw | None, what: str) -> RunnerRef | None:
+        """A preset by name, or `{command: TEMPLATE}`."""
+        if node is None:
+            return None
+        if isinstance(node, Map):
+            f = self.fields(node, RUNNER_FIELDS, f"the runner of {what}")
+            if "command" not in f:
+                self.error("E103", f"the runner of {what} is a mapping without 'command' (the command "
+                           "template)", node.span)
+            return Command(self.text(f.value("command"), "command"), node.span)
+        value = self.scalar(node, "runner")
+        if value is None:
+            return None
+        if value not in RUNNERS:
+            self.error("E102", f"unknown runner '{value}'{did_you_mean(value, RUNNERS)}; the runners are "
+                       + ", ".join(RUNNERS) + " and {command: TEMPLATE}", node.span)
+            return None
+        return Name(value, node.span)
+
+    def limits(self, node: Raw | None) -> tuple[Limit, ...]:
+        if node is None or (isinstance(node, Scalar) and node.value is None):
+            return ()
+        if not isinstance(node, Map):
+            self.error("E102", "limits must be a mapping of RUNNER: N (at most N tasks of that runner "
+                       "at once)", node.span)
+            return ()
+        out: list[Limit] = []
+        seen: set[str] = set()
+        for key, value in node.entries:
+            name = key.value or ""
+            if name not in PRESETS:
+                self.error("E102", f"'{name}' in limits is not a coding agent runner"
+                           + did_you_mean(name, PRESETS) + "; the runners are " + ", ".join(PRESETS),
+                           key.span)
+            elif name in seen:
+                self.error("E102", f"runner '{name}' is given twice in limits", key.span)
+            else:
+                seen.add(name)
+                count = self.integer(value, f"the limit of {name}", 1)
+                if count is not None:
+                    out.append(Limit(Name(name, key.span), count))
+        return tuple(out)
+
     def choice(self, node: Raw | None, what: str, choices: tuple[str, ...]) -> Name | None:
         """One word of a fixed set (`on_fail`, `workspace`)."""
         value = None if node is None else self.scalar(node, what)
@@ -276,7 +338,10 @@ class _Builder:
         return Agent(ident, self.domain_ref(get("domain"), what), self.names(get("skills"), "skill"),
                      self.integer(get("instances"), "instances", 1),
                      self.text(get("description"), "description"), self.env(get("env"), what),
-                     node.span, workspace=self.choice(get("workspace"), "workspace", WORKSPACES))
+                     node.span, workspace=self.choice(get("workspace"), "workspace", WORKSPACES),
+                     runner=self.runner(get("runner"), what), model=self.text(get("model"), "model"),
+                     max_turns=self.integer(get("max_turns"), "max_turns", 1),
+                     max_budget_usd=self.amount(get("max_budget_usd"), "max_budget_usd"))
 
     def task(self, ident: Name, node: Raw) -> Task:
         what = f"task '{ident.value}'"
@@ -286,8 +351,10 @@ class _Builder:
             self.error("E103", f"{what} needs exactly one of 'agent' and 'requires'"
                        + (", not both" if "agent" in f else ""),
                        f["requires"][0].span if "agent" in f else ident.span)
-        if "run" not in f:
-            self.error("E103", f"{what} has no 'run' command", ident.span)
+        if ("run" in f) == ("prompt" in f):
+            self.error("E103", f"{what} needs exactly one of 'run' (a shell command) and 'prompt' "
+                       "(instructions for a coding agent)" + (", not both" if "run" in f else ""),
+                       f["prompt"][0].span if "run" in f else ident.span)
         requires = self.names(get("requires"), "skill") if "requires" in f else None
         return Task(ident, self.id_of(get("agent"), "agent"), requires, self.names(get("needs"), "need"),
                     self.text(get("run"), "run"), self.task_domain(f, what),
@@ -295,7 +362,8 @@ class _Builder:
                     self.integer(get("retries"), "retries", 0), self.backoff(get("backoff"), what),
                     self.text(get("rollback"), "rollback"), self.env(get("env"), what),
                     self.text(get("description"), "description"), node.span,
-                    expect_changes=self.flag(get("expect_changes"), "expect_changes"))
+                    expect_changes=self.flag(get("expect_changes"), "expect_changes"),
+                    prompt=self.text(get("prompt"), "prompt"))
 
     def gate(self, ident: Name, node: Raw) -> Gate:
         what = f"gate '{ident.value}'"
@@ -341,7 +409,9 @@ class _Builder:
             self.collection(get("agents"), "agents", self.agent),
             self.collection(get("tasks"), "tasks", self.task),
             self.collection(get("gates"), "gates", self.gate),
-            raw.span, workspace=self.choice(get("workspace"), "workspace", WORKSPACES))
+            raw.span, workspace=self.choice(get("workspace"), "workspace", WORKSPACES),
+            limits=self.limits(get("limits")),
+            max_budget_usd=self.amount(get("max_budget_usd"), "max_budget_usd"))
 
 
 def build_workflow(raw: Map, file: str) -> tuple[Workflow, list[Diagnostic]]:

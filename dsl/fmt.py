@@ -12,7 +12,22 @@ from collections.abc import Iterable, Sequence
 import math
 from typing import TYPE_CHECKING
 
-from .ast import Agent, Backoff, Domain, Duration, EnvVar, Flag, Gate, Name, Number, Task, Text, Workflow
+from .ast import (
+    Agent,
+    Backoff,
+    Command,
+    Domain,
+    Duration,
+    EnvVar,
+    Flag,
+    Gate,
+    Limit,
+    Name,
+    Number,
+    Task,
+    Text,
+    Workflow,
+)
 from .durations import decimal as _decimal, duration
 
 if TYPE_CHECKING:
@@ -63,7 +78,8 @@ def _verbatim_lines(text: str) -> bool:
 # -- what is printed: the fields of each node, in order -----------------------------------------
 
 Words = tuple[Name, ...] | tuple[Text, ...]                        # skills, needs, writes ...
-Value = Name | Text | Number | Duration | Flag | Domain | Backoff | Words | tuple[EnvVar, ...]
+Value = (Name | Text | Number | Duration | Flag | Domain | Backoff | Command | Words | tuple[EnvVar, ...]
+         | tuple[Limit, ...])
 Fields = list[tuple[str, Value]]
 
 
@@ -84,15 +100,21 @@ def _is_env(v: Value) -> TypeIs[tuple[EnvVar, ...]]:
     return isinstance(v, tuple) and bool(v) and isinstance(v[0], EnvVar)
 
 
+def _is_limits(v: Value) -> TypeIs[tuple[Limit, ...]]:
+    return isinstance(v, tuple) and bool(v) and isinstance(v[0], Limit)
+
+
 def _id(node: Domain | Agent | Task | Gate) -> str:
     """The id of a declaration (only an inline domain has none, and it is not declared)."""
     return "" if node.id is None else node.id.value
 
 
 DEFAULTS = ("timeout", "retries", "backoff", "env")
-AGENT = ("domain", "skills", "instances", "workspace", "description", "env")
+TOP_V2 = ("limits", "max_budget_usd")
+AGENT = ("domain", "skills", "instances", "workspace", "runner", "model", "max_turns", "max_budget_usd",
+         "description", "env")
 TASK_HEAD = ("agent", "requires", "needs")
-TASK_BODY = ("run", "domain", "estimate", "timeout", "retries", "backoff", "rollback", "expect_changes", "env",
+TASK_BODY = ("run", "prompt", "domain", "estimate", "timeout", "retries", "backoff", "rollback", "expect_changes", "env",
              "description")
 GATE_BODY = ("run", "approve", "on_fail", "estimate", "timeout", "retries", "description")
 
@@ -131,6 +153,10 @@ def _lanes_statements(fields: Fields) -> list[str]:
             out += _lanes_statements(body) if body else ["domain {}"]
         elif isinstance(v, Backoff):
             out.append(_lanes_backoff(v))
+        elif isinstance(v, Command):
+            out.append("runner { " + (f"command {_lanes_text(v.command.value)}" if v.command else "") + " }")
+        elif _is_limits(v):
+            out.append("limits { " + "; ".join(f"{x.runner.value} {number(x.count)}" for x in v) + " }")
         elif _is_env(v):
             out.append("env { " + "; ".join(f"{e.name.value} {_lanes_text(e.value.value)}" for e in v) + " }")
         elif v == ():
@@ -174,6 +200,7 @@ def to_lanes(wf: Workflow) -> str:
         sections[0].append(f"workdir {_lanes_text(wf.workdir.value)}")
     if wf.workspace is not None:
         sections[0].append(f"workspace {wf.workspace.value}")
+    sections[0] += _lanes_statements(_fields(wf, TOP_V2))
     if wf.defaults is not None:
         stmts = _lanes_statements(_fields(wf.defaults, DEFAULTS))
         sections[0].append(_lanes_block("defaults", stmts) if stmts else "defaults {}")
@@ -233,6 +260,10 @@ def _yaml_value(v: Value, indent: str | None = None) -> str:
         return _flow([(k, getattr(v, k)) for k in ("writes", "reads") if getattr(v, k)])
     if isinstance(v, Backoff):
         return _flow([(k, getattr(v, k)) for k in ("initial", "factor", "max") if getattr(v, k) is not None])
+    if isinstance(v, Command):
+        return _flow([] if v.command is None else [("command", v.command)])
+    if _is_limits(v):
+        return "{" + ", ".join(f"{x.runner.value}: {number(x.count)}" for x in v) + "}"
     if _is_env(v):
         return "{" + ", ".join(f"{_yaml_id(e.name.value)}: {quote(e.value.value)}" for e in v) + "}"
     return "[" + ", ".join(_yaml_value(i) for i in v) + "]"
@@ -272,6 +303,7 @@ def to_yaml(wf: Workflow) -> str:
         head.append(f"workdir: {_yaml_value(wf.workdir, '')}")
     if wf.workspace is not None:
         head.append(f"workspace: {wf.workspace.value}")
+    head += [f"{k}: {_yaml_value(v, '')}" for k, v in _fields(wf, TOP_V2)]
     if wf.defaults is not None:
         head.append(_yaml_entry("defaults", _fields(wf.defaults, DEFAULTS), ""))
     sections = [head] + [s for s in (_yaml_section("domains", wf.domains, ("writes", "reads")),

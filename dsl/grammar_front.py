@@ -38,8 +38,8 @@ _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "b"
             "0": "\0"}
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.DOTALL)
 # a line where a top-level declaration starts: where parsing resumes after a syntax error
-_RESUME = re.compile(r"^(?:workflow|description|workdir|workspace|defaults|domain|agent|task|gate)\b",
-                     re.MULTILINE)
+_RESUME = re.compile(r"^(?:workflow|description|workdir|workspace|limits|max_budget_usd|defaults|domain|agent"
+                     r"|task|gate)\b", re.MULTILINE)
 
 
 class _Token(Token):

@@ -248,3 +248,170 @@ def test_fmt_writes_a_tasks_inline_domain_as_its_fields(tmp_path):
     assert 'task t by a { run "true"; writes "src/api/**"; reads "docs/api/**" }' in lanes_text
     q = write(tmp_path, "w.lanes", lanes_text)
     assert lanes_cli("fmt", q, "--to", "yaml").stdout == yaml_text
+
+
+# --- coding agents (section 9) ---------------------------------------------------------------
+
+AGENTS_YAML = '''
+workflow: w
+limits: {claude: 2, codex: 1}
+max_budget_usd: 20
+agents:
+  coder: {domain: {writes: ["src/**"]}, runner: claude, model: claude-sonnet-4-5, max_turns: 30,
+          max_budget_usd: 2.5}
+  tool: {domain: {writes: ["lib/**"]}, runner: {command: "my-agent --in {prompt_file} {writes}"}}
+  sh: {domain: {writes: ["ops/**"]}}
+tasks:
+  api: {agent: coder, prompt: "Add the endpoint.\\nKeep it small.\\n", writes: ["src/api/**"]}
+  lib: {agent: tool, prompt: "Do lib."}
+  ops: {agent: sh, run: "make ops"}
+'''
+
+AGENTS_LANES = '''
+workflow w
+limits { claude 2; codex 1 }
+max_budget_usd 20
+agent coder { writes "src/**"; runner claude; model claude-sonnet-4-5; max_turns 30; max_budget_usd 2.5 }
+agent tool { writes "lib/**"; runner { command "my-agent --in {prompt_file} {writes}" } }
+agent sh { writes "ops/**" }
+task api by coder { prompt """
+Add the endpoint.
+Keep it small.
+"""; writes "src/api/**" }
+task lib by tool { prompt "Do lib." }
+task ops by sh { run "make ops" }
+'''
+
+CLAUDE = ('claude -p --output-format stream-json --verbose --permission-mode dontAsk --append-system-prompt-file '
+          '"$LANES_BRIEF" --model claude-sonnet-4-5 --max-turns 30 --max-budget-usd 2.5 '
+          '${LANES_SESSION:+--resume "$LANES_SESSION"} --allowedTools \'Edit(/src/api/**)\' \'Read(/src/api/**)\' '
+          '< "$LANES_PROMPT"')
+
+
+@pytest.mark.parametrize("name,text", [("w.yaml", AGENTS_YAML), ("w.lanes", AGENTS_LANES)])
+def test_prompt_tasks_in_the_plan(tmp_path, name, text):
+    comp, d = plan_of(tmp_path, name, text)
+    assert comp.diagnostics == ()
+    nodes = {n["id"]: n for n in d["nodes"]}
+    api = nodes["api"]
+    assert (api["prompt"], api["runner"], api["command"]) == ("Add the endpoint.\nKeep it small.\n", "claude", CLAUDE)
+    assert "run" not in api
+    assert (nodes["lib"]["runner"], nodes["lib"]["command"]) == ("command", "my-agent --in \"$LANES_PROMPT\" 'lib/**'")
+    assert not {"prompt", "runner", "command"} & set(nodes["ops"])
+    assert (d["limits"], d["max_budget_usd"]) == ({"claude": 2, "codex": 1}, 20)
+    agents = {a["id"]: a for a in d["agents"]}
+    assert {k: agents["coder"][k] for k in ("runner", "model", "max_turns", "max_budget_usd")} == {
+        "runner": "claude", "model": "claude-sonnet-4-5", "max_turns": 30, "max_budget_usd": 2.5}
+    assert agents["tool"]["runner"] == {"command": "my-agent --in {prompt_file} {writes}"}
+    assert not {"runner", "model", "max_turns", "max_budget_usd"} & set(agents["sh"])
+
+
+def test_coding_agents_both_forms_agree(tmp_path):
+    a = json.loads(to_json(compile_text(tmp_path, "w.yaml", AGENTS_YAML).plan))
+    b = json.loads(to_json(compile_text(tmp_path, "w.lanes", AGENTS_LANES).plan))
+    a.pop("source_digest"), b.pop("source_digest")
+    assert a == b
+
+
+def test_a_v1_plan_has_none_of_the_fields(tmp_path):
+    _, d = plan_of(tmp_path, "w.yaml", 'workflow: w\nagents: {a: {}}\ntasks: {t: {agent: a, run: "x"}}\n')
+    assert not {"limits", "max_budget_usd"} & set(d)
+    assert not {"runner", "model", "max_turns", "max_budget_usd"} & set(d["agents"][0])
+
+
+def test_fmt_round_trips_the_coding_agent_fields(tmp_path):
+    p = write(tmp_path, "w.yaml", AGENTS_YAML)
+    lanes_text = lanes_cli("fmt", p, "--to", "lanes").stdout
+    assert "limits { claude 2; codex 1 }" in lanes_text
+    assert 'runner { command "my-agent --in {prompt_file} {writes}" }' in lanes_text
+    q = write(tmp_path, "w.lanes", lanes_text)
+    yaml_text = lanes_cli("fmt", q, "--to", "yaml").stdout
+    assert "limits: {claude: 2, codex: 1}" in yaml_text
+    assert 'runner: {command: "my-agent --in {prompt_file} {writes}"}' in yaml_text
+    assert lanes_cli("fmt", write(tmp_path, "again.yaml", yaml_text), "--to", "lanes").stdout == lanes_text
+
+
+def _only(comp, code):
+    return [(d.span.line, d.span.column, d.message) for d in comp.diagnostics if d.code == code]
+
+
+@pytest.mark.parametrize("name,text,where,needle", [
+    ("w.yaml", "workflow: w\nagents: {a: {}}\ntasks: {t: {agent: a}}\n", (3, 9), "exactly one of 'run'"),
+    ("w.yaml", 'workflow: w\nagents: {a: {runner: claude}}\ntasks: {t: {agent: a, run: x, prompt: y}}\n', (3, 31),
+     "not both"),
+    ("w.lanes", 'workflow w\nagent a { runner aider }\ntask t by a { run "x"; prompt "y" }\n', (3, 24), "not both"),
+    ("w.lanes", 'workflow w\nagent a {}\ntask t by a { estimate 1m }\n', (3, 6), "exactly one of 'run'"),
+])
+def test_exactly_one_of_run_and_prompt(tmp_path, name, text, where, needle):
+    [(line, column, message)] = _only(compile_text(tmp_path, name, text), "E103")
+    assert (line, column) == where and needle in message
+
+
+@pytest.mark.parametrize("agent", ["{}", "{runner: shell}"])
+def test_a_prompt_for_a_shell_agent_is_e103(tmp_path, agent):
+    comp = compile_text(tmp_path, "w.yaml", f"workflow: w\nagents: {{a: {agent}}}\n"
+                        "tasks: {t: {agent: a, prompt: Do it.}}\n")
+    [(line, column, message)] = _only(comp, "E103")
+    assert (line, column) == (3, 31)
+    assert "agent 'a' has runner shell" in message and "runs 'run' commands only" in message
+
+
+def test_a_routed_prompt_task_meets_its_agents_runner(tmp_path):
+    comp = compile_text(tmp_path, "w.lanes", '''
+        workflow w
+        agent a { skills py }
+        task t requires py { prompt "Do it." }
+        ''')
+    assert [(line, col) for line, col, _ in _only(comp, "E103")] == [(3, 29)]
+
+
+@pytest.mark.parametrize("name,text,where,message", [
+    ("w.yaml", "workflow: w\nagents: {a: {runner: claud}}\n", (2, 22),
+     "unknown runner 'claud' (did you mean 'claude'?); the runners are shell, claude, codex, gemini, aider "
+     "and {command: TEMPLATE}"),
+    ("w.lanes", "workflow w\nagent a { runner cursor }\n", (2, 18),
+     "unknown runner 'cursor'; the runners are shell, claude, codex, gemini, aider and {command: TEMPLATE}"),
+    ("w.yaml", "workflow: w\nagents: {a: {runner: claude, max_turns: 0}}\n", (2, 41),
+     "max_turns must be a whole number >= 1, not '0'"),
+    ("w.lanes", "workflow w\nagent a { runner claude; max_budget_usd 0 }\n", (2, 41),
+     "max_budget_usd must be a number > 0, not '0'"),
+    ("w.yaml", "workflow: w\nmax_budget_usd: -1\n", (2, 17), "max_budget_usd must be a number > 0, not '-1'"),
+    ("w.yaml", "workflow: w\nlimits: {claud: 2}\n", (2, 10),
+     "'claud' in limits is not a coding agent runner (did you mean 'claude'?); the runners are claude, codex, "
+     "gemini, aider"),
+    ("w.lanes", "workflow w\nlimits { codex 0 }\n", (2, 16), "the limit of codex must be a whole number >= 1, not '0'"),
+    ("w.lanes", "workflow w\nlimits { codex 1; codex 2 }\n", (2, 19), "runner 'codex' is given twice in limits"),
+    ("w.yaml", "workflow: w\nlimits: 3\n", (2, 9), "limits must be a mapping of RUNNER: N"),
+])
+def test_bad_values_are_e102(tmp_path, name, text, where, message):
+    comp = compile_text(tmp_path, name, text)
+    [(line, column, got)] = _only(comp, "E102")
+    assert (line, column) == where and got.startswith(message)
+
+
+def test_a_runner_mapping(tmp_path):
+    comp = compile_text(tmp_path, "w.yaml", "workflow: w\nagents: {a: {runner: {cmd: x}}}\n")
+    assert found(comp) == [("E103", 2, 22), ("E101", 2, 23)]
+    [e101] = [d for d in comp.diagnostics if d.code == "E101"]
+    assert "did you mean 'command'" in e101.message
+
+
+@pytest.mark.parametrize("name,text,where,needle", [
+    # a limit the tool cannot keep: at the agent's field, once for all its tasks
+    ("w.yaml", 'workflow: w\nagents: {a: {runner: codex, max_turns: 3}}\n'
+     'tasks: {t: {agent: a, prompt: x}, u: {agent: a, prompt: y}}\n', (2, 40), "cannot be held to max_turns"),
+    ("w.lanes", 'workflow w\nagent a { runner gemini; max_budget_usd 1 }\n', (2, 41), "no budget flag"),
+    # a template: at its text
+    ("w.lanes", 'workflow w\nagent a { runner { command "go {prompt}" } }\n', (2, 28), "unknown placeholder {prompt}"),
+    ("w.yaml", 'workflow: w\nagents: {a: {runner: {command: "go {model}"}}}\ntasks: {t: {agent: a, prompt: x}}\n',
+     (2, 32), "uses {model} but the agent has no model"),
+    # a pattern Claude Code cannot hold: at the pattern
+    ("w.yaml", 'workflow: w\nagents: {a: {runner: claude}}\ntasks: {t: {agent: a, prompt: x, writes: ["ok/**", "a(b)/*"]}}\n',
+     (3, 52), "parenthesis"),
+])
+def test_what_the_runner_cannot_run_is_e102_at_its_field(tmp_path, name, text, where, needle):
+    comp = compile_text(tmp_path, name, text)
+    found_e102 = _only(comp, "E102")
+    assert len(found_e102) == 1, found_e102
+    [(line, column, message)] = found_e102
+    assert (line, column) == where and needle in message
