@@ -10,10 +10,14 @@ filters, and cannot reach Python internals.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
 import os
 import re
-from typing import TypedDict
+import signal
+import threading
+from typing import Any, TypedDict
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -163,25 +167,68 @@ def _template_line(exc: BaseException, filename: str | None) -> int | None:
     return line
 
 
-def _bytecode_cache() -> jinja2.BytecodeCache | None:
-    """jinja2's own cache of compiled templates (a private directory of this user in the
-    temporary directory; an entry is used only if the template's source is unchanged):
-    `lanes run` renders the briefs before anything starts, and compiling the package
-    template costs more than rendering it. Only for the package template: a user's
-    template runs in the sandbox, whose compiled code must not be shared."""
-    try:
-        return jinja2.FileSystemBytecodeCache()
-    except (OSError, RuntimeError):          # no safe temporary directory: compile every time
-        return None
+MAX_TEMPLATE_BYTES = 1 << 20      # a template (and each file it includes) read at most this long
+MAX_OUTPUT_CHARS = 8 << 20        # a brief longer than this is refused
+RENDER_SECONDS = 10.0             # a user's template that renders longer is stopped
+MAX_SEQUENCE = 1 << 20            # `"a" * n`, `[x] * n`, `a + b` in a template: results capped
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox, with the arithmetic that can build huge values in one step bounded
+    (jinja2's own sandbox bounds `range` only)."""
+
+    intercepted_binops = frozenset(["*", "**", "+"])
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        sized = (str, bytes, list, tuple)
+        if operator == "*" and (isinstance(left, sized) and isinstance(right, int)
+                                or isinstance(right, sized) and isinstance(left, int)):
+            seq, n = (left, right) if isinstance(left, sized) else (right, left)
+            if len(seq) * n > MAX_SEQUENCE:
+                raise jinja2.exceptions.SecurityError(f"a repetition longer than {MAX_SEQUENCE} items")
+        if operator == "+" and isinstance(left, sized) and isinstance(right, sized) \
+                and len(left) + len(right) > MAX_SEQUENCE:
+            raise jinja2.exceptions.SecurityError(f"a concatenation longer than {MAX_SEQUENCE} items")
+        if operator == "**" and isinstance(right, int) and not isinstance(right, bool) and abs(right) > 1024:
+            raise jinja2.exceptions.SecurityError("an exponent above 1024")
+        return super().call_binop(context, operator, left, right)
+
+
+class _RegularFileLoader(jinja2.BaseLoader):
+    """Templates from one directory, each read only when it is a regular file and at
+    most MAX_TEMPLATE_BYTES long (a FIFO or a device never blocks or floods a brief)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        from lanes.dsl.source import read_regular
+        parts = template.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            raise jinja2.TemplateNotFound(template)
+        path = os.path.join(self.directory, *parts)
+        data, problem = read_regular(path, MAX_TEMPLATE_BYTES)
+        if data is None:
+            if problem and problem.endswith("no such file"):
+                raise jinja2.TemplateNotFound(template)
+            raise BriefError(problem or f"{path}: cannot read")
+        if len(data) > MAX_TEMPLATE_BYTES:
+            raise BriefError(f"{path}: a template larger than {MAX_TEMPLATE_BYTES // 1024} KB; refused")
+        return data.decode("utf-8"), path, lambda: False
+
+
+@lru_cache(maxsize=1)
+def _package_template() -> jinja2.Template:
+    """Compiled once per process and kept in memory only: a compile-time command writes
+    nothing but its output (no bytecode cache on disk)."""
+    env = _environment(jinja2.Environment, jinja2.PackageLoader("lanes.templates", "."))
+    return env.get_template(PACKAGE_TEMPLATE)
 
 
 def load_template(template_path: str | None) -> jinja2.Template:
     if template_path is None:
-        env = _environment(jinja2.Environment, jinja2.PackageLoader("lanes.templates", "."))
-        env.bytecode_cache = _bytecode_cache()
-        return env.get_template(PACKAGE_TEMPLATE)
-    env = _environment(SandboxedEnvironment,
-                       jinja2.FileSystemLoader(os.path.dirname(os.path.abspath(template_path))))
+        return _package_template()
+    env = _environment(_Sandbox, _RegularFileLoader(os.path.dirname(os.path.abspath(template_path))))
     try:
         return env.get_template(os.path.basename(template_path))
     except jinja2.TemplateNotFound:
@@ -193,9 +240,49 @@ def load_template(template_path: str | None) -> jinja2.Template:
         raise BriefError(f"{template_path}: cannot read: {exc}") from None
 
 
+class _TooLong(Exception):
+    pass
+
+
+@contextmanager
+def _time_bound(seconds: float) -> Iterator[None]:
+    """Stop what runs inside after `seconds` (SIGALRM; only in the main thread, where
+    the commands run: elsewhere only the size bound holds)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _TooLong
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _generate(template: jinja2.Template, context: BriefContext) -> str:
+    out: list[str] = []
+    size = 0
+    for chunk in template.generate(**context):
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            raise BriefError(f"{template.filename or template.name}: the brief grows past "
+                             f"{MAX_OUTPUT_CHARS // (1 << 20)} MB; refused")
+        out.append(chunk)
+    return "".join(out)
+
+
 def _render(template: jinja2.Template, context: BriefContext) -> str:
     try:
-        return template.render(**context)
+        with _time_bound(RENDER_SECONDS):
+            return _generate(template, context)
+    except _TooLong:
+        raise BriefError(f"{template.filename or template.name}: rendering took longer than "
+                         f"{RENDER_SECONDS:g} s; stopped") from None
     except jinja2.TemplateError as exc:
         where = template.filename or template.name
         line = _template_line(exc, template.filename)
@@ -203,7 +290,8 @@ def _render(template: jinja2.Template, context: BriefContext) -> str:
         kind = ("refused by the sandbox" if isinstance(exc, jinja2.exceptions.SecurityError)
                 else "cannot render")
         raise BriefError(f"{at}: {kind}: {exc}") from None
-    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
+    except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError, RecursionError,
+            MemoryError) as exc:
         # errors raised by Python operations inside a user's template expression
         line = _template_line(exc, template.filename)
         raise BriefError(f"{template.filename}:{line or '?'}: cannot render: "

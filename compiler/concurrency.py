@@ -74,7 +74,7 @@ def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
             lane[n.id] = n.agent
     sides = _choose_sources(fams)
     sources: dict[str, None] = {}
-    for src, _ in sides:
+    for src in {id(src): src for src, _ in sides}.values():      # sides are shared tuples
         sources.update(dict.fromkeys(src))
     ordered_sources = sorted(sources, key=pos.__getitem__)   # chunks follow the graph's order
     bit_of = {t: i for i, t in enumerate(ordered_sources)}

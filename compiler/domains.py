@@ -164,33 +164,31 @@ def _groups(model: Model, bad: set[str]) -> list[_Group]:
 
 
 class _Order:
-    """Are all pairs of tasks of two small groups ordered by needs? Depth-first search
-    back along needs from the later task, pruned at nodes before the earlier one in a
-    topological order; memoised by pair."""
+    """Is one task reachable from the other through needs? A depth-first search back
+    along needs from the later task, pruned at nodes before the earlier one in a
+    topological order and given up (unknown, so False) past BUDGET nodes: a cheap
+    certificate that lets a big bucket of patterns be skipped, never a verdict."""
+
+    BUDGET = 256
 
     def __init__(self, model: Model) -> None:
         self.needs = {n.id: n.needs for n in model.nodes}
         self.pos = {n: i for i, n in enumerate(topological(self.needs))}
-        self.memo: dict[tuple[str, str], bool] = {}
 
     def ordered(self, a: str, b: str) -> bool:
         if self.pos[a] > self.pos[b]:
             a, b = b, a
-        key = (a, b)
-        hit = self.memo.get(key)
-        if hit is None:
-            floor, seen, stack = self.pos[a], {b}, [b]
-            hit = False
-            while stack and not hit:
-                for u in self.needs[stack.pop()]:
-                    if u == a:
-                        hit = True
-                        break
-                    if u not in seen and self.pos[u] > floor:
-                        seen.add(u)
-                        stack.append(u)
-            self.memo[key] = hit
-        return hit
+        floor, seen, stack = self.pos[a], {b}, [b]
+        while stack:
+            for u in self.needs[stack.pop()]:
+                if u == a:
+                    return True
+                if u not in seen and self.pos[u] > floor:
+                    if len(seen) >= self.BUDGET:
+                        return False
+                    seen.add(u)
+                    stack.append(u)
+        return False
 
 
 def _same_lane(g1: _Group, g2: _Group) -> bool:
@@ -216,9 +214,11 @@ def check_overlaps(model: Model, bad: set[str]) -> list[Diagnostic]:
     writer_tasks, reader_tasks = _tasks_by_pattern(groups, writers), _tasks_by_pattern(groups, readers)
     done: set[tuple[str, int, int]] = set()
     max_pairs = 64                    # groups whose pairs are tested for order one by one
+    ordered_groups: dict[tuple[int, int], bool] = {}
 
-    def settled(code: str, i: int, j: int) -> bool:
-        """No pair of tasks of groups i and j needs another family for `code`."""
+    def settled(code: str, i: int, j: int, deep: bool) -> bool:
+        """No pair of tasks of groups i and j needs another family for `code` (with
+        `deep`, small groups whose pairs are all ordered count too)."""
         if code == "E300" and i > j:
             i, j = j, i
         if (code, i, j) in done:
@@ -226,11 +226,11 @@ def check_overlaps(model: Model, bad: set[str]) -> list[Diagnostic]:
         g1, g2 = groups[i], groups[j]
         if _same_lane(g1, g2) or (i == j and len(g1.tasks) == 1):
             return True
-        if len(g1.tasks) * len(g2.tasks) <= max_pairs and all(
-                a == b or order.ordered(a, b) for a in g1.tasks for b in g2.tasks):
-            done.add((code, i, j))
-            return True
-        return False
+        if not deep or len(g1.tasks) * len(g2.tasks) > max_pairs:
+            return False
+        if (i, j) not in ordered_groups:
+            ordered_groups[(i, j)] = all(a == b or order.ordered(a, b) for a in g1.tasks for b in g2.tasks)
+        return ordered_groups[(i, j)]
 
     families: list[Family] = []
 
@@ -245,8 +245,8 @@ def check_overlaps(model: Model, bad: set[str]) -> list[Diagnostic]:
                         done.add((code, *sorted((i, j))) if code == "E300" else (code, i, j))
         return found
 
-    meetings(writers, writers, lambda i, j: settled("E300", i, j), record("E300"))
-    meetings(writers, readers, lambda i, j: settled("E301", i, j), record("E301"))
+    meetings(writers, writers, lambda i, j, deep: settled("E300", i, j, deep), record("E300"))
+    meetings(writers, readers, lambda i, j, deep: settled("E301", i, j, deep), record("E301"))
     families.sort(key=lambda f: (f.code, f.patterns))
     families += _agent_probes(model, bad)
     found = concurrent_pairs(model, families)
@@ -273,7 +273,7 @@ def _agent_probes(model: Model, bad: set[str]) -> list[Family]:
                 if i != j:
                     overlaps.setdefault((min(i, j), max(i, j)), m if i < j else (m[1], m[0], m[2]))
 
-    meetings(owners, owners, lambda i, j: i == j or (min(i, j), max(i, j)) in overlaps, found)
+    meetings(owners, owners, lambda i, j, _: i == j or (min(i, j), max(i, j)) in overlaps, found)
     sides = {a.id: tuple(tasks_of[a.id]) for a in agents}
     return [Family("W401", sides[agents[i].id], sides[agents[j].id], overlaps[(i, j)])
             for i, j in sorted(overlaps)]

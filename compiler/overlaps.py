@@ -48,13 +48,17 @@ class PrefixTable:
                 yield key, bucket
 
 
-Settled = Callable[[int, int], bool]           # (owner on the left, owner on the right)
+# (owner on the left, owner on the right, worth a deeper look): may they be left alone?
+Settled = Callable[[int, int, bool], bool]
 Meeting = tuple[str, str, str]                 # left pattern, right pattern, witness
 
 
+DEEP = 8             # a bucket of at least this many patterns is worth a deeper look at its owners
+
+
 def _all_settled(left: Sequence[int] | frozenset[int], right: Sequence[int] | frozenset[int],
-                 settled: Settled) -> bool:
-    return len(left) * len(right) <= CHEAP and all(settled(a, b) for a in left for b in right)
+                 settled: Settled, deep: bool) -> bool:
+    return len(left) * len(right) <= CHEAP and all(settled(a, b, deep) for a in left for b in right)
 
 
 def meetings(left: Mapping[str, Sequence[int]], right: Mapping[str, Sequence[int]],
@@ -71,7 +75,8 @@ def meetings(left: Mapping[str, Sequence[int]], right: Mapping[str, Sequence[int
         mine = left[lp] if lp_is_left else right[lp]
         for key, bucket in table.shorter(lp):
             theirs = table.owners_of[key]
-            if _all_settled(mine, theirs, settled if lp_is_left else lambda a, b: settled(b, a)):
+            flip: Settled = lambda a, b, deep: settled(b, a, deep)
+            if _all_settled(mine, theirs, settled if lp_is_left else flip, len(bucket) >= DEEP):
                 continue
             tie = key[1] == compile_pattern(lp).literal_prefix    # found from both sides
             for q in bucket:
@@ -81,7 +86,7 @@ def meetings(left: Mapping[str, Sequence[int]], right: Mapping[str, Sequence[int
                     if pair in seen:
                         continue
                     seen.add(pair)
-                if _all_settled(left[pair[0]], right[pair[1]], settled):
+                if _all_settled(left[pair[0]], right[pair[1]], settled, False):
                     continue
                 witness = intersect(pair[0], pair[1])
                 if witness is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import hashlib
 import os
+import stat
 
 MAX_BYTES = 16 * 1024 * 1024
 
@@ -33,22 +34,61 @@ class Source:
         return line, column
 
 
-def read_source(path: str) -> tuple[Source | None, str | None]:
-    """(source, None), or (None, why) when the file cannot be read at all (exit 2).
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO (named pipe), not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "is a device, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "is a socket, not a regular file"
+    return "is not a regular file"
 
-    Size and encoding problems are diagnostics (E100) made by the loader, so the
-    source is still returned for them; a file over the limit is never read whole."""
+
+def read_regular(path: str, limit: int) -> tuple[bytes | None, str | None]:
+    """At most `limit` + 1 bytes of a regular file, or (None, why). The file is opened
+    without blocking and checked before anything is read, so a FIFO, a device or a
+    directory is refused at once (a FIFO without a writer would block an ordinary open
+    forever, and a device may never end)."""
     try:
-        if os.path.isdir(path):
-            return None, f"{path}: is a directory"
-        with open(path, "rb") as f:
-            data = f.read(MAX_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         return None, f"{path}: no such file"
     except PermissionError:
         return None, f"{path}: permission denied"
+    except IsADirectoryError:
+        return None, f"{path}: is a directory"
     except OSError as exc:
         return None, f"{path}: cannot read: {exc.strerror or exc}"
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            return None, f"{path}: {_kind(mode)}"
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks), None
+    except OSError as exc:
+        return None, f"{path}: cannot read: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
+
+
+def read_source(path: str) -> tuple[Source | None, str | None]:
+    """(source, None), or (None, why) when the file cannot be read at all (exit 2: E000).
+
+    Size and encoding problems are diagnostics (E100) made by the loader, so the
+    source is still returned for them; a file over the limit is never read whole."""
+    data, problem = read_regular(path, MAX_BYTES)
+    if data is None:
+        return None, problem
     if len(data) > MAX_BYTES:
         return Source(path, b"", "", too_big=True), None
     try:

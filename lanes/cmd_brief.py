@@ -31,9 +31,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     # imported here: every `lanes` command parses all subcommands, so they start light
     from lanes.compiler.brief import BriefError, render_brief, render_briefs
-    if args.template and not os.path.isfile(args.template):
-        print(f"lanes: {args.template}: no such template file", file=sys.stderr)
-        return 2
+    from lanes.output import write_stdout
+    from lanes.render import safe
+    if args.template:
+        from lanes.dsl.source import read_regular
+        found, problem = read_regular(args.template, 0)
+        if found is None:
+            why = (problem or "").removeprefix(f"{args.template}: ")
+            print(f"lanes: {safe(args.template)}: no such template file" if why == "no such file" else
+                  f"lanes: template {safe(args.template)}: {safe(why)}", file=sys.stderr)
+            return 2
     inp = read_input(args.file)
     if inp.plan is None:
         return inp.status
@@ -43,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             briefs = render_briefs(inp.plan, args.template)
     except BriefError as exc:
-        print(f"lanes: {exc}", file=sys.stderr)
+        print(f"lanes: {safe(str(exc))}", file=sys.stderr)
         return 1
     if not args.output:
-        sys.stdout.write("\n".join(briefs.values()))
+        write_stdout("\n".join(briefs.values()))
         return 0
     bad = [a for a in briefs if not _FILE_NAME.match(a)]
     if bad:
@@ -56,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         os.makedirs(args.output, exist_ok=True)
     except OSError as exc:
-        print(f"lanes: cannot create {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"lanes: cannot create {safe(args.output)}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     for agent, text in briefs.items():
         path = os.path.join(args.output, f"{agent}.md")

@@ -22,14 +22,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # imported here: every `lanes` command parses all subcommands, so they start light
-    import lanes.api as api
+    from lanes import api
     from lanes.dsl.fmt import to_lanes, to_yaml
     from lanes.dsl.loader import form_of
+    from lanes.inputs import print_unreadable
     from lanes.render import print_diagnostics
     loaded = api.load(args.file)
     source = loaded.source
     if loaded.unreadable or source is None:       # a file that could not be read has no source
-        print(f"lanes: {loaded.unreadable}", file=sys.stderr)
+        print_unreadable(args.file, loaded.unreadable or "cannot read")
         return 2
     if loaded.has_errors or loaded.workflow is None:
         print_diagnostics(loaded.diagnostics, {loaded.path: source.text}, sys.stderr, summary=True)

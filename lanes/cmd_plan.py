@@ -16,12 +16,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # imported here: every `lanes` command parses all subcommands, so they start light
-    import lanes.api as api
+    from lanes import api
     from lanes.compiler.planfile import to_json
+    from lanes.inputs import print_unreadable
     from lanes.render import print_diagnostics
     comp = api.compile(args.file)
     if comp.loaded.unreadable:
-        print(f"lanes: {comp.loaded.unreadable}", file=sys.stderr)
+        print_unreadable(args.file, comp.loaded.unreadable)
         return 2
     if comp.diagnostics:
         print_diagnostics(comp.diagnostics, comp.sources, sys.stderr, summary=True)

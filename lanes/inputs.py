@@ -22,15 +22,17 @@ class Input:
     plan_text: str | None = None   # the plan file as read (what the store keeps), when it was one
 
 
+MAX_PLAN_BYTES = 256 * 1024 * 1024
+
+
 def is_plan_file(path: str) -> bool:
+    """By the name, else by a look at the head of a regular file (never blocking: a FIFO
+    or a device is left to the reader, which refuses it)."""
     if path.endswith(".json"):
         return True
-    try:
-        with open(path, "rb") as f:
-            head = f.read(256)
-    except OSError:
-        return False
-    return head.lstrip().startswith(b"{") and b'"lanes_plan"' in head
+    from lanes.dsl.source import read_regular
+    head, _ = read_regular(path, 255)
+    return head is not None and head.lstrip().startswith(b"{") and b'"lanes_plan"' in head
 
 
 def _read_plan_file(path: str, allow_errors: bool) -> Input:
@@ -38,11 +40,12 @@ def _read_plan_file(path: str, allow_errors: bool) -> Input:
     become file names when a plan runs, so only drawing (`allow_errors`) lets through ids
     that are not ids."""
     from lanes.compiler.plan_read import read_plan_bytes
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        print(f"lanes: {path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+    from lanes.dsl.source import read_regular
+    from lanes.render import safe
+    data, problem = read_regular(path, MAX_PLAN_BYTES)
+    if data is None or len(data) > MAX_PLAN_BYTES:
+        why = problem or f"{path}: larger than {MAX_PLAN_BYTES >> 20} MB; refused"
+        print(f"lanes: {safe(why)}", file=sys.stderr)
         return Input(None, None, 2)
     plan, text, diags = read_plan_bytes(data, path, ids=not allow_errors)
     if plan is None:
@@ -52,16 +55,23 @@ def _read_plan_file(path: str, allow_errors: bool) -> Input:
     return Input(plan, os.path.abspath(path), 0, plan_text=text)
 
 
+def print_unreadable(path: str, why: str) -> None:
+    """E000 on stderr, as `check` reports it (file:1:1: error[E000]: ...)."""
+    from lanes.cmd_check import unreadable_diagnostic
+    from lanes.render import print_diagnostics
+    print_diagnostics([unreadable_diagnostic(path, why)], {}, sys.stderr)
+
+
 def read_input(path: str, *, allow_errors: bool = False) -> Input:
     """A Plan from `path`; problems are printed on stderr. With `allow_errors` a workflow
     with errors still gives its plan (for drawing), with status 1."""
     if is_plan_file(path):
         return _read_plan_file(path, allow_errors)
-    import lanes.api as api  # the compiler only when there is a workflow
+    from lanes import api  # the compiler only when there is a workflow
     from lanes.render import print_diagnostics
     comp = api.compile(path)
     if comp.loaded.unreadable:
-        print(f"lanes: {comp.loaded.unreadable}", file=sys.stderr)
+        print_unreadable(path, comp.loaded.unreadable)
         return Input(None, None, 2)
     if comp.diagnostics:
         print_diagnostics(comp.diagnostics, comp.sources, sys.stderr, summary=True)

@@ -32,6 +32,12 @@ def safe(text: str) -> str:
     return _CONTROL.sub(escape, text)
 
 
+def for_terminal(text: str) -> str:
+    """A document (a brief, a plan) shown on a terminal: lines and tabs kept, every
+    other control character escaped."""
+    return "\n".join(safe(line).replace("\\t", "\t") for line in text.split("\n"))
+
+
 def is_terminal(stream: IO[str]) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 

@@ -6,12 +6,12 @@ import os
 import pty
 import sys
 
+from helpers import lanes_cli, write
 import pytest
 
-import lanes.api as api
-import lanes.dsl.source as source_module
-from helpers import lanes_cli, write
+from lanes import api
 from lanes.dsl import grammar_front, yaml_front
+import lanes.dsl.source as source_module
 
 BAD = """
 workflow: w
@@ -88,29 +88,19 @@ def work(monkeypatch):
     disk, YAML events and grammar tokens consumed."""
     counts = {"bytes": 0, "events": 0, "tokens": 0}
 
-    class CountingFile:
-        def __init__(self, f) -> None:
-            self.f = f
+    real_read, real_parse, real_lex = os.read, yaml_front.yaml.parse, grammar_front._Lexer.lex
 
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc) -> None:
-            self.f.close()
-
-        def read(self, *args):
-            data = self.f.read(*args)
-            counts["bytes"] += len(data)
-            return data
-
-    real_open, real_parse, real_lex = open, yaml_front.yaml.parse, grammar_front._Lexer.lex
+    def read(fd, n):
+        data = real_read(fd, n)
+        counts["bytes"] += len(data)
+        return data
 
     def counted(kind, items):
         for item in items:
             counts[kind] += 1
             yield item
 
-    monkeypatch.setattr(source_module, "open", lambda *a, **k: CountingFile(real_open(*a, **k)), raising=False)
+    monkeypatch.setattr(source_module.os, "read", read)
     monkeypatch.setattr(yaml_front.yaml, "parse", lambda *a, **k: counted("events", real_parse(*a, **k)))
     monkeypatch.setattr(grammar_front._Lexer, "lex", lambda self, *a: counted("tokens", real_lex(self, *a)))
     return counts
