@@ -86,8 +86,8 @@ def open_cmd(args: argparse.Namespace) -> int:
     if briefs is None:
         return 1
     from lanes.enforce import allowed_by
-    from lanes.runtime.isolation import problem
-    refused = problem(inp.plan)
+    from lanes.runtime.isolation import problem as isolation_problem
+    refused = isolation_problem(inp.plan)
     if refused:
         print(f"lanes: cannot open the run: {refused}", file=sys.stderr)
         return 2
@@ -119,8 +119,8 @@ def _with_store(args: argparse.Namespace, op: Callable[[Store], object]) -> int:
 
 
 def claim_cmd(args: argparse.Namespace) -> int:
-    from lanes.runtime.pull import claim
     from lanes.enforce import allowed_by
+    from lanes.runtime.pull import claim
     return _with_store(args, lambda s: claim(s, args.run_id, agent=args.agent, worker=args.worker,
                                              lease_s=args.lease, allowed=allowed_by))
 
@@ -131,7 +131,7 @@ def heartbeat_cmd(args: argparse.Namespace) -> int:
 
 
 def complete_cmd(args: argparse.Namespace) -> int:
-    from lanes.runtime.pull import complete
     from lanes.enforce import allowed_by
+    from lanes.runtime.pull import complete
     return _with_store(args, lambda s: complete(s, args.run_id, args.node, args.token, failed=args.failed,
                                                 allowed=allowed_by))

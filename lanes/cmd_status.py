@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lg = sub.add_parser("logs", help="print the log of a node (default run: the latest)")
     lg.add_argument("ids", nargs="+", metavar="[RUN_ID] NODE")
     lg.add_argument("--attempt", type=int, metavar="N", help="only attempt N")
+    lg.add_argument("--raw", action="store_true", help="a coding agent's output as it printed it")
     add_state(lg)
     lg.set_defaults(func=logs)
     for name, verb in (("approve", "approve"), ("reject", "reject")):
@@ -67,6 +68,9 @@ def status(args: argparse.Namespace) -> int:
         print(f"  rollback of {rb['node']} (gate {rb['gate']}): {rb['status']}, exit {code}: "
               f"{rb['command']}  log {rb['log']}")
     print("  " + ", ".join(f"{k} {v}" for k, v in data["counts"].items() if v))
+    if data["costs"]["total_usd"]:
+        print(f"  cost ${data['costs']['total_usd']:.4f}: "
+              + ", ".join(f"{a} ${c:.4f}" for a, c in data["costs"]["by_agent"].items()))
     return 0
 
 
@@ -93,7 +97,7 @@ def logs(args: argparse.Namespace) -> int:
         print(f"lanes: run {run_id} has no node '{node}'{did_you_mean(node, nodes)}", file=sys.stderr)
         return 1
     try:
-        sections = log_sections(store, run_id, node)
+        sections = log_sections(store, run_id, node, raw=args.raw)
     except StoreError as exc:
         print(f"lanes: {exc}", file=sys.stderr)
         return 1

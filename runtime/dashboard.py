@@ -32,6 +32,17 @@ def _counts(node_rows: Mapping[str, Row]) -> dict[str, int]:
     return counts
 
 
+def costs(node_rows: Mapping[str, Row]) -> dict[str, object]:
+    """What the coding agents cost (as the tools reported it), in total and per agent."""
+    by_agent: dict[str, float] = {}
+    for r in node_rows.values():
+        c = r["cost_usd"] if "cost_usd" in r.keys() else None
+        if isinstance(c, (int, float)) and c:
+            by_agent[str(r["agent"])] = by_agent.get(str(r["agent"]), 0.0) + float(c)
+    return {"total_usd": round(sum(by_agent.values()), 6),
+            "by_agent": {a: round(c, 6) for a, c in sorted(by_agent.items())}}
+
+
 def rollback(r: Row) -> dict[str, object]:
     return {"node": r["node_id"], "gate": r["gate"], "command": r["command"], "status": r["status"],
             "exit_code": r["exit_code"] if "exit_code" in r.keys() else None, "log": r["log_path"]}
@@ -41,7 +52,8 @@ def dashboard(run_row: Row, node_rows: Mapping[str, Row], rollbacks: Iterable[Ro
     """The SPEC shape (plus the run's "status" and its "rollbacks"): `run_row` and each of
     `node_rows` map column names to values (sqlite rows, or the run's view)."""
     return {**_head(run_row), "tasks": {nid: _task(r) for nid, r in node_rows.items()},
-            "counts": _counts(node_rows), "rollbacks": [rollback(r) for r in rollbacks]}
+            "counts": _counts(node_rows), "rollbacks": [rollback(r) for r in rollbacks],
+            "costs": costs(node_rows)}
 
 
 class LiveDashboard:
@@ -67,7 +79,8 @@ class LiveDashboard:
         rollbacks = [rollback(self.rollbacks[k]) for k in sorted(self.rollbacks)]
         return (head[:-1] + ',"tasks":{' + ",".join(self.fragments.values()) + '},"counts":'
                 + json.dumps(_counts(self.view), separators=_COMPACT) + ',"rollbacks":'
-                + json.dumps(rollbacks, separators=_COMPACT) + "}")
+                + json.dumps(rollbacks, separators=_COMPACT) + ',"costs":'
+                + json.dumps(costs(self.view), separators=_COMPACT) + "}")
 
 
 def write_dashboard(path: str, data: Mapping[str, object] | str) -> None:

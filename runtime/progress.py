@@ -141,6 +141,15 @@ def summary(run: Run, wall: float, waited: float, stream: IO[str], verbose: bool
     for n in run.plan.nodes:
         counts[State(str(run.view[n.id]["status"]))] += 1
     w("  " + ", ".join(f"{s.value} {k}" for s, k in counts.items() if k) + "\n")
+    by_agent: dict[str, float] = {}
+    for n in run.plan.nodes:
+        c = run.view[n.id]["cost_usd"]
+        if isinstance(c, (int, float)) and c:
+            by_agent[n.agent or "(gate)"] = by_agent.get(n.agent or "(gate)", 0.0) + float(c)
+    if by_agent:
+        w(f"  cost ${sum(by_agent.values()):.4f}: " + ", ".join(f"{a} ${c:.4f}" for a, c in sorted(by_agent.items()))
+          + (f" (budget ${run.plan.max_budget_usd:.2f} reached: agent tasks left pending; resume with a "
+             "higher max_budget_usd)" if run.budget_spent and run.plan.max_budget_usd is not None else "") + "\n")
     for n in run.plan.nodes:
         r = run.view[n.id]
         if r["status"] == State.FAILED:

@@ -21,7 +21,7 @@ executes nothing in pull mode); the tasks are recorded as rolled back.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 import json
@@ -33,10 +33,10 @@ import time
 from lanes.compiler.planfile import Plan, plan_from_dict, to_json
 from lanes.runtime.executor import Outcome
 from lanes.runtime.isolation import Allowed
-from lanes.runtime.workspace import WorkspaceError
 from lanes.runtime.run import Options, Run, _jitter_rng
 from lanes.runtime.states import FINAL, State
 from lanes.runtime.store import Row, Store, StoreError, did_you_mean, iso
+from lanes.runtime.workspace import WorkspaceError
 
 DEFAULT_LEASE_S = 300.0
 _FOLLOWED = frozenset({"claimed", "attempt-ok"})   # what `follow` applies without a rebuild
@@ -163,6 +163,9 @@ class _Pulled(Run):
             cwd, env = place
             answer["cwd"] = cwd
             answer.update({k.lower().removeprefix("lanes_"): v for k, v in env})    # worktree, base
+        node = self.plan.node_by_id[nid]
+        if node.prompt is not None:            # a coding agent's task: its prompt file, its session
+            answer["env"] = dict(self.agent_env(node, attempt))
         return answer
 
     def finish_if_done(self, now: float) -> str:

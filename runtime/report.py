@@ -4,9 +4,11 @@ a node's log cut into its attempts (each attempt's start offset is recorded)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+import json
 import os
 from typing import Any
 
+from lanes.runtime.agent_output import parse_agent_output
 from lanes.runtime.dashboard import dashboard
 from lanes.runtime.run import runtime_alive
 from lanes.runtime.store import Store, iso
@@ -56,10 +58,14 @@ def _read(path: str) -> bytes:
         return b""
 
 
-def log_sections(store: Store, run_id: str, node_id: str) -> list[Section]:
-    """The node's log, one section per attempt (then its rollbacks), each with a header."""
+def log_sections(store: Store, run_id: str, node_id: str, raw: bool = False) -> list[Section]:
+    """The node's log, one section per attempt (then its rollbacks), each with a header;
+    a coding agent's output as a readable transcript unless `raw`."""
     log_dir = os.path.join(store.run_dir(run_id), "logs")
     text = _read(os.path.join(log_dir, f"{node_id}.log"))
+    node: dict[str, Any] = next((n for n in json.loads(store.run(run_id)["plan_json"])["nodes"]
+                                 if n["id"] == node_id), {})
+    agent_runner = node.get("runner") if node.get("prompt") is not None and not raw else None
     attempts = store.attempts(run_id, node_id)
     out = []
     for i, a in enumerate(attempts):
@@ -72,7 +78,14 @@ def log_sections(store: Store, run_id: str, node_id: str) -> list[Section]:
         code = "" if a["exit_code"] is None else f", exit {a['exit_code']}"
         header = (f"==> {node_id}: attempt {a['attempt']}, started {iso(a['started_at']) or '-'}"
                   f"{code}, {outcome} <==")
-        out.append(Section(int(a["attempt"]), header, text[start:end]))
+        part = text[start:end]
+        if agent_runner is not None:
+            result = parse_agent_output(part, str(agent_runner))
+            cost = f", ${result.cost_usd:.4f}" if result.cost_usd is not None else ""
+            header = header[:-4] + (f", session {result.session_id}" if result.session_id else "") + \
+                (f", {result.turns} turns" if result.turns is not None else "") + cost + " <=="
+            part = result.transcript.encode()
+        out.append(Section(int(a["attempt"]), header, part))
     for r in store.rollbacks(run_id):
         if r["node_id"] == node_id:
             code = "-" if r["exit_code"] is None else r["exit_code"]

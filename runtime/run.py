@@ -35,13 +35,14 @@ import time
 from typing import Protocol
 
 from lanes.compiler.planfile import Plan, PlanNode
+from lanes.runtime.agent_output import AgentResult, parse_agent_output
 from lanes.runtime.dashboard import LiveDashboard, write_dashboard
 from lanes.runtime.executor import Launch, Outcome
 from lanes.runtime.isolation import Allowed, Isolation, worktree_run
-from lanes.runtime.workspace import WorkspaceError
 from lanes.runtime.scheduler import Scheduler
 from lanes.runtime.states import FINAL, State
 from lanes.runtime.store import Batch, Row, Store, StoreError, change, process_start
+from lanes.runtime.workspace import WorkspaceError
 
 GROUP_S = 0.02               # other commits are grouped for at most 20 ms (SPEC section 7)
 DASHBOARD_EVERY_S = 0.2      # at most five rewrites a second; the final state is always written
@@ -50,7 +51,8 @@ ROLLBACK = ".rollback"       # executor key suffix of a rollback: ids hold no do
 RESET = "(git) reset"        # the command of a worktree rollback row: done by lanes, not a shell
 JOURNAL = "launched"         # runs/RUN_ID/launched: "NODE ATTEMPT" per launch, appended before it starts
 VIEW_FIELDS = ("status", "agent", "attempts", "started_at", "completed_at", "seconds", "error",
-               "decision", "decided_by", "decision_note", "waited_s", "changed", "merge_before")
+               "decision", "decided_by", "decision_note", "waited_s", "changed", "merge_before", "cost_usd")
+FINAL_CHARS = 2000           # of an agent's final message kept per attempt
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,8 @@ class Run:
         self.dirty = True
         self.busy_s = 0.0                  # summed attempt time in this session
         self.host = socket.gethostname()
+        self.spent = sum(_number(r["cost_usd"]) for r in rows.values() if "cost_usd" in r.keys())
+        self.budget_spent = False
         self.isolation: Isolation | None = None
         if worktree_run(plan):
             if allowed is None:
@@ -476,6 +480,8 @@ class Run:
                 return None
             if place is not None:
                 cwd, extra = place
+        if node.prompt is not None:
+            extra += self.agent_env(node, attempt)
         log = self.log_path(node_id)
         try:
             offset = os.stat(log).st_size
@@ -486,8 +492,46 @@ class Run:
                   status=State.RUNNING, attempts=attempt, started_at=now, completed_at=None,
                   exit_code=None, error=None)
         self.observer.event(f"started {node_id} ({node.agent or 'gate'}, attempt {attempt})")
-        return Launch(self.run_id, node_id, attempt, node.run or "true", cwd,
+        return Launch(self.run_id, node_id, attempt, node.command or node.run or "true", cwd,
                       self.env(node, attempt) + extra, log, node.timeout_s)
+
+    # -- coding agents ----------------------------------------------------------------------------
+
+    def agent_env(self, node: PlanNode, attempt: int) -> tuple[tuple[str, str], ...]:
+        """A coding-agent attempt's prompt file (`LANES_PROMPT`) and, for a retry, the tool's
+        session to resume (`LANES_SESSION`, which the plan's command uses where the tool can)."""
+        folder = os.path.join(self.run_dir, "prompts")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"{node.id}.{attempt}.md")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(node.prompt or "")
+        env: tuple[tuple[str, str], ...] = (("LANES_PROMPT", path),)
+        if attempt > 1:
+            self.commit()                      # the last attempt's session is in the batch
+        session = self.store.last_session(self.run_id, node.id) if attempt > 1 else None
+        if session:
+            env += (("LANES_SESSION", session),)
+        return env
+
+    def agent_result(self, o: Outcome) -> AgentResult:
+        """What the tool reported in this attempt's part of the log."""
+        start = self._log_offset(o.node_id, o.attempt)
+        try:
+            with open(self.log_path(o.node_id), "rb") as f:
+                f.seek(start if isinstance(start, int) else 0)
+                text = f.read(64 << 20)
+        except OSError:
+            text = b""
+        return parse_agent_output(text, self.plan.node_by_id[o.node_id].runner)
+
+    def _check_budget(self) -> None:
+        budget = self.plan.max_budget_usd
+        if budget is not None and self.spent >= budget and not self.sched.halted:
+            self.sched.halted = True
+            self.budget_spent = True
+            self.batch.run_events.append(("budget-reached", {"spent_usd": round(self.spent, 6), "budget_usd": budget}))
+            self.observer.event(f"budget reached: ${self.spent:.2f} of ${budget:.2f}; no more agent tasks start "
+                                f"(running ones finish; resume with a higher max_budget_usd)")
 
     def started(self, node_id: str, attempt: int, pgid: int | None) -> None:
         """An executor started a command (pgid for crash recovery), committed with the next batch."""
@@ -511,11 +555,23 @@ class Run:
                 (not leased and sched.attempts[o.node_id] != o.attempt):
             return
         node = self.plan.node_by_id[o.node_id]
-        ok, error, place = o.ok, o.error, {}
+        ok, error = o.ok, o.error
+        place: dict[str, object] = {}          # node columns this end sets
+        extra: dict[str, object] = {}          # attempt columns
+        if node.prompt is not None:
+            result = self.agent_result(o)
+            if o.ok and result.error:
+                ok, error = False, f"agent: {result.error}"
+            extra = {"session_id": result.session_id, "turns": result.turns, "cost_usd": result.cost_usd,
+                     "final": (result.final_message or "")[:FINAL_CHARS] or None}
+            if result.cost_usd:
+                place["cost_usd"] = _number(self.view[o.node_id]["cost_usd"]) + result.cost_usd
+                self.spent += result.cost_usd
+                self._check_budget()
         if self.isolation is not None:
-            v = self.isolation.verdict(node, o.attempt, o.ok)
-            ok, error = v.ok, v.error or o.error
-            place = {"changed": v.changed, "merge_before": v.before}
+            v = self.isolation.verdict(node, o.attempt, ok)
+            ok, error = v.ok, v.error or error
+            place.update(changed=v.changed, merge_before=v.before)
             if v.error:
                 self.batch.changes.append(change(o.node_id, v.error[:4], {"attempt": o.attempt, "error": v.error}))
         before = None if ok else {n: sched.status[n] for n in downstream(self.plan, [o.node_id])}
@@ -526,7 +582,7 @@ class Run:
         total = _number(self.view[o.node_id]["seconds"]) + seconds
         self.busy_s += seconds
         outcome = "succeeded" if ok else (error or f"exit {o.exit_code}")
-        self._attempt_end(o, ok, state, outcome, total, worker or self.host, place)
+        self._attempt_end(o, ok, state, outcome, total, worker or self.host, place, extra)
         if o.log_error:
             self.batch.changes.append(change(o.node_id, "output-lost", {"attempt": o.attempt, "error": o.log_error}))
             self.observer.event(f"{o.node_id}: {o.log_error}")
@@ -544,12 +600,12 @@ class Run:
             self._plan_rollback(node)
 
     def _attempt_end(self, o: Outcome, ok: bool, state: State, outcome: str, total: float, worker: str,
-                     place: Mapping[str, object]) -> None:
+                     place: Mapping[str, object], extra: Mapping[str, object]) -> None:
         self.note(o.node_id, f"attempt-{'ok' if ok else 'failed'}",
                   {"attempt": o.attempt, "exit_code": o.exit_code, "error": None if ok else outcome, "status": state},
                   {"attempt": o.attempt, "started_at": o.started_at, "finished_at": o.finished_at,
                    "exit_code": o.exit_code, "outcome": outcome, "worker": worker,
-                   "log_offset": self._log_offset(o.node_id, o.attempt)},
+                   "log_offset": self._log_offset(o.node_id, o.attempt), **extra},
                   status=state, completed_at=o.finished_at if state != State.PENDING else None,
                   exit_code=o.exit_code, error=None if ok else outcome, seconds=total, pgid=None,
                   **{k: v for k, v in place.items() if v is not None})
@@ -740,6 +796,8 @@ class Run:
                 self.note(nid, "cancelled", {"reason": "interrupted"}, status=State.CANCELLED,
                           completed_at=time.time(), error="cancelled")
             elif s not in FINAL:
+                if self.budget_spent and not interrupted:
+                    continue                   # the budget stopped it: pending, for a resume
                 self.sched.cancel(nid)
                 self.note(nid, "cancelled", {"reason": "interrupted" if interrupted else "run stopped"},
                           status=State.CANCELLED)

@@ -68,6 +68,12 @@ class Scheduler:
         self.nodes = plan.node_by_id
         self.rank = priority_order(plan)
         self.lanes = {a.id: a.instances for a in plan.agents}
+        # coding-agent tasks: `limits` caps each runner across agents; `halted` (the run's
+        # budget is spent) starts none of them any more
+        self.runner_of = {n.id: n.runner for n in plan.nodes if n.prompt is not None and n.runner}
+        self.runner_cap = dict(plan.limits)
+        self.runner_busy: dict[str, int] = {}
+        self.halted = False
         self.lane_of = {n.id: (n.agent if n.agent in self.lanes else GATES) for n in plan.nodes}
         self.not_before: dict[str, float] = {}
         self.stopping = False
@@ -150,7 +156,7 @@ class Scheduler:
                 continue
             item = heapq.heappop(q)
             nid = item[1]
-            if stage is not None and self.nodes[nid].stage != stage:
+            if (stage is not None and self.nodes[nid].stage != stage) or self._held(nid):
                 held.append((lane, item))
             else:
                 out.append(nid)
@@ -166,10 +172,21 @@ class Scheduler:
     def _room(self, lane: str) -> bool:
         return lane == GATES or self.busy.get(lane, 0) < self.lanes[lane]
 
+    def _held(self, nid: str) -> bool:
+        """A coding-agent task that its runner's limit, or the spent budget, holds back."""
+        runner = self.runner_of.get(nid)
+        if runner is None:
+            return False
+        cap = self.runner_cap.get(runner)
+        return self.halted or (cap is not None and self.runner_busy.get(runner, 0) >= cap)
+
     def _take(self, nid: str) -> None:
         lane = self.lane_of[nid]
         if lane != GATES:
             self.busy[lane] = self.busy.get(lane, 0) + 1
+        runner = self.runner_of.get(nid)
+        if runner is not None:
+            self.runner_busy[runner] = self.runner_busy.get(runner, 0) + 1
 
     # -- questions ----------------------------------------------------------------------------
 
@@ -224,12 +241,12 @@ class Scheduler:
     def claimable(self, now: float, agent: str | None, held: dict[str, int], limit: int = 1) -> list[str]:
         """For pull mode: ready nodes a puller may take, lanes respected (`held`: leases per
         agent lane); with `agent`, only that agent's tasks. Nothing is marked taken."""
-        saved = dict(self.busy)
+        saved, saved_runners = dict(self.busy), dict(self.runner_busy)
         self.busy = dict(held)
         out = self._pick(now, self._room, limit, agent)
         for nid in out:                       # put them back: the store decides who gets them
             self._enqueue(nid)
-        self.busy = saved
+        self.busy, self.runner_busy = saved, saved_runners
         return out
 
     def next_wake(self) -> float | None:
@@ -243,6 +260,9 @@ class Scheduler:
             return False
         if self.stopping:
             return True
+        if self.halted:                  # only agent tasks (held) or what waits for them are left?
+            return not self.waiting_set and not self.delayed and not any(
+                s == READY and nid not in self.runner_of for nid, s in self.status.items())
         return not self.waiting_set and not any(k > 0 for k in self.open_in_stage.values())
 
     # -- events -------------------------------------------------------------------------------
@@ -258,6 +278,9 @@ class Scheduler:
         lane = self.lane_of[node_id]
         if lane != GATES and self.busy.get(lane, 0) > 0:
             self.busy[lane] -= 1
+        runner = self.runner_of.get(node_id)
+        if runner is not None and self.runner_busy.get(runner, 0) > 0:
+            self.runner_busy[runner] -= 1
         self.n_running = max(0, self.n_running - 1)
 
     def finished(self, node_id: str, ok: bool, now: float) -> State:

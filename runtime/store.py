@@ -46,12 +46,13 @@ CREATE TABLE IF NOT EXISTS nodes (
     approved INTEGER NOT NULL DEFAULT 0, seconds REAL NOT NULL DEFAULT 0,
     decision TEXT, decided_by TEXT, decision_note TEXT, decided_at REAL,
     waited_s REAL NOT NULL DEFAULT 0, changed INTEGER, merge_before TEXT,
+    cost_usd REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, node_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS attempts (
     run_id TEXT NOT NULL, node_id TEXT NOT NULL, attempt INTEGER NOT NULL,
     started_at REAL, finished_at REAL, exit_code INTEGER, outcome TEXT, worker TEXT,
-    log_offset INTEGER,
+    log_offset INTEGER, session_id TEXT, turns INTEGER, cost_usd REAL, final TEXT,
     PRIMARY KEY (run_id, node_id, attempt)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rollbacks (
@@ -71,10 +72,12 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
 _ADDED = {
     "runs": ("pid_start INTEGER", "run_key TEXT"),
     "nodes": ("decision TEXT", "decided_by TEXT", "decision_note TEXT", "decided_at REAL",
-              "waited_s REAL NOT NULL DEFAULT 0", "changed INTEGER", "merge_before TEXT"),
-    "attempts": ("log_offset INTEGER",),
+              "waited_s REAL NOT NULL DEFAULT 0", "changed INTEGER", "merge_before TEXT",
+              "cost_usd REAL NOT NULL DEFAULT 0"),
+    "attempts": ("log_offset INTEGER", "session_id TEXT", "turns INTEGER", "cost_usd REAL", "final TEXT"),
 }
-_ATTEMPT_COLUMNS = ("attempt", "started_at", "finished_at", "exit_code", "outcome", "worker", "log_offset")
+_ATTEMPT_COLUMNS = ("attempt", "started_at", "finished_at", "exit_code", "outcome", "worker", "log_offset",
+                    "session_id", "turns", "cost_usd", "final")
 _ROLLBACK_COLUMNS = ("round", "ord", "node_id", "gate", "command", "status", "exit_code", "error",
                      "log_path", "started_at", "finished_at")
 
@@ -333,6 +336,12 @@ class Store:
         if node_id is None:
             return self._read("SELECT * FROM attempts WHERE run_id=? ORDER BY started_at", (run_id,))
         return self._read("SELECT * FROM attempts WHERE run_id=? AND node_id=? ORDER BY attempt", (run_id, node_id))
+
+    def last_session(self, run_id: str, node_id: str) -> str | None:
+        """The coding-agent session of the node's latest attempt that reported one."""
+        rows = self._read("SELECT session_id FROM attempts WHERE run_id=? AND node_id=? AND session_id IS NOT NULL "
+                          "ORDER BY attempt DESC LIMIT 1", (run_id, node_id))
+        return str(rows[0][0]) if rows else None
 
     def failures(self, run_id: str) -> dict[str, tuple[int, float]]:
         """node -> (failed attempts, when the last one ended): what uses up retries."""

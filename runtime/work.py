@@ -81,7 +81,10 @@ class Worker:
         cwd = str(answer.get("cwd") or run.plan.workdir)
         if "worktree" in answer:
             env += (("LANES_WORKTREE", str(answer["worktree"])), ("LANES_BASE", str(answer["base"])))
-        command = node.run or "true"
+        extra = answer.get("env")
+        if isinstance(extra, dict):            # a coding agent's prompt file and session
+            env += tuple((str(k), str(v)) for k, v in extra.items())
+        command = node.command or node.run or "true"
         self.say(f"{self.name}: started {node_id} (attempt {attempt})")
         self.executor.start(Launch(self.run_id, node_id, attempt, command, cwd, env, run.log_path(node_id),
                                    node.timeout_s))

@@ -15,16 +15,17 @@ The prompt's mini-language, one directive per line (other lines are ignored):
     FAIL error           the tool reports an error
     FAIL silent          print nothing
     FAIL garbage         print lines that are no JSON
+    FAIL kind N          as FAIL kind, only in attempt N ($LANES_ATTEMPT)
 Exit status 0 in every case, as the real tools exit after an error they report.
 """
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 import json
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 
 
 class Parser(argparse.ArgumentParser):
@@ -60,7 +61,9 @@ def parse_prompt(text: str) -> Prompt:
         elif word == "COST":
             p.cost = float(rest)
         elif word == "FAIL":
-            p.fail = rest.strip()
+            kind, _, only = rest.strip().partition(" ")
+            if not only or os.environ.get("LANES_ATTEMPT") == only.strip():
+                p.fail = kind
     return p
 
 
