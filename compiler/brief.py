@@ -181,11 +181,10 @@ class _Sandbox(SandboxedEnvironment):
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         sized = (str, bytes, list, tuple)
-        if operator == "*" and (isinstance(left, sized) and isinstance(right, int)
-                                or isinstance(right, sized) and isinstance(left, int)):
-            seq, n = (left, right) if isinstance(left, sized) else (right, left)
-            if len(seq) * n > MAX_SEQUENCE:
-                raise jinja2.exceptions.SecurityError(f"a repetition longer than {MAX_SEQUENCE} items")
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, sized) and isinstance(n, int) and len(seq) * n > MAX_SEQUENCE:
+                    raise jinja2.exceptions.SecurityError(f"a repetition longer than {MAX_SEQUENCE} items")
         if operator == "+" and isinstance(left, sized) and isinstance(right, sized) \
                 and len(left) + len(right) > MAX_SEQUENCE:
             raise jinja2.exceptions.SecurityError(f"a concatenation longer than {MAX_SEQUENCE} items")

@@ -132,9 +132,9 @@ def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
                         found.pairs[k].append(pair)
                         break
                     # a write/read pair is directed: (a writes, b reads) differs from the reverse
-                    a, b = pair if fam.code == "E301" or order[pair[0]] < order[pair[1]] else pair[::-1]
-                    if (fam.code, a, b) not in claimed:
-                        claimed.add((fam.code, a, b))
+                    x, y = pair if fam.code == "E301" or order[pair[0]] < order[pair[1]] else pair[::-1]
+                    if (fam.code, x, y) not in claimed:
+                        claimed.add((fam.code, x, y))
                         found.pairs[k].append(pair)
                 if probe and found.pairs[k]:
                     break

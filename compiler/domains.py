@@ -100,9 +100,10 @@ def check_containment(model: Model, bad: set[str]) -> list[Diagnostic]:
             for p in _usable(mine, bad):
                 if p.text in texts:
                     continue
-                if (*key, p.text) not in answers:
-                    answers[(*key, p.text)] = uncovered(p.text, list(dict.fromkeys(index.candidates(p.text))))
-                outside = answers[(*key, p.text)]
+                asked = (agent.id, verb, p.text)
+                if asked not in answers:
+                    answers[asked] = uncovered(p.text, list(dict.fromkeys(index.candidates(p.text))))
+                outside = answers[asked]
                 if outside is not None:
                     diags.append(diag(
                         "E302", f"task '{n.id}' {verb} \"{p.text}\", outside the domain of agent "
@@ -242,7 +243,7 @@ def check_overlaps(model: Model, bad: set[str]) -> list[Diagnostic]:
             if len(writers[w]) * len(right) <= CHEAP:
                 for i in writers[w]:
                     for j in right:
-                        done.add((code, *sorted((i, j))) if code == "E300" else (code, i, j))
+                        done.add((code, min(i, j), max(i, j)) if code == "E300" else (code, i, j))
         return found
 
     meetings(writers, writers, lambda i, j, deep: settled("E300", i, j, deep), record("E300"))

@@ -33,8 +33,19 @@ from lanes.compiler.patterns_syntax import (
     split_scheme,
 )
 
-__all__ = ["Pattern", "compile_pattern", "pattern_problem", "matches", "intersect", "uncovered",
-           "expand_braces", "GLOBSTAR", "MAX_ALTERNATIVES", "MAX_LENGTH", "MAX_SEGMENTS"]
+__all__ = [
+    "GLOBSTAR",
+    "MAX_ALTERNATIVES",
+    "MAX_LENGTH",
+    "MAX_SEGMENTS",
+    "Pattern",
+    "compile_pattern",
+    "expand_braces",
+    "intersect",
+    "matches",
+    "pattern_problem",
+    "uncovered",
+]
 
 _CACHE_LIMIT = 1 << 20
 
@@ -43,7 +54,7 @@ class _Node:
     """A suffix of an alternative: a segment glob, GLOBSTAR (`star`), or END (no glob, not
     a star, and its own `next`: nothing follows it, and no search steps past it)."""
 
-    __slots__ = ("glob", "star", "next", "skips", "universal")
+    __slots__ = ("glob", "next", "skips", "star", "universal")
 
     def __init__(self, g: Glob | None, star: bool, nxt: _Node | None) -> None:
         self.glob, self.star = g, star

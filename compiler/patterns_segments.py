@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 import re
-from typing import Literal, Union
+from typing import Literal
 
 Ranges = tuple[tuple[int, int], ...]             # inclusive code point ranges
-Atom = Union[tuple[Literal["c"], str], tuple[Literal["?"]], tuple[Literal["*"]],
-             tuple[Literal["["], Ranges, bool]]
+Atom = (tuple[Literal["c"], str] | tuple[Literal["?"]] | tuple[Literal["*"]]
+        | tuple[Literal["["], Ranges, bool])
 
 STAR: Atom = ("*",)
 _ONE: Atom = ("?",)
