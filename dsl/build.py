@@ -12,6 +12,7 @@ import math
 import re
 from typing import TypeVar
 
+from . import fields as declared
 from .ast import (
     Agent,
     Backoff,
@@ -36,27 +37,24 @@ from .durations import NUMBER as _NUMBER, parse_duration
 from .raw import Map, Raw, Scalar, Seq
 from .span import Span
 
-ID = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+ID = re.compile(declared.ID_PATTERN + r"\Z")
+ENV_NAME = re.compile(declared.ENV_NAME_PATTERN + r"\Z")
 
-ON_FAIL = ("stop", "rollback", "continue")
-WORKSPACES = ("shared", "worktree")
-# the coding agents of SPEC section 9 (compiler/runners.py builds their command lines)
-PRESETS = ("claude", "codex", "gemini", "aider")
-RUNNERS = ("shell", *PRESETS)
-FLAGS = {"true": True, "false": False}
+ON_FAIL = declared.ON_FAIL
+WORKSPACES = declared.WORKSPACES
+PRESETS = declared.PRESETS
+RUNNERS = declared.RUNNERS
+# YAML's core schema spells booleans these ways (yaml-language-server reads them so)
+FLAGS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 
-TOP_FIELDS = ("workflow", "description", "workdir", "workspace", "limits", "max_budget_usd", "defaults",
-              "domains", "agents", "tasks", "gates")
-DEFAULTS_FIELDS = ("timeout", "retries", "backoff", "env")
-DOMAIN_FIELDS = ("writes", "reads")
-AGENT_FIELDS = ("domain", "skills", "instances", "workspace", "runner", "model", "max_turns",
-                "max_budget_usd", "description", "env")
-RUNNER_FIELDS = ("command",)
-TASK_FIELDS = ("agent", "requires", "needs", "run", "prompt", "domain", "writes", "reads", "estimate",
-               "timeout", "retries", "backoff", "rollback", "expect_changes", "env", "description")
-GATE_FIELDS = ("needs", "run", "approve", "on_fail", "estimate", "timeout", "retries", "description")
-BACKOFF_FIELDS = ("initial", "factor", "max")
+TOP_FIELDS = declared.TOP.names
+DEFAULTS_FIELDS = declared.DEFAULTS.names
+DOMAIN_FIELDS = declared.DOMAIN.names
+AGENT_FIELDS = declared.AGENT.names
+RUNNER_FIELDS = declared.RUNNER.names
+TASK_FIELDS = declared.TASK.names
+GATE_FIELDS = declared.GATE.names
+BACKOFF_FIELDS = declared.BACKOFF.names
 
 _Node = TypeVar("_Node")
 

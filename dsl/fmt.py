@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 import math
 from typing import TYPE_CHECKING
 
+from . import fields as declared
 from .ast import (
     Agent,
     Backoff,
@@ -109,14 +110,18 @@ def _id(node: Domain | Agent | Task | Gate) -> str:
     return "" if node.id is None else node.id.value
 
 
-DEFAULTS = ("timeout", "retries", "backoff", "env")
-TOP_V2 = ("limits", "max_budget_usd")
-AGENT = ("domain", "skills", "instances", "workspace", "runner", "model", "max_turns", "max_budget_usd",
-         "description", "env")
-TASK_HEAD = ("agent", "requires", "needs")
-TASK_BODY = ("run", "prompt", "domain", "estimate", "timeout", "retries", "backoff", "rollback", "expect_changes", "env",
-             "description")
-GATE_BODY = ("run", "approve", "on_fail", "estimate", "timeout", "retries", "description")
+# the order of fields is their order in fields.py; a task's writes/reads are its inline
+# domain, written where `domain` goes
+_HEAD = ("workflow", "description")                   # `workflow ID "description"` in the grammar form
+_SECTIONS = ("defaults", "domains", "agents", "tasks", "gates")
+TOP = tuple(n for n in declared.TOP.names if n not in (*_HEAD, *_SECTIONS))
+DEFAULTS = declared.DEFAULTS.names
+DOMAIN = declared.DOMAIN.names
+BACKOFF = declared.BACKOFF.names
+AGENT = declared.AGENT.names
+TASK_HEAD = ("agent", "requires", "needs")            # `task ID by A requires S needs N`
+TASK_BODY = tuple(n for n in declared.TASK.names if n not in (*TASK_HEAD, *DOMAIN))
+GATE_BODY = tuple(n for n in declared.GATE.names if n != "needs")
 
 
 # -- the grammar form ------------------------------------------------------------------------------
@@ -149,7 +154,7 @@ def _lanes_statements(fields: Fields) -> list[str]:
     out = []
     for name, v in fields:
         if isinstance(v, Domain):
-            body: Fields = [(k, getattr(v, k)) for k in ("writes", "reads") if getattr(v, k)]
+            body: Fields = [(k, getattr(v, k)) for k in DOMAIN if getattr(v, k)]
             out += _lanes_statements(body) if body else ["domain {}"]
         elif isinstance(v, Backoff):
             out.append(_lanes_backoff(v))
@@ -196,17 +201,13 @@ def to_lanes(wf: Workflow) -> str:
     if wf.description is not None:
         head += f" {_lanes_text(wf.description.value)}"
     sections = [[head]]
-    if wf.workdir is not None:
-        sections[0].append(f"workdir {_lanes_text(wf.workdir.value)}")
-    if wf.workspace is not None:
-        sections[0].append(f"workspace {wf.workspace.value}")
-    sections[0] += _lanes_statements(_fields(wf, TOP_V2))
+    sections[0] += _lanes_statements(_fields(wf, TOP))
     if wf.defaults is not None:
         stmts = _lanes_statements(_fields(wf.defaults, DEFAULTS))
         sections[0].append(_lanes_block("defaults", stmts) if stmts else "defaults {}")
     w = _pad(_id(d) for d in wf.domains)
     sections.append([_lanes_block(f"domain {_id(d):<{w}}",
-                                  _lanes_statements(_fields(d, ("writes", "reads")))) for d in wf.domains])
+                                  _lanes_statements(_fields(d, DOMAIN))) for d in wf.domains])
     w = _pad(a.id.value for a in wf.agents)
     sections.append([_lanes_block(f"agent {a.id.value:<{w}}", _lanes_statements(_fields(a, AGENT)))
                      for a in wf.agents])
@@ -257,9 +258,9 @@ def _yaml_value(v: Value, indent: str | None = None) -> str:
     if isinstance(v, Number):
         return number(v)
     if isinstance(v, Domain):
-        return _flow([(k, getattr(v, k)) for k in ("writes", "reads") if getattr(v, k)])
+        return _flow([(k, getattr(v, k)) for k in DOMAIN if getattr(v, k)])
     if isinstance(v, Backoff):
-        return _flow([(k, getattr(v, k)) for k in ("initial", "factor", "max") if getattr(v, k) is not None])
+        return _flow([(k, getattr(v, k)) for k in BACKOFF if getattr(v, k) is not None])
     if isinstance(v, Command):
         return _flow([] if v.command is None else [("command", v.command)])
     if _is_limits(v):
@@ -299,14 +300,10 @@ def to_yaml(wf: Workflow) -> str:
     head = [f"workflow: {_yaml_id(wf.id.value)}" if wf.id else "workflow:"]
     if wf.description is not None:
         head.append(f"description: {_yaml_value(wf.description, '')}")
-    if wf.workdir is not None:
-        head.append(f"workdir: {_yaml_value(wf.workdir, '')}")
-    if wf.workspace is not None:
-        head.append(f"workspace: {wf.workspace.value}")
-    head += [f"{k}: {_yaml_value(v, '')}" for k, v in _fields(wf, TOP_V2)]
+    head += [f"{k}: {_yaml_value(v, '')}" for k, v in _fields(wf, TOP)]
     if wf.defaults is not None:
         head.append(_yaml_entry("defaults", _fields(wf.defaults, DEFAULTS), ""))
-    sections = [head] + [s for s in (_yaml_section("domains", wf.domains, ("writes", "reads")),
+    sections = [head] + [s for s in (_yaml_section("domains", wf.domains, DOMAIN),
                                      _yaml_section("agents", wf.agents, AGENT),
                                      _yaml_section("tasks", wf.tasks, TASK_HEAD + TASK_BODY),
                                      _yaml_section("gates", wf.gates, ("needs",) + GATE_BODY)) if s]
@@ -329,7 +326,7 @@ def _yaml_fields(node: Domain | Agent | Task | Gate, names: tuple[str, ...]) -> 
     fields = _fields(node, names)
     if not isinstance(node, Task) or not isinstance(node.domain, Domain) or node.domain.id is not None:
         return fields
-    inline: Fields = [(k, getattr(node.domain, k)) for k in ("writes", "reads") if getattr(node.domain, k)]
+    inline: Fields = [(k, getattr(node.domain, k)) for k in DOMAIN if getattr(node.domain, k)]
     if not inline:
         return fields
     at = [name for name, _ in fields].index("domain")
