@@ -163,3 +163,15 @@ def test_lanes_work_runs_agent_tasks_with_their_runner(tmp_path):
     assert (tmp_path / "src" / "g.py").exists() and calls(tmp_path)[0]["tool"] == "gemini"
     data = json.loads(run("status", "pw", "--format", "json").stdout)
     assert data["status"] == "succeeded"
+
+
+def test_the_agents_example_builds_the_documented_command_lines():
+    root = Path(__file__).resolve().parent.parent
+    r = run("plan", root / "examples" / "agents.yaml")
+    assert r.returncode == 0, r.stderr
+    nodes = {n["id"]: n for n in json.loads(r.stdout)["nodes"]}
+    schema = nodes["schema"]["command"]
+    assert schema.startswith("claude -p --output-format stream-json --verbose")
+    assert "--max-turns 20" in schema and "--max-budget-usd 1" in schema and "Edit(/contracts/**)" in schema
+    assert "--sandbox workspace-write" in nodes["ui"]["command"] and nodes["ui"]["runner"] == "codex"
+    assert all(nodes[t]["workspace"] == "worktree" for t in ("schema", "api", "ui"))
