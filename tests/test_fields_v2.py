@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import json
-
-import jsonschema
-import pytest
+from pathlib import Path
+import textwrap
 
 from helpers import codes, compile_text, lanes_cli, write
+import jsonschema
+import pytest
+from test_checks_structure import CASES as STRUCTURE_CASES
+import yaml
+
+from lanes.compiler import plan_fields, runners
 from lanes.compiler.planfile import from_json, to_json
+from lanes.dsl import fields as declared
 
 SCHEMA = json.loads(lanes_cli("schema", "plan").stdout)
 
@@ -367,8 +373,8 @@ def test_a_routed_prompt_task_meets_its_agents_runner(tmp_path):
 
 @pytest.mark.parametrize("name,text,where,message", [
     ("w.yaml", "workflow: w\nagents: {a: {runner: claud}}\n", (2, 22),
-     "unknown runner 'claud' (did you mean 'claude'?); the runners are shell, claude, codex, gemini, aider "
-     "and {command: TEMPLATE}"),
+     ("unknown runner 'claud' (did you mean 'claude'?); the runners are shell, claude, codex, gemini, aider "
+     "and {command: TEMPLATE}")),
     ("w.lanes", "workflow w\nagent a { runner cursor }\n", (2, 18),
      "unknown runner 'cursor'; the runners are shell, claude, codex, gemini, aider and {command: TEMPLATE}"),
     ("w.yaml", "workflow: w\nagents: {a: {runner: claude, max_turns: 0}}\n", (2, 41),
@@ -377,8 +383,8 @@ def test_a_routed_prompt_task_meets_its_agents_runner(tmp_path):
      "max_budget_usd must be a number > 0, not '0'"),
     ("w.yaml", "workflow: w\nmax_budget_usd: -1\n", (2, 17), "max_budget_usd must be a number > 0, not '-1'"),
     ("w.yaml", "workflow: w\nlimits: {claud: 2}\n", (2, 10),
-     "'claud' in limits is not a coding agent runner (did you mean 'claude'?); the runners are claude, codex, "
-     "gemini, aider"),
+     ("'claud' in limits is not a coding agent runner (did you mean 'claude'?); the runners are claude, codex, "
+     "gemini, aider")),
     ("w.lanes", "workflow w\nlimits { codex 0 }\n", (2, 16), "the limit of codex must be a whole number >= 1, not '0'"),
     ("w.lanes", "workflow w\nlimits { codex 1; codex 2 }\n", (2, 19), "runner 'codex' is given twice in limits"),
     ("w.yaml", "workflow: w\nlimits: 3\n", (2, 9), "limits must be a mapping of RUNNER: N"),
@@ -398,8 +404,8 @@ def test_a_runner_mapping(tmp_path):
 
 @pytest.mark.parametrize("name,text,where,needle", [
     # a limit the tool cannot keep: at the agent's field, once for all its tasks
-    ("w.yaml", 'workflow: w\nagents: {a: {runner: codex, max_turns: 3}}\n'
-     'tasks: {t: {agent: a, prompt: x}, u: {agent: a, prompt: y}}\n', (2, 40), "cannot be held to max_turns"),
+    ("w.yaml", ('workflow: w\nagents: {a: {runner: codex, max_turns: 3}}\n'
+     'tasks: {t: {agent: a, prompt: x}, u: {agent: a, prompt: y}}\n'), (2, 40), "cannot be held to max_turns"),
     ("w.lanes", 'workflow w\nagent a { runner gemini; max_budget_usd 1 }\n', (2, 41), "no budget flag"),
     # a template: at its text
     ("w.lanes", 'workflow w\nagent a { runner { command "go {prompt}" } }\n', (2, 28), "unknown placeholder {prompt}"),
@@ -415,3 +421,70 @@ def test_what_the_runner_cannot_run_is_e102_at_its_field(tmp_path, name, text, w
     assert len(found_e102) == 1, found_e102
     [(line, column, message)] = found_e102
     assert (line, column) == where and needle in message
+
+
+# --- one declaration; `lanes schema workflow` -----------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW_SCHEMA = json.loads(lanes_cli("schema", "workflow").stdout)
+VALIDATOR = jsonschema.Draft202012Validator(WORKFLOW_SCHEMA)
+
+
+def test_the_runner_names_agree_across_the_layers():
+    assert declared.PRESETS == tuple(runners.PRESETS) == plan_fields.PRESETS
+    assert declared.RUNNERS == ("shell", *runners.PRESETS) == plan_fields.AGENT_RUNNERS
+
+
+def test_the_workflow_schema_is_a_2020_12_schema_with_every_field_described():
+    jsonschema.Draft202012Validator.check_schema(WORKFLOW_SCHEMA)
+    defs = WORKFLOW_SCHEMA["$defs"]
+    for group, where in [(declared.TOP, WORKFLOW_SCHEMA), (declared.AGENT, defs["agent"]),
+                         (declared.TASK, defs["task"]), (declared.GATE, defs["gate"]),
+                         (declared.DEFAULTS, defs["defaults"]), (declared.BACKOFF, defs["backoff"]),
+                         (declared.DOMAIN, defs["domain"]), (declared.RUNNER, defs["runner"])]:
+        assert list(where["properties"]) == list(group.names)
+        assert all(p["description"] for p in where["properties"].values())
+        assert where["additionalProperties"] is False
+    assert defs["agent"]["properties"]["workspace"]["enum"] == ["shared", "worktree"]
+    assert defs["runner_field"]["anyOf"][0]["enum"] == ["shell", "claude", "codex", "gemini", "aider"]
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_validates(example):
+    assert [e.message for e in VALIDATOR.iter_errors(yaml.safe_load(example.read_text()))] == []
+
+
+def test_the_v2_snippets_validate():
+    for text in (WORKSPACES_YAML, INLINE_YAML, AGENTS_YAML, ROLLBACK.replace("AGENT", "a")):
+        assert [e.message for e in VALIDATOR.iter_errors(yaml.safe_load(text))] == []
+
+
+# the YAML snippets of the builder's tests that get E101, E102 or E103
+REFUSED = [textwrap.dedent(case[0]) for case in STRUCTURE_CASES.values() if case[2] in ("E101", "E102", "E103")]
+REFUSED += [
+    "workflow: w\nworkspace: worktre\n",
+    "workflow: w\nagents: {a: {workspace: [shared]}}\n",
+    'workflow: w\nagents: {a: {}}\ntasks: {t: {agent: a, run: "true", expect_changes: maybe}}\n',
+    'workflow: w\nagents: {a: {}}\ntasks: {t: {agent: a, run: "x", domain: {}, reads: "r"}}\n',
+    "workflow: w\nagents: {a: {}}\ntasks: {t: {agent: a}}\n",
+    "workflow: w\nagents: {a: {runner: claude}}\ntasks: {t: {agent: a, run: x, prompt: y}}\n",
+    "workflow: w\nagents: {a: {runner: claud}}\n",
+    "workflow: w\nagents: {a: {runner: claude, max_turns: 0}}\n",
+    "workflow: w\nagents: {a: {runner: claude, max_budget_usd: 0}}\n",
+    "workflow: w\nmax_budget_usd: -1\n",
+    "workflow: w\nlimits: {claud: 2}\n",
+    "workflow: w\nlimits: {codex: 0}\n",
+    "workflow: w\nlimits: 3\n",
+    "workflow: w\nagents: {a: {runner: {cmd: x}}}\n",
+    "agents: {a: {}}\n",
+    "workflow: w\nagents: {a: {}}\ntasks: {9lives: {agent: a, run: x}}\n",
+    "workflow: w\nagents: {a: {}}\ntasks: {t: {agent: a, run: x}}\ngates: {g: {needs: [], run: x}}\n",
+    "workflow: w\ndefaults: {backoff: {factor: 0.5}}\n",
+]
+
+
+@pytest.mark.parametrize("text", REFUSED)
+def test_what_the_builder_refuses_the_schema_refuses(tmp_path, text):
+    comp = compile_text(tmp_path, "w.yaml", text)
+    assert {d.code for d in comp.diagnostics} & {"E101", "E102", "E103"}, comp.diagnostics
+    assert not VALIDATOR.is_valid(yaml.safe_load(text))
