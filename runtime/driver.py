@@ -82,6 +82,7 @@ class Driver:
     def drive(self) -> bool:
         old = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
         started = time.time()
+        self.run.background()
         try:
             with self.progress:
                 ok = in_a_new_thread(self._loop)

@@ -121,6 +121,7 @@ class LocalExecutor:
         self.finished: list[Outcome] = []        # ended before `wait` was asked
         self.base_env = dict(os.environ)
         self.leftovers: list[Leftovers] = []     # of ended tasks, still being ended
+        self.ended: list[_Running] = []          # ended tasks whose leftovers are still to look for
         self.forks = forks()
         self.closed = False
         _keep_descriptors_to_ourselves()
@@ -166,6 +167,8 @@ class LocalExecutor:
     def wait(self, timeout: float | None) -> list[Outcome]:
         """Outcomes of the commands that ended; [] when none did within `timeout`."""
         end = None if timeout is None else time.monotonic() + timeout
+        while self.ended:                        # off the path from one task's end to the next start
+            self._end_leftovers(self.ended.pop())
         while True:
             out, self.finished = self.finished, []
             if not self.running and (end is None or not self.leftovers):
@@ -266,8 +269,8 @@ class LocalExecutor:
                 self._forget(r.out)
                 os.close(r.out)
         del self.running[r.launch.node_id]
-        self._end_leftovers(r)
-        error = None
+        self.ended.append(r)                     # its leftovers: looked for once the loop has
+        error = None                             # started what this end lets start (see wait)
         if r.timed_out:
             error = f"timed out after {r.launch.timeout_s:g}s"
             r.log.write(f"\nlanes: {error}; process group terminated\n".encode())
@@ -298,7 +301,7 @@ class LocalExecutor:
             self.wait(0.1)
         for r in list(self.running.values()):
             signal_group(r.pid, signal.SIGKILL)
-        while self.running or self.leftovers:    # leftovers give up grace + 1 s after their task
+        while self.running or self.leftovers or self.ended:    # leftovers give up grace + 1 s after their task
             self.wait(0.1)
         if not self.closed:
             self.closed = True

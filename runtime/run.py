@@ -36,7 +36,7 @@ from typing import Protocol
 
 from lanes.compiler.planfile import Plan, PlanNode
 from lanes.runtime.agent_output import AgentResult, parse_agent_output
-from lanes.runtime.dashboard import LiveDashboard, write_dashboard
+from lanes.runtime.dashboard import LiveDashboard, Writer, write_dashboard
 from lanes.runtime.executor import Launch, Outcome
 from lanes.runtime.isolation import Allowed, Isolation, worktree_run
 from lanes.runtime.scheduler import Scheduler
@@ -191,6 +191,7 @@ class Run:
         self.undoing: dict[str, object] | None = None        # the rollback row whose command runs
         self.waiting_since: dict[str, float] = {}
         self.last_dashboard = 0.0
+        self.writer: Writer | None = None
         self.last_poll = 0.0
         self.dirty = True
         self.busy_s = 0.0                  # summed attempt time in this session
@@ -386,15 +387,24 @@ class Run:
             self.commit()
 
     def refresh(self, force: bool = False) -> None:
-        """Rewrite the dashboard (at most every DASHBOARD_EVERY_S unless forced)."""
+        """Rewrite the dashboard (at most every DASHBOARD_EVERY_S unless forced): in the
+        background while a driver runs the loop (`background`), else at once."""
         now = time.monotonic()
         if force or (self.dirty and now - self.last_dashboard >= DASHBOARD_EVERY_S):
             self.last_dashboard = now
             self.dirty = False
+            if self.writer is not None:
+                self.writer.put(self.board.text())
+                return
             try:
                 write_dashboard(self.dashboard_path, self.board.text())
             except OSError as exc:
                 self.observer.event(f"cannot write {self.dashboard_path}: {exc.strerror or exc}")
+
+    def background(self) -> None:
+        """Dashboard writes from here on happen in a thread of their own (until `close`)."""
+        if self.writer is None:
+            self.writer = Writer(self.dashboard_path)
 
     def dashboard_due(self) -> float | None:
         if not self.dirty:
@@ -811,7 +821,12 @@ class Run:
         self.batch.run_fields.update(status=status, finished_at=time.time())
         self._dirtied()
         self.commit()
-        self.refresh(force=True)
+        if self.writer is not None:            # the last state, written before we return
+            writer, self.writer = self.writer, None
+            writer.close(self.board.text())
+            self.dirty = False
+        else:
+            self.refresh(force=True)
         if self.isolation is not None:
             self.isolation.close()
 
