@@ -221,9 +221,23 @@ def _full(plan: Plan, title: str, by: str, errors: dict[str, str], conflicts: li
         for n in plan.nodes)
     pairs = _critical_pairs(plan)
     edges = tuple(Edge(key[up], key[n.id], (up, n.id) in pairs) for n in plan.nodes for up in n.needs)
-    drawn = tuple(Conflict(f"x{i}", key[d.nodes[0]], key[d.nodes[1]], d.code, _conflict_label(d))
-                  for i, d in enumerate(conflicts))
-    return Drawing(title, by, False, clusters.all(), boxes, edges, drawn, direction(boxes))
+    return Drawing(title, by, False, clusters.all(), boxes, edges, _pair_conflicts(conflicts, key), direction(boxes))
+
+
+def _pair_conflicts(conflicts: list[Diagnostic], key: dict[str, str]) -> tuple[Conflict, ...]:
+    """One label per pair of tasks: their ids, then a line per conflict (E300, E301 both ways)."""
+    lines: dict[frozenset[str], list[str]] = {}
+    first: dict[frozenset[str], Diagnostic] = {}
+    for d in conflicts:
+        pair = frozenset(d.nodes)
+        first.setdefault(pair, d)
+        label = _conflict_label(d)
+        if label not in lines.setdefault(pair, []):
+            lines[pair].append(label)
+    # the pair is named too: the label says which two tasks even where the lines are hard to follow
+    return tuple(Conflict(f"x{i}", key[d.nodes[0]], key[d.nodes[1]], d.code,
+                          "\n".join([f"{d.nodes[0]} \u00d7 {d.nodes[1]}", *lines[pair]]), len(lines[pair]))
+                 for i, (pair, d) in enumerate(first.items()))
 
 
 

@@ -181,8 +181,14 @@ def test_critical_path_is_bold():
 
 
 def conflict_pairs(graph: dict) -> dict[str, set[str]]:
-    """Each red label of the layout -> the nodes its dashed edges join."""
+    """Each red label of the layout (its lines after the first, which names the pair) -> the
+    nodes its dashed edges join."""
     names = {o["_gvid"]: o["label"].split("\\n")[0] for o in graph["objects"] if "label" in o}
+    for o in graph["objects"]:
+        if o.get("color") == "#d62728" and "label" in o:
+            lines = o["label"].split("\\n")
+            assert " × " in lines[0]
+            names[o["_gvid"]] = "\n".join(lines[1:])
     pairs: dict[str, set[str]] = {}
     for e in graph["edges"]:
         if e.get("style") == "dashed":
@@ -191,14 +197,14 @@ def conflict_pairs(graph: dict) -> dict[str, set[str]]:
     return pairs
 
 
-def boxes_of(graph: dict) -> dict[str, tuple[float, float, float, float]]:
-    """First label line -> the node's bounding box (x0, y0, x1, y1) in points."""
+def boxes_of(graph: dict) -> dict[int, tuple[float, float, float, float]]:
+    """Graphviz's id of each node -> its bounding box (x0, y0, x1, y1) in points."""
     out = {}
     for o in graph["objects"]:
         if "pos" in o and "width" in o and "nodes" not in o:
             x, y = map(float, o["pos"].split(","))
             w, h = float(o["width"]) * 36, float(o["height"]) * 36
-            out[o["label"].split("\\n")[0]] = (x - w, y - h, x + w, y + h)
+            out[o["_gvid"]] = (x - w, y - h, x + w, y + h)
     return out
 
 
@@ -252,12 +258,13 @@ def test_each_conflict_label_joins_exactly_its_pair_beside_every_node(tmp_path, 
     pairs = conflict_pairs(graph)
     assert sorted(map(sorted, pairs.values())) == [["t1", "t3"], ["t2", "t4"]]
     boxes = boxes_of(graph)
-    names = {o["_gvid"]: o["label"].split("\\n")[0] for o in graph["objects"] if "label" in o}
-    for label in pairs:                        # a label never lies over a node
+    labels = {e["head"] for e in graph["edges"] if e.get("style") == "dashed"}
+    assert len(labels) == 2
+    for label in labels:                       # a label never lies over a node
         assert not [n for n, b in boxes.items() if n != label and overlaps(b, boxes[label])], label
     for e in graph["edges"]:                   # nor does a conflict edge cross a third node
         if e.get("style") == "dashed":
-            ends = {names[e["tail"]], names[e["head"]]}
+            ends = {e["tail"], e["head"]}
             crossed = {n for p in spline_points(e) for n, b in boxes.items() if n not in ends and inside(p, b)}
             assert not crossed, (ends, crossed)
 
@@ -279,10 +286,11 @@ def test_a_hand_made_conflict_diagnostic_is_drawn_and_other_errors_outline_their
          diag("E302", "outside", None, nodes=("r",)))
     drawing = build_drawing(plan, d)
     keys = {b.node_id: b.key for b in drawing.boxes}
-    assert [(c.a, c.b, c.label) for c in drawing.conflicts] == [(keys["p"], keys["q"], 'E300 write/write: out/"x"\n')]
+    assert [(c.a, c.b, c.label) for c in drawing.conflicts] == [(keys["p"], keys["q"],
+                                                                'p × q\nE300 write/write: out/"x"\n')]
     assert [b.node_id for b in drawing.boxes if b.error] == ["r"]
     source = emit_dot(plan, d)
-    assert 'x0 [label="E300 write/write: out/\\"x\\"\\n"' in source
+    assert 'x0 [label="p × q\\nE300 write/write: out/\\"x\\"\\n"' in source
 
 
 @needs_dot
@@ -435,7 +443,7 @@ def test_mermaid_draws_gates_as_diamonds_and_conflicts_as_dotted_links(tmp_path)
     comp = compile_text(tmp_path, "w.yaml", CONFLICTING)
     source = emit_mermaid(comp.plan, comp.diagnostics)
     assert re.search(r'n3\{"ok<br/>approval gate · 1m"\}', source)
-    assert 'x0["E300 write/write: src/api/a"]' in source and "  class x0 conflict" in source
+    assert 'x0["t1 × t2<br/>E300 write/write: src/api/a"]' in source and "  class x0 conflict" in source
     assert "  n0 -.- x0" in source and "  n1 -.- x0" in source
     assert re.search(r"linkStyle \d+,\d+,\d+,\d+ stroke:#d62728", source)
     assert all(MERMAID_LINE.fullmatch(line) for line in source.splitlines())
@@ -470,7 +478,7 @@ def test_graph_of_a_workflow_with_errors_is_written_and_exits_1(tmp_path):
     r = lanes_cli("graph", wf, "-o", tmp_path / "g.dot")
     assert r.returncode == 1
     assert "error[E300]" in r.stderr
-    assert 'label="E300 write/write: src/api/a"' in (tmp_path / "g.dot").read_text()
+    assert 'label="t1 × t2\\nE300 write/write: src/api/a"' in (tmp_path / "g.dot").read_text()
 
 
 def test_graph_of_an_unparsable_or_missing_file(tmp_path):
