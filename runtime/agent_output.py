@@ -29,13 +29,13 @@ The shapes, from each tool's documentation:
 """
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 import json
 import math
 import os
 import re
-from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 NO_RESULT = "no result reported"
