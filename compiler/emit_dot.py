@@ -70,24 +70,25 @@ def legend_items(collapsed: bool) -> list[tuple[str, str]]:
     return items
 
 
-def _graph_label(drawing: Drawing) -> str:
+def _graph_label(drawing: Drawing, legend: bool) -> str:
     cell = {"box": '<TD BORDER="1" BGCOLOR="{}">{}</TD>'.format(PALETTE[0], "{}"),
             "gate": '<TD BORDER="1">{}</TD>', "approval": f'<TD BORDER="1" BGCOLOR="{APPROVAL_FILL}">{{}}</TD>',
             "critical": '<TD BORDER="3">{}</TD>',
             "conflict": f'<TD BORDER="1" COLOR="{CONFLICT_COLOUR}" STYLE="dashed">'
                         f'<FONT COLOR="{CONFLICT_COLOUR}">{{}}</FONT></TD>',
             "count": '<TD BORDER="1" BGCOLOR="#eeeeee">{}</TD>'}
-    items = legend_items(drawing.collapsed)
+    items = legend_items(drawing.collapsed) if legend else [("", "")]
     title = "".join(f'<TR><TD ALIGN="LEFT" COLSPAN="{len(items)}">{"<B>" if i == 0 else ""}{_html(line)}'
                     f'{"</B>" if i == 0 else ""}</TD></TR>' for i, line in enumerate(drawing.title.split("; ")))
     glyph = {"gate": "\u25c7 ", "approval": "\u25c7 "}
-    legend = "".join(cell[kind].format(_html(glyph.get(kind, "") + text)) for kind, text in items)
-    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="3">{title}<TR>{legend}</TR></TABLE>>'
+    row = "".join(cell[kind].format(_html(glyph.get(kind, "") + text)) for kind, text in items) if legend else ""
+    return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3" CELLPADDING="3">{title}'
+            f'{f"<TR>{row}</TR>" if row else ""}</TABLE>>')
 
 
-def drawing_to_digraph(drawing: Drawing) -> graphviz.Digraph:  # graphviz is untyped: Any
+def drawing_to_digraph(drawing: Drawing, legend: bool = True) -> graphviz.Digraph:  # graphviz is untyped: Any
     g = graphviz.Digraph(name="lanes", graph_attr={
-        "rankdir": drawing.direction, "label": _graph_label(drawing), "labelloc": "t", "labeljust": "l", "fontname": FONT,
+        "rankdir": drawing.direction, "label": _graph_label(drawing, legend), "labelloc": "t", "labeljust": "l", "fontname": FONT,
         "fontsize": "11", "compound": "true", "newrank": "true", "nodesep": "0.25", "ranksep": "0.5"},
         node_attr={"fontname": FONT, "fontsize": "11", "margin": "0.12,0.06"},
         edge_attr={"fontname": FONT, "fontsize": "9", "color": "#555555", "arrowsize": "0.7"})
@@ -135,6 +136,7 @@ def drawing_to_digraph(drawing: Drawing) -> graphviz.Digraph:  # graphviz is unt
 
 
 def emit_dot(plan: Plan, diagnostics: Sequence[Diagnostic] = (), by: str = "stage",
-             full: bool = False) -> str:
-    """DOT source of the plan's graph (collapsed above COLLAPSE_ABOVE nodes unless `full`)."""
-    return cast(str, drawing_to_digraph(build_drawing(plan, diagnostics, by=by, full=full)).source)
+             full: bool = False, legend: bool = True) -> str:
+    """DOT source of the plan's graph (collapsed above COLLAPSE_ABOVE nodes unless `full`);
+    without `legend` for a page that has its own."""
+    return cast(str, drawing_to_digraph(build_drawing(plan, diagnostics, by=by, full=full), legend).source)

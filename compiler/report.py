@@ -35,6 +35,7 @@ XLINK_NS = "http://www.w3.org/1999/xlink"
 MATRIX_MAX_CELLS = 6000          # above: the domain matrix is listed by pattern instead
 STAGE_IDS_SHOWN = 40
 CONFLICT_EXAMPLES = 3            # example pairs shown per group of conflicts
+CONFLICT_PATTERNS = 6            # what each side writes or reads, per group (the why is left out)
 CONFLICTS_LISTED = 20            # above: each conflict's own block is folded away
 PAGE_SCRIPT = """
 (function () {
@@ -161,8 +162,9 @@ def safe_svg(svg: str | bytes) -> Markup:
 
 
 def report_dot(plan: Plan, diagnostics: Sequence[Diagnostic] = ()) -> str:
-    """The DOT the page draws: the `lanes graph` default (collapsed above the threshold)."""
-    return emit_dot(plan, diagnostics)
+    """The DOT the page draws: the `lanes graph` default (collapsed above the threshold), its
+    legend left to the page."""
+    return emit_dot(plan, diagnostics, legend=False)
 
 
 def _excerpt(d: Diagnostic, sources: dict[str, str]) -> str | None:
@@ -249,7 +251,8 @@ def group_conflicts(plan: Plan, diagnostics: Sequence[Diagnostic]) -> list[Confl
             codes[d.code] += 1
         out.append({"agents": agents, "count": len(ds),
                     "codes": ", ".join(f"{c} \u00d7{k}" for c, k in sorted(codes.items())),
-                    "patterns": [r.message for r in ds[0].related],
+                    "patterns": list(dict.fromkeys(r.message for d in ds for r in d.related
+                                                   if r.span is not None))[:CONFLICT_PATTERNS],
                     "examples": [{"a": d.nodes[0], "b": d.nodes[1], "code": d.code, "witness": d.witness}
                                  for d in ds[:CONFLICT_EXAMPLES]]})
     return out

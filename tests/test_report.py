@@ -261,3 +261,19 @@ def test_chromium_renders_the_page_and_runs_no_injected_script(tmp_path):
         assert not [t for t, _ in page.tags if t in ("img", "iframe")]
         assert HOSTILE_GATE in page.all_text and HOSTILE_TEXT in page.all_text
         assert ('data-control="ran"' in dom) == (name == "bare")
+
+
+@needs_dot
+def test_the_page_has_one_legend_and_conflicts_grouped_by_pair_of_agents(tmp_path):
+    inp = read_input(str(write(tmp_path, "w.yaml", CONFLICTING)), allow_errors=True)
+    svg = render_graphviz(report_dot(inp.plan, inp.diagnostics), "svg")
+    html = render_report(inp.plan, inp.diagnostics, inp.sources, svg=svg)
+    legend = re.search(r'<ul class="legend">(.*?)</ul>', html, re.DOTALL).group(1)
+    assert "bold: critical path" in legend and "red dashed: a conflict" in legend
+    assert "bold: critical path" not in svg.decode()           # the picture leaves it to the page
+    rows = re.search(r'<section id="conflicts">.*?<tbody>(.*?)</tbody>', html, re.DOTALL).group(1)
+    groups = re.findall(r'<td><code class="id">(\w+)</code> and <code class="id">(\w+)</code></td>\s*'
+                        r'<td data-sort="(\d+)">', rows)
+    assert groups == [("a", "b", "1"), ("b", "c", "1")]
+    assert "<code>src/api/a</code>" in rows and "<code>docs/a</code>" in rows
+    assert "they may run at the same time" not in rows          # the patterns, not the why
