@@ -68,11 +68,22 @@ def _related_line(r: Related) -> str:
     return f"  {safe(r.message)} ({where})"
 
 
+_LINES: dict[int, tuple[str, list[str]]] = {}
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of a source, split once however many diagnostics point into it."""
+    hit = _LINES.get(id(text))
+    if hit is None or hit[0] is not text:
+        hit = _LINES[id(text)] = (text, text.split("\n"))
+    return hit[1]
+
+
 def _excerpt(span: Span, sources: Mapping[str, str], paint: Callable[[str, str], str]) -> list[str]:
     text = sources.get(span.file)
     if text is None:
         return []
-    lines = text.split("\n")
+    lines = _lines(text)
     if not 1 <= span.line <= len(lines):
         return []
     raw = lines[span.line - 1].rstrip("\r").expandtabs(1)
@@ -135,8 +146,8 @@ def _crowd_keys(d: Diagnostic, agent_of: AgentOf) -> list[object]:
     if d.code in ("E300", "E301"):
         for k in (0, 1):
             side = _side(d, k)
-            if side is not None:
-                keys.append((side, d.related[k].span))
+            if side is not None:          # the pattern where it was written (spans are shared)
+                keys.append((side, id(d.related[k].span)))
     return keys
 
 
