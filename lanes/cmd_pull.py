@@ -11,7 +11,7 @@ import json
 import sys
 
 from lanes.runtime.store import Store, StoreError
-from lanes.state import add_state, new_run_id, open_store, run_id_problem
+from lanes.state import add_state, open_store
 
 MAX_LEASE_S = 366 * 86400
 
@@ -72,41 +72,13 @@ def _answer(operation: Callable[[], object]) -> int:
 
 
 def open_cmd(args: argparse.Namespace) -> int:
-    from lanes.inputs import read_input
-    from lanes.runtime.pull import open_run
-
-    if args.run_id is not None and (problem := run_id_problem(args.run_id)):
-        print(f"lanes: {problem}", file=sys.stderr)
-        return 2
-    inp = read_input(args.file)
-    if inp.plan is None:
-        return inp.status
-    from lanes.cmd_run import _briefs
-    briefs = _briefs(inp.plan)
-    if briefs is None:
-        return 1
-    from lanes.enforce import allowed_by
-    from lanes.runtime.isolation import problem as isolation_problem
-    refused = isolation_problem(inp.plan)
-    if refused:
-        print(f"lanes: cannot open the run: {refused}", file=sys.stderr)
-        return 2
-    store = open_store(args, create=True)
-    if store is None:
-        return 2
-    run_id = args.run_id or new_run_id()
-    try:
-        open_run(store, inp.plan, run_id, inp.source_path, keep_going=args.keep_going, briefs=briefs,
-                 allowed=allowed_by)
-    except StoreError as exc:
-        print(f"lanes: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"lanes: cannot write state in {store.dir}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    print(f"run {run_id}\nstate {store.dir}")
-    print(f"claim its nodes with: lanes claim {run_id}" +
-          (f" --state {store.dir}" if args.state else ""), file=sys.stderr)
+    from lanes.cmd_run import create_run
+    from lanes.runtime.run import Options
+    r = create_run(args, "pull", Options(keep_going=args.keep_going))
+    if isinstance(r, int):
+        return r
+    print(f"claim its nodes with: lanes claim {r.run_id}" +
+          (f" --state {r.store.dir}" if args.state else ""), file=sys.stderr)
     return 0
 
 

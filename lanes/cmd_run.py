@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _usage_error(args: argparse.Namespace) -> str | None:
-    if args.scheduler and args.executor != "dask":
+    if getattr(args, "scheduler", None) and args.executor != "dask":
         return "--scheduler needs --executor dask"
     run_id = getattr(args, "run_id", None)
     if run_id is not None:
@@ -132,9 +132,16 @@ def _store(args: argparse.Namespace, create: bool) -> Store | None:
     return open_store(args, create=create)
 
 
-def run(args: argparse.Namespace) -> int:
+def create_run(args: argparse.Namespace, mode: str, options: "Options") -> "Run | int":
+    """`lanes run` and `lanes open`: read FILE, check that the run can start here, render
+    the briefs and create the run (printing `run RUN_ID` and `state DIR`); or the exit
+    status after saying why not."""
+    import os
+
     from lanes.compiler.planfile import to_json
+    from lanes.enforce import allowed_by
     from lanes.inputs import read_input
+    from lanes.runtime.isolation import problem as isolation_problem
     from lanes.runtime.run import Run
     from lanes.runtime.store import StoreError
     problem = _usage_error(args)
@@ -145,12 +152,9 @@ def run(args: argparse.Namespace) -> int:
     if inp.plan is None:
         return inp.status
     plan = inp.plan
-    import os
     if not os.path.isdir(plan.workdir):
         print(f"lanes: workdir {plan.workdir} does not exist", file=sys.stderr)
         return 2
-    from lanes.enforce import allowed_by
-    from lanes.runtime.isolation import problem as isolation_problem
     refused = isolation_problem(plan)
     if refused:
         print(f"lanes: cannot start the run: {refused}", file=sys.stderr)
@@ -163,8 +167,8 @@ def run(args: argparse.Namespace) -> int:
     if briefs is None:
         return 1
     try:
-        r = Run.create(store, plan, run_id, inp.plan_text or to_json(plan), inp.source_path, "run",
-                       _options(args), briefs, allowed=allowed_by)
+        r = Run.create(store, plan, run_id, inp.plan_text or to_json(plan), inp.source_path, mode,
+                       options, briefs, allowed=allowed_by)
     except StoreError as exc:
         print(f"lanes: {exc}", file=sys.stderr)
         return 1
@@ -172,7 +176,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"lanes: cannot write the run's files in {store.dir}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(f"run {run_id}\nstate {store.dir}", flush=True)
-    return execute(r, args)
+    return r
+
+
+def run(args: argparse.Namespace) -> int:
+    r = create_run(args, "run", _options(args))
+    return r if isinstance(r, int) else execute(r, args)
 
 
 def resume(args: argparse.Namespace) -> int:
