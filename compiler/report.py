@@ -51,8 +51,9 @@ PAGE_SCRIPT = """
       svg.style.maxWidth = "none";
       if (level) { level.textContent = Math.round(scale * 100) + "%"; }
     };
-    var fitWidth = function () { set(Math.min(1, (box.clientWidth - 2) / w)); };
-    var fitAll = function () { set(Math.min(1, (box.clientWidth - 2) / w, (box.clientHeight - 2) / h)); };
+    var most = 1.5;                  /* a small graph is enlarged this far at most */
+    var fitWidth = function () { set(Math.min(most, (box.clientWidth - 2) / w)); };
+    var fitAll = function () { set(Math.min(most, (box.clientWidth - 2) / w, (box.clientHeight - 2) / h)); };
     var zoomAt = function (factor, x, y) {
       var left = box.scrollLeft + x, top = box.scrollTop + y, old = scale;
       set(scale * factor);
