@@ -139,31 +139,40 @@ def group_key(d: Diagnostic, agent_of: AgentOf) -> tuple[str, ...]:
     return (d.code,)
 
 
-def _crowd_keys(d: Diagnostic, agent_of: AgentOf) -> list[object]:
-    """What a diagnostic shares with others of its kind: its group, and for a conflict
-    each of its two patterns (where it was written)."""
-    keys: list[object] = [group_key(d, agent_of)]
+def _pattern_keys(d: Diagnostic) -> list[object]:
+    """The two patterns of a conflict, each where it was written (spans are shared)."""
+    keys: list[object] = []
     if d.code in ("E300", "E301"):
         for k in (0, 1):
             side = _side(d, k)
-            if side is not None:          # the pattern where it was written (spans are shared)
+            if side is not None:
                 keys.append((side, id(d.related[k].span)))
     return keys
 
 
 def tool_order(diagnostics: Sequence[Diagnostic], agent_of: AgentOf) -> list[Diagnostic]:
-    """The order of the machine formats. A diagnostic's rank is how many before it (in
-    position order) share its group or one of its patterns; the list goes by rank, then
-    position. So the first N of a truncated list take one of every group and every
-    pattern before a second of any: a broad pattern met by thousands cannot crowd out
-    the rest, and --max N lists a prefix of the full list."""
-    seen: dict[object, int] = {}
+    """The order of the machine formats, so that the first N of a truncated list show
+    every kind of problem before a second of any. A conflict is charged to its broader
+    pattern (the one in more conflicts); its rank is how many before it (in position
+    order) share its group, or were charged to the same pattern; the list goes by rank,
+    then position. So a broad pattern met by thousands shows one pair per round and
+    cannot crowd out the rest, and --max N lists a prefix of the full list."""
+    keys = [_pattern_keys(d) for d in diagnostics]
+    total: dict[object, int] = {}
+    for ks in keys:
+        for k in ks:
+            total[k] = total.get(k, 0) + 1
+    in_group: dict[object, int] = {}
+    charged: dict[object, int] = {}
     ranked = []
-    for index, d in enumerate(diagnostics):
-        keys = _crowd_keys(d, agent_of)
-        rank = max(seen.get(k, 0) for k in keys)
-        for k in keys:
-            seen[k] = seen.get(k, 0) + 1
+    for index, (d, ks) in enumerate(zip(diagnostics, keys, strict=True)):
+        group = group_key(d, agent_of)
+        rank = in_group.get(group, 0)
+        in_group[group] = rank + 1
+        if ks:
+            broad = max(ks, key=total.__getitem__)
+            rank = max(rank, charged.get(broad, 0))
+            charged[broad] = charged.get(broad, 0) + 1
         ranked.append((rank, index, d))
     ranked.sort(key=lambda r: (r[0], r[1]))
     return [d for _, _, d in ranked]
