@@ -210,7 +210,7 @@ def boxes_of(graph: dict) -> dict[int, tuple[float, float, float, float]]:
 
 def spline_points(edge: dict, steps: int = 20) -> list[tuple[float, float]]:
     """Points along the cubic Bezier pieces of a laid-out edge."""
-    pts = [tuple(map(float, p.split(","))) for p in edge["pos"].split() if not p[0] in "es"]
+    pts = [tuple(map(float, p.split(","))) for p in edge["pos"].split() if p[0] not in "es"]
     out = []
     for i in range(0, len(pts) - 3, 3):
         (x0, y0), (x1, y1), (x2, y2), (x3, y3) = pts[i:i + 4]
@@ -293,11 +293,15 @@ def test_a_hand_made_conflict_diagnostic_is_drawn_and_other_errors_outline_their
     assert 'x0 [label="p × q\\nE300 write/write: out/\\"x\\"\\n"' in source
 
 
+HOSTILE_CONFLICT = (diag("E300", "overlap", None, witness=HOSTILE_TEXT, nodes=(HOSTILE_ID, HOSTILE_ID2)),)
+
+
 @needs_dot
 def test_hostile_labels_are_drawn_literally():
-    source = emit_dot(hostile_plan(), by="agent")
+    source = emit_dot(hostile_plan(), HOSTILE_CONFLICT, by="agent")
     texts = svg_texts(svg_of(source))
     assert HOSTILE_ID in texts and HOSTILE_GATE in texts
+    assert f"{HOSTILE_ID} × a" in texts and f"E300 write/write: {HOSTILE_TEXT}" in texts   # the conflict label
     # a user's newline breaks the line; a user's backslash sequence stays two characters
     assert "a" in texts and "b [c] {d} |e| #quot; %% f; g --> h \\n \\N" in texts
     assert any("w</title><script>" in t for t in texts)
@@ -429,12 +433,13 @@ def test_mermaid_text_is_inert_and_decodes_back(text):
 
 @pytest.mark.parametrize("by", ["stage", "agent"])
 def test_mermaid_source_keeps_its_structure_with_hostile_strings(by):
-    source = emit_mermaid(hostile_plan(), by=by)
+    source = emit_mermaid(hostile_plan(), HOSTILE_CONFLICT, by=by)
     lines = source.splitlines()
     bad = [line for line in lines if not MERMAID_LINE.fullmatch(line)]
     assert not bad
     assert lines[3] == "flowchart LR"
     assert sum("-->" in line for line in lines) == 2       # the two real edges, no injected one
+    assert sum("-.-" in line for line in lines) == 2       # the conflict label's two links
     assert "  class n1 critical" in lines and "  class n2 approval" in lines
     assert ("subgraph" in source) == (by == "stage")
 
