@@ -1,4 +1,4 @@
-"""The compiler's one way through: AST -> resolved model -> checks -> plan."""
+"""The compiler's one way through: AST -> expanded AST -> resolved model -> checks -> plan."""
 from __future__ import annotations
 
 from lanes.compiler.domains import check_domains
@@ -10,14 +10,18 @@ from lanes.compiler.resolve import resolve
 from lanes.compiler.workspace_check import check_workspaces
 from lanes.dsl.ast import Workflow
 from lanes.dsl.diagnostics import Diagnostic
+from lanes.dsl.expand import expand_workflow, explain
 from lanes.dsl.source import Source
 
 
 def analyse(workflow: Workflow, source: Source | None) -> tuple[Model, list[Diagnostic]]:
-    """Every check after parsing: references, cycles, routing, workspaces, gates, then the
-    domain proof."""
-    model, diags = resolve(workflow, source)
-    return model, [*diags, *check_workspaces(model), *check_rollback_gates(model), *check_domains(model)]
+    """Every check after parsing: for_each expanded first, then references, cycles,
+    routing, workspaces, gates, then the domain proof. A diagnostic about an expanded
+    task points at its template and names its item."""
+    expanded, origins, diags = expand_workflow(workflow)
+    model, more = resolve(expanded, source)
+    checks = [*diags, *more, *check_workspaces(model), *check_rollback_gates(model), *check_domains(model)]
+    return model, explain(checks, origins)
 
 
 def plan_model(model: Model) -> Plan:

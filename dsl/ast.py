@@ -119,6 +119,24 @@ class Agent:
 
 
 @dataclass(frozen=True)
+class Axis:
+    """One key of a `for_each` and its items: `port: [8000, 8001]`."""
+
+    key: Name
+    items: tuple[Text, ...]
+
+
+@dataclass(frozen=True)
+class ForEach:
+    """`for_each` of a task template (SPEC section 10): one task per item, or per
+    combination of items when several keys are given (their product, keys in order).
+    The AST keeps the template; dsl/expand.py makes the tasks."""
+
+    axes: tuple[Axis, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Task:
     id: Name
     agent: Name | None
@@ -136,6 +154,7 @@ class Task:
     span: Span = field(compare=False, repr=False)
     expect_changes: Flag | None = None
     prompt: Text | None = None
+    for_each: ForEach | None = None
 
 
 @dataclass(frozen=True)

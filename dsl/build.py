@@ -15,6 +15,7 @@ from typing import TypeVar
 from . import fields as declared
 from .ast import (
     Agent,
+    Axis,
     Backoff,
     Command,
     Defaults,
@@ -23,6 +24,7 @@ from .ast import (
     Duration,
     EnvVar,
     Flag,
+    ForEach,
     Gate,
     Limit,
     Name,
@@ -38,6 +40,7 @@ from .raw import Map, Raw, Scalar, Seq
 from .span import Span
 
 ID = re.compile(declared.ID_PATTERN + r"\Z")
+ITEM = re.compile(declared.ITEM_PATTERN + r"\Z")
 ENV_NAME = re.compile(declared.ENV_NAME_PATTERN + r"\Z")
 
 ON_FAIL = declared.ON_FAIL
@@ -143,11 +146,59 @@ class _Builder:
         value = self.scalar(node, what)
         return None if value is None else self.ident(value, node.span, what)
 
-    def names(self, node: Raw | None, what: str) -> tuple[Name, ...]:
+    def names(self, node: Raw | None, what: str, keys: tuple[str, ...] = ()) -> tuple[Name, ...]:
+        """Ids; with `keys` (a template's for_each), ids that hold `{KEY}` placeholders too."""
         if node is None:
             return ()
+        if keys:
+            return tuple(n for n in (self.template_ident(value, span, what, keys)
+                                     for value, span in self.items(node, what)) if n is not None)
         return tuple(n for n in (self.ident(value, span, what) for value, span in self.items(node, what))
                      if n is not None)
+
+    def template_ident(self, value: str, span: Span, what: str, keys: tuple[str, ...]) -> Name | None:
+        """An id of a template, where `{KEY}` stands for an item (checked again once expanded)."""
+        plain = value
+        for k in keys:
+            plain = plain.replace("{" + k + "}", "x")
+        if "{" in plain or not ID.match(plain):
+            return self.ident(value, span, what)
+        return Name(value, span)
+
+    def for_each(self, node: Raw | None, what: str) -> ForEach | None:
+        """`for_each: {KEY: [items], ...}`: each key an id, each item an id fragment."""
+        if node is None:
+            return None
+        if not isinstance(node, Map):
+            self.error("E102", f"for_each of {what} must be a mapping of KEY: [items] "
+                       "(for_each: {port: [8000, 8001]})", node.span)
+            return None
+        axes: list[Axis] = []
+        seen: set[str] = set()
+        for key, value in node.entries:
+            ident = self.ident(key.value, key.span, "for_each key")
+            if ident is None:
+                continue
+            if ident.value in seen:
+                self.error("E102", f"for_each key '{ident.value}' is given twice in {what}", key.span)
+                continue
+            seen.add(ident.value)
+            given = self.items(value, f"the items of '{ident.value}'")
+            if not given:
+                self.error("E102", f"for_each key '{ident.value}' of {what} has no items", value.span)
+                continue
+            items: list[Text] = []
+            for text, span in given:
+                if ITEM.match(text):
+                    items.append(Text(text, span))
+                else:
+                    self.error("E102", f"item '{text}' of for_each key '{ident.value}' is not an id fragment "
+                               "(letters, digits, '_' and '-'): it becomes part of a task id", span)
+            if len(items) == len(given):
+                axes.append(Axis(ident, tuple(items)))
+        if not node.entries:
+            self.error("E102", f"for_each of {what} has no keys (for_each: {{port: [8000, 8001]}})", node.span)
+        return ForEach(tuple(axes), node.span) if axes else None
 
     def text(self, node: Raw | None, what: str) -> Text | None:
         if node is None:
@@ -354,14 +405,16 @@ class _Builder:
                        "(instructions for a coding agent)" + (", not both" if "run" in f else ""),
                        f["prompt"][0].span if "run" in f else ident.span)
         requires = self.names(get("requires"), "skill") if "requires" in f else None
-        return Task(ident, self.id_of(get("agent"), "agent"), requires, self.names(get("needs"), "need"),
+        for_each = self.for_each(get("for_each"), what)
+        keys = () if for_each is None else tuple(a.key.value for a in for_each.axes)
+        return Task(ident, self.id_of(get("agent"), "agent"), requires, self.names(get("needs"), "need", keys),
                     self.text(get("run"), "run"), self.task_domain(f, what),
                     self.duration(get("estimate"), "estimate"), self.duration(get("timeout"), "timeout"),
                     self.integer(get("retries"), "retries", 0), self.backoff(get("backoff"), what),
                     self.text(get("rollback"), "rollback"), self.env(get("env"), what),
                     self.text(get("description"), "description"), node.span,
                     expect_changes=self.flag(get("expect_changes"), "expect_changes"),
-                    prompt=self.text(get("prompt"), "prompt"))
+                    prompt=self.text(get("prompt"), "prompt"), for_each=for_each)
 
     def gate(self, ident: Name, node: Raw) -> Gate:
         what = f"gate '{ident.value}'"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ID_PATTERN = r"[A-Za-z_][A-Za-z0-9_-]*"
+ITEM_PATTERN = r"[A-Za-z0-9_-]+"          # an item of a for_each: a fragment of the ids it makes
 ENV_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 ON_FAIL = ("stop", "rollback", "continue")
 WORKSPACES = ("shared", "worktree")
@@ -23,7 +24,7 @@ RUNNERS = ("shell", *PRESETS)
 class Field:
     """One field. `kind` names the shape of its value (workflow_schema.py knows each):
     id, ids, text, patterns, duration, count, count1 (>= 1), factor, amount, flag,
-    choice (one of `choices`), env, backoff, domain, runner, limits, and the groups
+    choice (one of `choices`), env, backoff, domain, runner, limits, for_each, and the groups
     defaults, domains, agents, tasks, gates."""
 
     name: str
@@ -106,6 +107,8 @@ RUNNER = Group("a runner", (
 ), required=("command",))
 
 TASK = Group("a task", (
+    Field("for_each", "for_each", "KEY: [items]: one task per item (several keys: per combination), id "
+                                  "TASK-ITEM, {KEY} replaced in its commands, texts, patterns, needs and env"),
     Field("agent", "id", "the agent that runs it"),
     Field("requires", "ids", "skills: the task goes to the agent with all of them that has the least work"),
     Field("needs", "ids", "tasks and gates that must succeed before it starts"),

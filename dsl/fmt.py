@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 import math
+import re
 from typing import TYPE_CHECKING
 
 from . import fields as declared
@@ -21,6 +22,7 @@ from .ast import (
     Duration,
     EnvVar,
     Flag,
+    ForEach,
     Gate,
     Limit,
     Name,
@@ -79,8 +81,8 @@ def _verbatim_lines(text: str) -> bool:
 # -- what is printed: the fields of each node, in order -----------------------------------------
 
 Words = tuple[Name, ...] | tuple[Text, ...]                        # skills, needs, writes ...
-Value = (Name | Text | Number | Duration | Flag | Domain | Backoff | Command | Words | tuple[EnvVar, ...]
-         | tuple[Limit, ...])
+Value = (Name | Text | Number | Duration | Flag | Domain | Backoff | Command | ForEach | Words
+         | tuple[EnvVar, ...] | tuple[Limit, ...])
 Fields = list[tuple[str, Value]]
 
 
@@ -119,7 +121,7 @@ DEFAULTS = declared.DEFAULTS.names
 DOMAIN = declared.DOMAIN.names
 BACKOFF = declared.BACKOFF.names
 AGENT = declared.AGENT.names
-TASK_HEAD = ("agent", "requires", "needs")            # `task ID by A requires S needs N`
+TASK_HEAD = ("for_each", "agent", "requires", "needs")  # `task ID for K in I by A requires S needs N`
 TASK_BODY = tuple(n for n in declared.TASK.names if n not in (*TASK_HEAD, *DOMAIN))
 GATE_BODY = tuple(n for n in declared.GATE.names if n != "needs")
 
@@ -137,8 +139,8 @@ def _flag(v: Flag) -> str:
 
 
 def _lanes_value(v: Name | Text | Number | Duration | Flag | Words) -> str:
-    if isinstance(v, Name):
-        return v.value
+    if isinstance(v, Name):                           # a template's need may hold `{KEY}`
+        return v.value if ID_START.match(v.value) else quote(v.value)
     if isinstance(v, Flag):
         return _flag(v)
     if isinstance(v, Text):
@@ -160,6 +162,9 @@ def _lanes_statements(fields: Fields) -> list[str]:
             out.append(_lanes_backoff(v))
         elif isinstance(v, Command):
             out.append("runner { " + (f"command {_lanes_text(v.command.value)}" if v.command else "") + " }")
+        elif isinstance(v, ForEach):                      # (a task writes it in its head)
+            out.append("for_each { " + "; ".join(f"{a.key.value} " + ", ".join(i.value for i in a.items)
+                                                 for a in v.axes) + " }")
         elif _is_limits(v):
             out.append("limits { " + "; ".join(f"{x.runner.value} {number(x.count)}" for x in v) + " }")
         elif _is_env(v):
@@ -219,6 +224,9 @@ def to_lanes(wf: Workflow) -> str:
 def _lanes_task(t: Task) -> str:
     head = f"task {t.id.value}"
     body = _fields(t, TASK_BODY)
+    if t.for_each is not None:
+        # items are id fragments, plain words of the grammar
+        head += "".join(f" for {a.key.value} in " + ", ".join(i.value for i in a.items) for a in t.for_each.axes)
     if t.agent is not None:
         head += f" by {t.agent.value}"
     if t.requires:
@@ -237,12 +245,13 @@ def _lanes_gate(g: Gate) -> str:
 
 # -- the YAML form ----------------------------------------------------------------------------------
 
+ID_START = re.compile(declared.ID_PATTERN + r"\Z")
 _YAML_WORDS = {"null", "true", "false", "yes", "no", "on", "off", "y", "n", "~"}
 
 
 def _yaml_id(value: str) -> str:
     """Ids are plain; those a YAML reader would take for null or a boolean are quoted."""
-    return quote(value) if value.lower() in _YAML_WORDS else value
+    return quote(value) if value.lower() in _YAML_WORDS or not ID_START.match(value) else value
 
 
 def _yaml_value(v: Value, indent: str | None = None) -> str:
@@ -263,11 +272,21 @@ def _yaml_value(v: Value, indent: str | None = None) -> str:
         return _flow([(k, getattr(v, k)) for k in BACKOFF if getattr(v, k) is not None])
     if isinstance(v, Command):
         return _flow([] if v.command is None else [("command", v.command)])
+    if isinstance(v, ForEach):
+        return "{" + ", ".join(f"{a.key.value}: [" + ", ".join(_yaml_item(i.value) for i in a.items) + "]"
+                               for a in v.axes) + "}"
     if _is_limits(v):
         return "{" + ", ".join(f"{x.runner.value}: {number(x.count)}" for x in v) + "}"
     if _is_env(v):
         return "{" + ", ".join(f"{_yaml_id(e.name.value)}: {quote(e.value.value)}" for e in v) + "}"
     return "[" + ", ".join(_yaml_value(i) for i in v) + "]"
+
+
+def _yaml_item(value: str) -> str:
+    """An item of a for_each (an id fragment): plain, unless YAML would read it as something else
+    than that text (`null`, `true`, `1e3`...)."""
+    return value if value.isdigit() or (ID_START.match(value) and value.lower() not in _YAML_WORDS) \
+        else quote(value)
 
 
 def _yaml_literal(text: str, indent: str) -> str | None:

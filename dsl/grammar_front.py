@@ -33,7 +33,7 @@ from .span import Span
 MAX_DEPTH = 8          # blocks in blocks; a workflow needs 2 (task > env), the rest is hostile
 MAX_ERRORS = 20        # syntax errors reported from one file
 DECLARATIONS = {"domain": "domains", "agent": "agents", "task": "tasks", "gate": "gates"}
-HEAD_CLAUSES = {"task": ("by", "requires", "needs"), "gate": ("needs",)}
+HEAD_CLAUSES = {"task": ("for", "by", "requires", "needs"), "gate": ("needs",)}
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f",
             "0": "\0"}
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.DOTALL)
@@ -187,6 +187,9 @@ class _Statements(Transformer[_Token, "Map | None"]):
 
     def clause(self, c: list[Any]) -> _Clause:
         key = self.key(c[0])
+        if c[0] == "for":                        # `for port in 8000, 8001` -> {port: [8000, 8001]}
+            name, items = self.key(c[1]), self.seq(c[3:])
+            return _Clause((key, Map(((name, items),), self.join(name.span, items.span))))
         if c[0] == "by":
             key = Scalar("agent", key.span)
             return _Clause((key, self.scalar(c[1]) if len(c) == 2 else self.seq(c[1:])))
@@ -287,12 +290,22 @@ class _Statements(Transformer[_Token, "Map | None"]):
             return
         body: list[tuple[Scalar, Raw]] = []
         allowed = HEAD_CLAUSES.get(kind, ())
+        axes: list[tuple[Scalar, Raw]] = []
+        at: int | None = None
+        first = d.key
         for key, value in d.clauses:
             word = "by" if key.value == "agent" else key.value
             if word not in allowed:
                 where = f"a {kind}'s head takes " + " or ".join(f"'{a}'" for a in allowed) if allowed \
                     else "only tasks and gates have head clauses"
                 self.problem(f"unexpected '{word}' after {kind} '{ident.value}' ({where})", key.span)
+            if word == "for" and isinstance(value, Map):  # every `for` of a head makes one for_each
+                if at is None:
+                    at, first = len(body), key
+                    body.append((key, value))
+                axes += value.entries
+                body[at] = (Scalar("for_each", first.span), Map(tuple(axes), self.join(first.span, value.span)))
+                continue
             body.append((key, value))
         if d.block is not None:
             # an agent's writes/reads are its inline domain; a task takes them as fields, in
@@ -337,7 +350,7 @@ class _Lexer(Lexer):
     """
 
     __future_interface__ = 2
-    KEYWORDS = ("BY", "REQUIRES", "NEEDS", "MAX")
+    KEYWORDS = ("BY", "REQUIRES", "NEEDS", "MAX", "FOR", "IN")
     NEWLINES = frozenset(("_SEP", "_COMMA", "LBRACE", "LONG_STRING"))
 
     def __init__(self, conf: LexerConf) -> None:
@@ -473,6 +486,7 @@ def _resumed(text: str, exc: UnexpectedInput) -> str | None:
 # -- syntax errors in words -----------------------------------------------------------------------
 
 _WORDS = {"name": "a name", "value": "a value", "BY": "'by'", "REQUIRES": "'requires'", "NEEDS": "'needs'",
+          "FOR": "'for'", "IN": "'in'",
           "_COMMA": "','", "STRING": "a description string", "STAR": "'*'", "MAX": "'max'", "LBRACE": "'{'",
           "RBRACE": "'}'", "_SEP": "end of statement", "$END": "end of file"}         # in the order listed
 
@@ -503,6 +517,9 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str, braces: list[_Toke
     stack = exc.interactive_parser.parser_state.value_stack if exc.interactive_parser else []
     keyword, after = _statement_of(stack)
     depth = sum(1 for t in stack if isinstance(t, Token) and t.type == "LBRACE")
+    if len(stack) >= 2 and isinstance(stack[-2], Token) and stack[-2].type == "FOR":
+        return diag("E100", f"expected 'in' after 'for {stack[-1]}' (for KEY in ITEM, ITEM...), found "
+                    f"{_found(tok)}", at)
     message = f"expected {_expected(exc, keyword if after else None, depth, after)}, found {_found(tok)}"
     if tok.type == "WORD" and "_COMMA" in exc.expected:
         message += (" (separate values with ',' and statements with ';' or a new line; "
@@ -563,8 +580,11 @@ def _expected(exc: UnexpectedToken, keyword: str | None, depth: int, after: int 
         elif t in ("STRING", "LONG_STRING"):          # after a value: a description
             if keyword == "workflow" and depth == 0:
                 names.add("STRING")
-        elif t in ("BY", "REQUIRES", "NEEDS"):
+        elif t in ("FOR", "BY", "REQUIRES", "NEEDS"):
             if depth == 0 and t.lower() in HEAD_CLAUSES.get(keyword or "", ()):
+                names.add(t)
+        elif t == "IN":                           # LALR lookaheads offer it after any value
+            if raw == {"IN"}:
                 names.add(t)
         elif t in ("STAR", "MAX"):
             if keyword == "backoff":

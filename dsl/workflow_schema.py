@@ -45,6 +45,13 @@ _DEFS: dict[str, Schema] = {
     "amount": {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
                          {"type": "string", "pattern": rf"^\s*(?!0*(?:\.0+)?\s*$){_NUMBER}\s*$"}]},
     "flag": {"anyOf": [{"type": "boolean"}, {"enum": ["true", "True", "TRUE", "false", "False", "FALSE"]}]},
+    "item": {"anyOf": [{"type": "string", "pattern": f"^{declared.ITEM_PATTERN}$"},
+                       {"type": "integer", "minimum": 0}],
+             "description": "an id fragment: letters, digits, '_' and '-'"},
+    "for_each": {"type": "object", "minProperties": 1, "propertyNames": _ref("id"),
+                 "additionalProperties": {"anyOf": [_ref("item"),
+                                                    {"type": "array", "items": _ref("item"), "minItems": 1}]},
+                 "description": "KEY: [items]; several keys make one task per combination"},
     "env": {"type": ["object", "null"], "propertyNames": {"pattern": f"^{declared.ENV_NAME_PATTERN}$"},
             "additionalProperties": _ref("text")},
 }

@@ -287,7 +287,7 @@ def test_empty_file_is_an_error():
     ('workflow: w\n', 1, 9, "not 'field: value'"),
     ('workflow w\ntask t by a { run "x" } }\n', 2, 25, "found '}' with no '{' to close"),
     ('workflow w\ntask t on a { run "x" }\n', 2, 8,
-     "expected 'by', 'requires', 'needs', '{' or end of statement, found 'on'"),
+     "expected 'by', 'requires', 'needs', 'for', '{' or end of statement, found 'on'"),
     ('workflow w\nagent a { skills x y }\n', 2, 20, "expected ',', '{' or end of statement, found 'y'"),
     ('task }\n', 1, 6, "found '}' with no '{' to close"),
     ('task t by\n', 1, 10, "expected a value, found end of line"),
