@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     diagnostics: list[Diagnostic] = []
     sources: dict[str, str] = {}
-    agent_of: dict[str, str | None] = {}
+    agent_of: dict[tuple[str, str], str | None] = {}
     for path in args.files:
         comp = api.check(path)
         if comp.loaded.unreadable:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         diagnostics += comp.diagnostics
         sources.update(comp.sources)
         if comp.model is not None:
-            agent_of.update((n.id, n.agent) for n in comp.model.nodes if n.is_task)
+            agent_of.update(((path, n.id), n.agent) for n in comp.model.nodes if n.is_task)
         if comp.has_errors:
             status = max(status, 1)
         elif args.format == "human" and not comp.diagnostics and comp.model is not None:

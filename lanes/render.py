@@ -117,7 +117,7 @@ def format_human(d: Diagnostic, sources: Mapping[str, str], colour: bool, excerp
 
 # -- groups: conflicts between the same two agents are one block ------------------------------
 
-AgentOf = Mapping[str, str | None]          # task id -> agent id
+AgentOf = Mapping[tuple[str, str], str | None]          # (file, task id) -> agent id
 
 
 def _side(d: Diagnostic, k: int) -> tuple[str, str] | None:
@@ -132,10 +132,11 @@ def group_key(d: Diagnostic, agent_of: AgentOf) -> tuple[str, ...]:
     """Conflicts group by code and pair of agents (writer first for E301, else sorted);
     every other diagnostic by its code, so that no kind crowds out the others."""
     if d.code in ("E300", "E301") and len(d.nodes) == 2:
-        a, b = (agent_of.get(n) or f"task {n}" for n in d.nodes)
+        file = d.span.file if d.span else ""
+        a, b = (agent_of.get((file, n)) or f"task {n}" for n in d.nodes)
         if d.code == "E300":
             a, b = sorted((a, b))
-        return (d.code, a, b)
+        return (d.code, a, b, file)
     return (d.code,)
 
 
@@ -208,7 +209,7 @@ def _group_block(key: tuple[str, ...], members: list[Diagnostic], sources: Mappi
         out = format_human(first, sources, colour).split("\n")
         out.insert(1 + len(first.related), "  " + paint("note", "fix:") + safe(_fix(first))[4:])
         return "\n".join(out)
-    code, a, b = key
+    code, a, b, _ = key
     if code == "E300":
         message = (f"agents '{a}' and '{b}': {_plural(len(members), 'pair')} of tasks may run at the "
                    "same time and both write the same resources")
@@ -222,7 +223,7 @@ def _group_block(key: tuple[str, ...], members: list[Diagnostic], sources: Mappi
             side = _side(d, k)
             if side is None:
                 continue
-            owner = agent_of.get(d.nodes[k])
+            owner = agent_of.get((d.span.file if d.span else "", d.nodes[k]))
             who = f"agent '{owner}'" if owner else f"task '{d.nodes[k]}'"
             span = d.related[k].span
             lines.setdefault(f"  {safe(who)} {side[0]} \"{safe(side[1])}\""
@@ -250,7 +251,7 @@ def human_blocks(diagnostics: Sequence[Diagnostic], agent_of: AgentOf) -> list[t
     index: dict[tuple[str, ...], int] = {}
     for d in diagnostics:
         key = group_key(d, agent_of)
-        if len(key) == 3:
+        if len(key) > 1:
             if key in index:
                 blocks[index[key]][1].append(d)
                 continue
@@ -278,7 +279,7 @@ def print_diagnostics(diagnostics: Sequence[Diagnostic], sources: Mapping[str, s
     blocks = human_blocks(diagnostics, agent_of)
     shown = blocks if limit is None else blocks[:limit]
     for key, members in shown:
-        if len(key) == 3:
+        if len(key) > 1:
             stream.write(_group_block(key, members, sources, use, agent_of) + "\n")
         else:
             stream.write(format_human(members[0], sources, use) + "\n")

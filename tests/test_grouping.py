@@ -28,7 +28,7 @@ def _analyse(spec):
     assert not diags, diags
     model, more = resolve(wf, None)
     found = sort_diagnostics([*more, *check_domains(model)])
-    agent_of = {n.id: n.agent for n in model.nodes if n.is_task}
+    agent_of = {("w.yaml", n.id): n.agent for n in model.nodes if n.is_task}
     return model, found, agent_of, text
 
 
@@ -59,12 +59,12 @@ def test_blocks_group_by_pair_of_agents(spec):
     model, found, agent_of, _ = _analyse(spec)
     twin = brute_force(model)
     blocks = human_blocks(found, agent_of)
-    conflict_blocks = [(k, m) for k, m in blocks if len(k) == 3]
+    conflict_blocks = [(k, m) for k, m in blocks if len(k) > 1]
     assert sum(len(m) for _, m in conflict_blocks) == len(twin)
     expected: dict[tuple[str, ...], int] = {}
     for code, a, b in twin:
-        x, y = agent_of[a], agent_of[b]
-        key = (code, *sorted((x, y))) if code == "E300" else (code, x, y)
+        x, y = agent_of[("w.yaml", a)], agent_of[("w.yaml", b)]
+        key = (*((code, *sorted((x, y))) if code == "E300" else (code, x, y)), "w.yaml")
         expected[key] = expected.get(key, 0) + 1
     assert {k: len(m) for k, m in conflict_blocks} == expected      # one block per pair of agents
     for key, members in conflict_blocks:
