@@ -216,7 +216,8 @@ def test_report_without_graphviz_still_writes_the_page(tmp_path):
 # --- a real browser --------------------------------------------------------------------
 
 def dump_dom(page: Path, tmp_path: Path) -> str:
-    """The live DOM after scripts (if any) ran, from headless Chromium."""
+    """The live DOM after scripts (if any) ran, from headless Chromium (needed: .ci/run installs it)."""
+    assert CHROMIUM, "this test needs Chromium: apt-get install chromium"
     profile = tmp_path / "chromium-profile"
     cmd = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-extensions", "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
@@ -238,7 +239,6 @@ def dump_dom(page: Path, tmp_path: Path) -> str:
 
 
 @needs_dot
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 def test_chromium_renders_the_page_and_runs_no_injected_script(tmp_path):
     html = hostile_page()
     # Without the Content-Security-Policy, escaping alone must keep the page inert; a
