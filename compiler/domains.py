@@ -5,11 +5,17 @@ tasks that may run together, E302 a task's domain outside its agent's, E303 a
 pattern that escapes the workdir, W400 unused agent or domain, W401 agents whose
 write domains overlap although all their tasks are ordered.
 
-Nothing here compares every pair of tasks. Tasks are grouped by (agent, writes,
-reads); only distinct patterns are intersected, and only when one literal prefix
-starts the other (patterns whose literal prefixes diverge cannot meet); and
-"may run together" is answered for whole groups at once with reachability
-bitsets over the smaller side of each overlapping pair (concurrency.py).
+Every conflicting pair of tasks is one diagnostic (nothing is capped), and nothing
+here compares every pair of tasks or of patterns. Patterns are deduplicated per
+domain and tasks grouped by (agent, distinct writes, distinct reads); distinct
+patterns meet only through prefix buckets, and an owner pair that already has its
+witness, shares one lane or is ordered is not looked at again (overlaps.py); each
+meeting pattern pair is one family (all its writers against all its readers or
+writers), answered with reachability bitsets over the side shared by more families
+(concurrency.py). So the cost is about: the distinct patterns times the prefix
+lengths present (bucket look-ups), plus one intersection per meeting pattern pair
+not yet settled, plus one pass over the graph per 4,096 source tasks, plus one
+bitset operation per (family, task of its other side), plus the pairs reported.
 """
 from __future__ import annotations
 
