@@ -277,3 +277,15 @@ def test_the_page_has_one_legend_and_conflicts_grouped_by_pair_of_agents(tmp_pat
     assert groups == [("a", "b", "1"), ("b", "c", "1")]
     assert "<code>src/api/a</code>" in rows and "<code>docs/a</code>" in rows
     assert "they may run at the same time" not in rows          # the patterns, not the why
+
+
+def test_the_report_shows_each_agent_tasks_command_line_and_prompt(tmp_path):
+    """A reviewer reads exactly what will run (SPEC section 9): the plan's command, escaped."""
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "agents.html"
+    r = lanes_cli("report", root / "examples" / "agents.yaml", "-o", out)
+    assert r.returncode == 0, r.stderr
+    page = out.read_text()
+    assert "claude runs:</span> <code>claude -p --output-format stream-json --verbose" in page
+    assert "--sandbox workspace-write" in page and "&lt; &#34;$LANES_PROMPT&#34;" in page
+    assert "Implement contracts/openapi.yaml in src/api/" in page
