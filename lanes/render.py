@@ -32,6 +32,18 @@ def safe(text: str) -> str:
     return _CONTROL.sub(escape, text)
 
 
+MAX_SHOWN = 1200              # characters of one message shown to a person; JSON and SARIF keep all
+
+
+def bounded(text: str, limit: int = MAX_SHOWN) -> str:
+    """A bounded excerpt of a long message (a cycle of 20,000 tasks, a long list): its
+    head and its tail, and how much was left out between."""
+    if len(text) <= limit:
+        return text
+    head, tail = text[:limit * 3 // 4], text[-limit // 6:]
+    return f"{head} ... ({len(text) - len(head) - len(tail):,} characters left out) ... {tail}"
+
+
 def for_terminal(text: str) -> str:
     """A document (a brief, a plan) shown on a terminal: lines and tabs kept, every
     other control character escaped."""
@@ -60,12 +72,13 @@ def _where(span: Span | None) -> str:
 
 
 def _related_line(r: Related) -> str:
+    message = bounded(r.message)
     if r.span is None:
-        return f"  {safe(r.message)}"
+        return f"  {safe(message)}"
     where = safe(_where(r.span))
-    if r.message.endswith(")"):                      # "(agent backend)" -> "(agent backend, f:6:14)"
-        return f"  {safe(r.message[:-1])}, {where})"
-    return f"  {safe(r.message)} ({where})"
+    if message.endswith(")"):                        # "(agent backend)" -> "(agent backend, f:6:14)"
+        return f"  {safe(message[:-1])}, {where})"
+    return f"  {safe(message)} ({where})"
 
 
 _LINES: dict[int, tuple[str, list[str]]] = {}
@@ -77,6 +90,17 @@ def _lines(text: str) -> list[str]:
     if hit is None or hit[0] is not text:
         hit = _LINES[id(text)] = (text, text.split("\n"))
     return hit[1]
+
+
+MAX_RELATED = 12              # related lines shown to a person
+
+
+def related_lines(d: Diagnostic) -> list[str]:
+    shown = [_related_line(r) for r in d.related[:MAX_RELATED]]
+    if len(d.related) > MAX_RELATED:
+        shown.append(f"  ... and {len(d.related) - MAX_RELATED:,} more related locations "
+                     "(--format json lists every one)")
+    return shown
 
 
 def _excerpt(span: Span, sources: Mapping[str, str], paint: Callable[[str, str], str]) -> list[str]:
@@ -104,12 +128,12 @@ def _painter(colour: bool) -> Callable[[str, str], str]:
 
 def _head(d: Diagnostic, paint: Callable[[str, str], str], message: str) -> str:
     head = f"{safe(_where(d.span))}: " if d.span else "lanes: "
-    return paint("bold", head) + paint(d.severity, f"{d.severity}[{d.code}]") + f": {safe(message)}"
+    return paint("bold", head) + paint(d.severity, f"{d.severity}[{d.code}]") + f": {safe(bounded(message))}"
 
 
 def format_human(d: Diagnostic, sources: Mapping[str, str], colour: bool, excerpt: bool = True) -> str:
     paint = _painter(colour)
-    out = [_head(d, paint, d.message), *(_related_line(r) for r in d.related)]
+    out = [_head(d, paint, d.message), *related_lines(d)]
     if excerpt and d.span is not None:
         out += _excerpt(d.span, sources, paint)
     return "\n".join(out)
@@ -207,7 +231,7 @@ def _group_block(key: tuple[str, ...], members: list[Diagnostic], sources: Mappi
     first = members[0]
     if len(members) == 1:                  # the pair's own block, and how to fix it
         out = format_human(first, sources, colour).split("\n")
-        out.insert(1 + len(first.related), "  " + paint("note", "fix:") + safe(_fix(first))[4:])
+        out.insert(1 + len(related_lines(first)), "  " + paint("note", "fix:") + safe(_fix(first))[4:])
         return "\n".join(out)
     code, a, b, _ = key
     if code == "E300":

@@ -131,7 +131,7 @@ def _gh_property(text: str) -> str:
 
 def github_line(d: Diagnostic) -> str:
     """`::error file=F,line=L,col=C,title=E300::message`, related lines after the message."""
-    from lanes.render import safe
+    from lanes.render import bounded, safe
     kind = "error" if d.is_error else "warning"
     props = []
     if d.span is not None:
@@ -139,8 +139,11 @@ def github_line(d: Diagnostic) -> str:
         if d.span.end_line == d.span.line and d.span.end_column > d.span.column:
             props.append(f"endColumn={d.span.end_column}")
     props.append(f"title={d.code}")
-    lines = [d.message, *(r.message + (f" ({r.span})" if r.span else "") for r in d.related)]
-    return f"::{kind} {','.join(props)}::{_gh_data(chr(10).join(map(safe, lines)))}"
+    from lanes.render import MAX_RELATED
+    lines = [d.message, *(r.message + (f" ({r.span})" if r.span else "") for r in d.related[:MAX_RELATED])]
+    if len(d.related) > MAX_RELATED:
+        lines.append(f"... and {len(d.related) - MAX_RELATED:,} more related locations")
+    return f"::{kind} {','.join(props)}::{_gh_data(chr(10).join(safe(bounded(x)) for x in lines))}"
 
 
 def write_tool_format(fmt: str, diagnostics: Sequence[Diagnostic], stream: IO[str],

@@ -148,3 +148,17 @@ def test_a_fifo_template_or_include_is_refused(tmp_path):
     os.mkfifo(tmp_path / "main.j2")
     r = lanes_cli("brief", tmp_path / "w.yaml", "--template", tmp_path / "main.j2", timeout=30)
     assert r.returncode == 2 and "FIFO" in r.stderr
+
+
+def test_a_long_cycle_is_quoted_as_a_bounded_excerpt_for_people(tmp_path):
+    n = 5000
+    tasks = "\n".join(f"  t{i}: {{agent: a, run: \"true\", needs: [t{(i + 1) % n}]}}" for i in range(n))
+    p = write(tmp_path, "cycle.yaml", f"workflow: w\nagents: {{a: {{}}}}\ntasks:\n{tasks}\n")
+    for fmt in ("human", "github"):
+        r = lanes_cli("check", "--format", fmt, p, timeout=120)
+        assert r.returncode == 1
+        [line] = [x for x in r.stdout.splitlines() if "E202" in x]
+        assert len(line) < (2000 if fmt == "human" else 5000) and "characters left out" in line
+        assert "more related locations" in r.stdout
+    full = json.loads(lanes_cli("check", "--format", "json", p, timeout=120).stdout)
+    assert [d["code"] for d in full["diagnostics"]] == ["E202"]
