@@ -22,6 +22,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 from lanes.compiler.concurrency import Family, Found, concurrent_pairs
 from lanes.compiler.graph import topological
@@ -179,8 +180,15 @@ class _Order:
     BUDGET = 256
 
     def __init__(self, model: Model) -> None:
-        self.needs = {n.id: n.needs for n in model.nodes}
-        self.pos = {n: i for i, n in enumerate(topological(self.needs))}
+        self.model = model
+
+    @cached_property
+    def needs(self) -> dict[str, tuple[str, ...]]:
+        return {n.id: n.needs for n in self.model.nodes}
+
+    @cached_property
+    def pos(self) -> dict[str, int]:                  # only when a search is needed at all
+        return {n: i for i, n in enumerate(topological(self.needs))}
 
     def ordered(self, a: str, b: str) -> bool:
         if self.pos[a] > self.pos[b]:
