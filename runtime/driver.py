@@ -85,13 +85,16 @@ class Driver:
         self.run.background()
         try:
             with self.progress:
-                ok = in_a_new_thread(self._loop)
+                while True:
+                    ok = in_a_new_thread(self._loop)
+                    status = "succeeded" if ok else ("cancelled" if self.interrupted else "failed")
+                    if self.run.close(status):
+                        break
+                    self.run.look_for_additions(force=True)   # `lanes add` landed as the run ended: go on
                 self.progress.update(self.run.sched, force=True)     # the last frame shows the end
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
-        status = "succeeded" if ok else ("cancelled" if self.interrupted else "failed")
-        self.run.close(status)
         self.wall = time.time() - started
         return ok
 
@@ -112,6 +115,8 @@ class Driver:
             self._record_spawned()
             self.progress.update(run.sched)
             self.progress.flush()
+            if run.look_for_additions():
+                continue
             if run.done:
                 break
             run.refresh()

@@ -34,7 +34,7 @@ import socket
 import time
 from typing import Protocol
 
-from lanes.compiler.planfile import Plan, PlanNode
+from lanes.compiler.planfile import Plan, PlanNode, from_json as plan_from_json
 from lanes.runtime.agent_output import AgentResult, parse_agent_output
 from lanes.runtime.dashboard import LiveDashboard, Writer, write_dashboard
 from lanes.runtime.executor import Launch, Outcome
@@ -46,6 +46,7 @@ from lanes.runtime.workspace import WorkspaceError
 
 GROUP_S = 0.02               # other commits are grouped for at most 20 ms (SPEC section 7)
 DASHBOARD_EVERY_S = 0.2      # at most five rewrites a second; the final state is always written
+ADDITIONS_POLL_S = 0.05     # how often a run loop looks for tasks `lanes add` added
 APPROVAL_POLL_S = 0.2        # how often a waiting gate looks for `lanes approve` / `lanes reject`
 ROLLBACK = ".rollback"       # executor key suffix of a rollback: ids hold no dot, so no node has it
 RESET = "(git) reset"        # the command of a worktree rollback row: done by lanes, not a shell
@@ -169,6 +170,8 @@ class Run:
         if row is None:
             row = store.run(run_id)
         self.run_key = str(row["run_key"] or "")
+        self.plan_version = int(row["plan_version"] or 0) if "plan_version" in row.keys() else 0
+        self.last_look = time.monotonic()     # for tasks that `lanes add` adds
         self.mode = str(row["mode"])
         self.run_dir = store.run_dir(run_id)
         self.log_dir = os.path.join(self.run_dir, "logs")
@@ -815,12 +818,49 @@ class Run:
                     self.observer.event(f"cancelled {nid}")
         self.rollbacks.clear()
 
-    def close(self, status: str) -> None:
-        """The run's end (succeeded, failed or cancelled) on record, with the final dashboard."""
-        self.run_row["status"] = status
-        self.batch.run_fields.update(status=status, finished_at=time.time())
+    # -- tasks added to the live run (`lanes add`) -------------------------------------------------
+
+    def look_for_additions(self, force: bool = False) -> bool:
+        """Take up the plan `lanes add` stored since, if any (a cheap look at its version,
+        at most every ADDITIONS_POLL_S unless forced); True when nodes were added."""
+        mono = time.monotonic()
+        if not force and mono - self.last_look < ADDITIONS_POLL_S:
+            return False
+        self.last_look = mono
+        version = self.store.plan_version(self.run_id)
+        if version == self.plan_version:
+            return False
+        row = self.store.run(self.run_id)
+        self.adopt(plan_from_json(str(row["plan_json"])), int(row["plan_version"] or 0))
+        return True
+
+    def adopt(self, plan: Plan, version: int) -> None:
+        """Go on with a plan that has more nodes: every node keeps its state, the new ones
+        start pending (the scheduler grows in place)."""
+        added = [n.id for n in plan.nodes if n.id not in self.plan.node_by_id]
+        rows = self.store.nodes_of(self.run_id, added)
+        self.plan, self.plan_version = plan, version
+        for nid in added:
+            self.view[nid] = {k: rows[nid][k] for k in VIEW_FIELDS} if nid in rows else \
+                {k: None for k in VIEW_FIELDS} | {"status": State.PENDING, "attempts": 0, "seconds": 0}
+            self.board.touch(nid)
+        if self.isolation is not None:
+            self.isolation.plan = plan
+        self.sched.extend(plan)
+        if added:
+            self.observer.event(f"added {len(added)} node{'s' if len(added) > 1 else ''}: " + ", ".join(added[:10])
+                                + (" ..." if len(added) > 10 else ""))
         self._dirtied()
+
+    def close(self, status: str) -> bool:
+        """The run's end (succeeded, failed or cancelled) on record, with the final dashboard;
+        False (nothing closed) when `lanes add` changed the plan meanwhile: the caller adopts
+        the new plan and goes on. A cancelled run closes whatever was added (resume runs it)."""
         self.commit()
+        if not self.store.finish_run(self.run_id, status, None if status == "cancelled" else self.plan_version):
+            return False
+        self.run_row["status"] = status
+        self._dirtied()
         if self.writer is not None:            # the last state, written before we return
             writer, self.writer = self.writer, None
             writer.close(self.board.text())
@@ -829,6 +869,7 @@ class Run:
             self.refresh(force=True)
         if self.isolation is not None:
             self.isolation.close()
+        return True
 
 
 

@@ -265,6 +265,34 @@ class Scheduler:
                 s == READY and nid not in self.runner_of for nid, s in self.status.items())
         return not self.waiting_set and not any(k > 0 for k in self.open_in_stage.values())
 
+    def extend(self, plan: Plan) -> None:
+        """Go on with a plan that has more nodes (`lanes add`): every node keeps its state,
+        lane and attempts; a new one is pending, ready once its needs have succeeded, and
+        skipped when one of them can no longer succeed in this run. Priorities are those of
+        the new plan (the queues are rebuilt with them)."""
+        added = [n for n in plan.nodes if n.id not in self.nodes]
+        self.plan, self.nodes = plan, plan.node_by_id
+        self.rank = priority_order(plan)
+        for n in added:
+            self.status[n.id] = PENDING
+            self.attempts.setdefault(n.id, 0)
+            self.lane_of[n.id] = n.agent if n.agent in self.lanes else GATES
+            if n.prompt is not None and n.runner:
+                self.runner_of[n.id] = n.runner
+            self.open_in_stage[n.stage] = self.open_in_stage.get(n.stage, 0) + 1
+        for n in added:                          # in plan order: needs come first
+            self.missing[n.id] = sum(not self._satisfied(u) for u in n.needs)
+            if any(self.status[u] in FINAL and not self._satisfied(u) for u in n.needs):
+                self.status[n.id] = SKIPPED
+                self._close(n.id)
+        self.queues = {}
+        for nid, s in self.status.items():
+            if s == READY:
+                heapq.heappush(self.queues.setdefault(self.lane_of[nid], []), (self.rank[nid], nid))
+        for n in added:
+            if self.status[n.id] == PENDING and self.missing[n.id] == 0:
+                self._enqueue(n.id)
+
     # -- events -------------------------------------------------------------------------------
 
     def started(self, node_id: str) -> None:

@@ -15,7 +15,7 @@ what to do.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, KeysView, Mapping
+from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, workflow TEXT NOT NULL, plan_json TEXT NOT NULL,
     source_path TEXT, mode TEXT NOT NULL, status TEXT NOT NULL,
     started_at REAL NOT NULL, finished_at REAL, pid INTEGER, options TEXT,
-    pid_start INTEGER, run_key TEXT
+    pid_start INTEGER, run_key TEXT, plan_version INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS nodes (
     run_id TEXT NOT NULL, node_id TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
@@ -70,7 +70,7 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
 
 # columns added since the first state directories: added to an older database on open
 _ADDED = {
-    "runs": ("pid_start INTEGER", "run_key TEXT"),
+    "runs": ("pid_start INTEGER", "run_key TEXT", "plan_version INTEGER NOT NULL DEFAULT 0"),
     "nodes": ("decision TEXT", "decided_by TEXT", "decision_note TEXT", "decided_at REAL",
               "waited_s REAL NOT NULL DEFAULT 0", "changed INTEGER", "merge_before TEXT",
               "cost_usd REAL NOT NULL DEFAULT 0"),
@@ -123,6 +123,15 @@ def explain(exc: sqlite3.Error, path: str) -> str:
     if "disk i/o" in low:
         return f"cannot read or write the lanes state {path}: an I/O error ({text}); check the disk"
     return f"the lanes state {path} cannot be used: {text}"
+
+
+@dataclass(frozen=True)
+class Addition:
+    """What `lanes add` records: the run's new plan (and its JSON) and the ids it adds."""
+    plan: Plan
+    plan_json: str
+    ids: frozenset[str]
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -313,6 +322,50 @@ class Store:
                        (pid, process_start(pid), run_id))
             self._event(db, run_id, None, "run-resumed", {"pid": pid})
         return None
+
+    def plan_version(self, run_id: str) -> int:
+        """How many times `lanes add` changed the run's plan: the run loop's cheap look."""
+        rows = self._read("SELECT plan_version FROM runs WHERE run_id=?", (run_id,))
+        return int(rows[0][0] or 0) if rows else 0
+
+    def add_nodes(self, run_id: str, extend: Callable[[sqlite3.Row, dict[str, sqlite3.Row]], Addition]) -> Addition:
+        """`lanes add`: one exclusive transaction reads the run, lets `extend(run_row,
+        node_rows)` check the addition against it (raising to refuse), and records the new
+        plan, its nodes (pending) and the plan's next version, or nothing at all. The run
+        loop closes a run only in a transaction that finds the version it knows (`finish_run`),
+        so an addition lands before the run ends or is refused: never lost."""
+        with self.exclusive() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            if row is None:
+                raise StoreError(f"no run '{run_id}' in {self.dir}")
+            if row["status"] != "running":
+                raise StoreError(f"run {run_id} is {row['status']}: tasks are added only to a run that is "
+                                 "not finished")
+            nodes = {r["node_id"]: r for r in db.execute("SELECT * FROM nodes WHERE run_id=?", (run_id,))}
+            added = extend(row, nodes)
+            db.executemany("INSERT INTO nodes (run_id, node_id, status, attempts, agent, digest) "
+                           "VALUES (?,?,?,?,?,?)",
+                           [(run_id, n.id, "pending", 0, n.agent, n.digest) for n in added.plan.nodes
+                            if n.id in added.ids])
+            # the stored plan is the run's plan now (resume and status read it, not the file)
+            db.execute("UPDATE runs SET plan_json=?, plan_version=plan_version+1, source_path=NULL "
+                       "WHERE run_id=?", (added.plan_json, run_id))
+            self._event(db, run_id, None, "added", {"nodes": sorted(added.ids), "file": added.source})
+            if os.environ.get("LANES_FAULT") == "add-before-commit":
+                os._exit(137)                  # tests: a crash between the check and the commit
+            return added
+
+    def finish_run(self, run_id: str, status: str, version: int | None) -> bool:
+        """The run's end on record, unless (`version` given) `lanes add` changed its plan
+        since that version: then nothing is written and the caller goes on with the new plan."""
+        with self.transaction() as db:
+            if version is not None:
+                row = db.execute("SELECT plan_version FROM runs WHERE run_id=?", (run_id,)).fetchone()
+                if row is not None and int(row[0] or 0) != version:
+                    return False
+            db.execute("UPDATE runs SET status=?, finished_at=? WHERE run_id=?", (status, time.time(), run_id))
+            self._event(db, run_id, None, f"run-{status}", None)
+        return True
 
     def set_run_key(self, run_id: str, run_key: str) -> None:
         """A run from before run keys gets one on resume."""
