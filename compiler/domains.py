@@ -329,6 +329,7 @@ def _conflict_diagnostics(model: Model, fams: list[Family], found: Found, bad: s
     diags: list[Diagnostic] = []
     by_id = model.node_by_id
     spans = _Spans()
+    whys: dict[str, Related] = {}
     for fam, pairs in zip(fams, found.pairs, strict=True):
         if fam.code == "W401":
             continue
@@ -339,8 +340,12 @@ def _conflict_diagnostics(model: Model, fams: list[Family], found: Found, bad: s
                 na, nb, w, q = nb, na, q, w
                 a, b = b, a
             first, second = sorted((na, nb), key=lambda n: n.order)
-            why = Related(f"they may run at the same time: neither needs the other through any chain "
-                          f"of needs, and they run in separate lanes ({_lanes(model, na, nb)})", None)
+            lanes = _lanes(model, na, nb)
+            why = whys.get(lanes)
+            if why is None:                     # one per pair of lanes: 100,000 pairs share a few
+                why = whys[lanes] = Related("they may run at the same time: neither needs the other "
+                                            f"through any chain of needs, and they run in separate lanes "
+                                            f"({lanes})", None)
             if fam.code == "E300":
                 msg = (f"tasks '{first.id}' and '{second.id}' may run at the same time and both write "
                        f"'{witness}'")
