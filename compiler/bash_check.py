@@ -83,9 +83,11 @@ def check_commands(workflow: Workflow, source: Source | None, *, bash: str | Non
     bash = bash or shutil.which("bash")
     if not commands or bash is None:
         return []
-    errors = parse_errors([c.text for c in commands], _runner(bash))
+    texts = list(dict.fromkeys(c.text for c in commands))     # each text once: `make` in 500 tasks
+    errors = parse_errors(texts, _runner(bash))
+    by_text = {texts[i]: err for i, err in errors.items()}
     text = source.text if source is not None else None
-    return [_diagnostic(commands[i], err, text) for i, err in sorted(errors.items())]
+    return [_diagnostic(c, by_text[c.text], text) for c in commands if c.text in by_text]
 
 
 # -- asking bash --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ parsed is kept for completion, so ids are offered while the text is broken.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from urllib.parse import unquote, urlparse
 
@@ -85,9 +86,15 @@ def did_open(ls: LanesServer, params: types.DidOpenTextDocumentParams) -> None:
     check(ls, params.text_document.uri)
 
 
+DEBOUNCE_S = 0.2         # typing: check once the keys pause, not at every key
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-def did_change(ls: LanesServer, params: types.DidChangeTextDocumentParams) -> None:
-    check(ls, params.text_document.uri)
+async def did_change(ls: LanesServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri, version = params.text_document.uri, params.text_document.version
+    await asyncio.sleep(DEBOUNCE_S)
+    if ls.workspace.get_text_document(uri).version == version:     # else a later change checks
+        check(ls, uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
