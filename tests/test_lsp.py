@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+import subprocess
 import sys
 import textwrap
 
@@ -236,3 +237,9 @@ async def session(tmp_path: Path) -> None:
 
 def test_a_session_over_stdio(tmp_path):
     asyncio.run(asyncio.wait_for(session(tmp_path), 120))
+
+
+def test_without_pygls_a_message_and_exit_2():
+    code = "import sys; sys.modules['pygls'] = None; from lanes.cli import main; sys.exit(main(['lsp']))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "needs pygls" in done.stderr and "Traceback" not in done.stderr
