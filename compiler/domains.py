@@ -265,7 +265,7 @@ def check_overlaps(model: Model, bad: set[str]) -> list[Diagnostic]:
     families.sort(key=lambda f: (f.code, f.patterns))
     families += _agent_probes(model, bad)
     found = concurrent_pairs(model, families)
-    return _conflict_diagnostics(model, families, found, bad)
+    return _conflict_diagnostics(model, families, found)
 
 
 def _agent_probes(model: Model, bad: set[str]) -> list[Family]:
@@ -324,7 +324,7 @@ def _lanes(model: Model, a: RNode, b: RNode) -> str:
     return f"agent {a.agent} has {model.agent_by_id[a.agent].instances} instances"
 
 
-def _conflict_diagnostics(model: Model, fams: list[Family], found: Found, bad: set[str]) -> list[Diagnostic]:
+def _conflict_diagnostics(model: Model, fams: list[Family], found: Found) -> list[Diagnostic]:
     """One E300/E301 per conflicting pair of tasks (every one: nothing is capped), then W401."""
     diags: list[Diagnostic] = []
     by_id = model.node_by_id
