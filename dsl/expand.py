@@ -126,14 +126,34 @@ def _instance(t: Task, ident: Name, placeholder: re.Pattern[str], sub: Callable[
 
 
 def explain(diags: Iterable[Diagnostic], origins: Origins) -> list[Diagnostic]:
-    """Each diagnostic about an expanded task gets a related note naming its item."""
+    """Each diagnostic about an expanded task gets a related note naming its item. The same
+    fault in every expansion of a template (an E203, say) is reported once, with a count;
+    conflicts (E300, E301) stay one per pair of tasks, as SPEC section 4 asks."""
     if not origins:
         return list(diags)
     quoted = re.compile(r"'([A-Za-z0-9_-]+)'")
-    out = []
+    out: list[Diagnostic] = []
+    first: dict[tuple[str, Span | None, str], int] = {}
+    more: dict[int, int] = {}
     for d in diags:
-        names = dict.fromkeys([*d.nodes, *quoted.findall(d.message)])
+        names = list(dict.fromkeys([*d.nodes, *quoted.findall(d.message)]))
+        found = [(n, o) for n in names if (o := origins.get(n)) is not None]
+        if found and d.code not in ("E300", "E301"):
+            key = (d.code, d.span, quoted.sub(lambda m: _as_template(m.group(1), origins), d.message))
+            if key in first:
+                more[first[key]] = more.get(first[key], 0) + 1
+                continue
+            first[key] = len(out)
         notes = tuple(Related(f"'{n}' is for_each item {o.item} of template '{o.template}'", o.span)
-                      for n in names if (o := origins.get(n)) is not None)
+                      for n, o in found)
         out.append(replace(d, related=d.related + notes) if notes else d)
+    for i, n in more.items():
+        d = out[i]
+        out[i] = replace(d, related=(*d.related, Related(f"the same in {n} more task{'s' * (n > 1)} of the "
+                                                          "for_each", None)))
     return out
+
+
+def _as_template(name: str, origins: Origins) -> str:
+    o = origins.get(name)
+    return f"'{o.template}-*'" if o is not None else f"'{name}'"

@@ -234,3 +234,17 @@ def test_adding_in_pull_mode_while_workers_claim(tmp_path):
                                         ("after", "check", "extra-1", "extra-2", "other", "wait")}
     assert run_row(state, "p1")["status"] == "succeeded"
     assert (tmp_path / "a" / "after").read_text() == "done\nextra 1\nextra 2\n"
+
+
+def test_resume_after_a_kill_runs_the_added_tasks_from_the_stored_plan(tmp_path):
+    state = setup(tmp_path)
+    proc = started_run(tmp_path, state)
+    r = run("add", "r1", "more.yaml", "--state", state, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    proc.kill()
+    proc.wait(timeout=30)
+    (tmp_path / "go").touch()
+    resumed = run("resume", "r1", "--state", state, "--no-progress", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert node_status(state, "r1") == {n: "succeeded" for n in
+                                        ("after", "check", "extra-1", "extra-2", "other", "wait")}

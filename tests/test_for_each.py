@@ -178,3 +178,34 @@ def test_ids_of_expansions_clash_with_a_task(tmp_path):
           a-1: {agent: ops, run: "true"}
         """)
     assert [c for c, *_ in codes(comp)] == ["E200"]
+
+
+def test_the_same_fault_in_every_expansion_is_reported_once_with_a_count(tmp_path):
+    comp = compile_text(tmp_path, "w.yaml", """
+        workflow: w
+        agents:
+          ops: {domain: {writes: ["x/**"]}}
+        tasks:
+          t: {agent: ops, run: "true"}
+          a: {for_each: {p: [1, 2, 3]}, requires: [nope], run: "echo {p}"}
+        """)
+    [d] = comp.diagnostics
+    assert (d.code, d.span.line, d.span.column) == ("E203", 6, 44)
+    assert "'a-1'" in d.message
+    assert [r.message for r in d.related] == ["'a-1' is for_each item p=1 of template 'a'",
+                                              "the same in 2 more tasks of the for_each"]
+
+
+def test_the_block_form_and_a_single_item(tmp_path):
+    comp = compile_text(tmp_path, "w.lanes", """
+        workflow w
+        agent ops { writes "port:*" }
+        task restore by ops {
+          for_each { port 8000, 8001 }
+          run "echo {port}"; writes "port:{port}"
+        }
+        task one for port in 9000 by ops { run "echo {port}"; writes "port:{port}" }
+        """)
+    assert comp.diagnostics == ()
+    assert sorted(nodes(comp)) == ["one-9000", "restore-8000", "restore-8001"]
+    assert "task restore for port in 8000, 8001 by ops {" in to_lanes(comp.loaded.workflow)
