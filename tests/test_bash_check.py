@@ -146,6 +146,21 @@ def test_ten_thousand_commands_take_a_few_processes():
     assert counting.calls <= 2 * batches + 4 * len(errors)     # each batch read two ways, each error apart
 
 
+def test_a_ten_thousand_task_workflow(tmp_path, monkeypatch):
+    tasks = "".join(f"  t{i}: {{agent: a, run: echo 'task {i}' > out/{i}.txt}}\n" for i in range(10_000))
+    tasks = tasks.replace("echo 'task 6789'", "echo 'task 6789", 1)
+    path = write(tmp_path, "big.yaml", "workflow: big\nagents: {a: {}}\ntasks:\n" + tasks)
+    source, _ = read_source(str(path))
+    assert source is not None
+    workflow, _ = parse_source(source)
+    assert workflow is not None
+    counting = Counting()
+    monkeypatch.setattr(bash_check, "_runner", lambda bash: counting)
+    got = [(d.code, d.span.line, d.span.column) for d in check_commands(workflow, source)]
+    assert got == [("E104", 4 + 6789, source.text.split("\n")[3 + 6789].index("'") + 1)]
+    assert counting.calls <= 2 * (10_000 // bash_check.BATCH_COMMANDS) + 4
+
+
 # Commands that are fine, and broken ones of every way bash can run past a command's end:
 # an open quote, an open block, an open here-document, a trailing backslash, a comment.
 FRAGMENTS = [
@@ -153,6 +168,7 @@ FRAGMENTS = [
     "cat <<EOF\nbody\nEOF", "echo a \\", "f() { echo; }", "echo $(ls | wc -l)", "case x in a) ;; esac",
     "echo 'open", "echo \"open", "echo b'", "if true; then", "fi", "echo )", "cat <<EOF\nno end",
     "{ echo", "}", "echo `x", "[[ a == ]]", "done", "echo $(", "x=(", "echo ${a",
+    "'", '"', "`", "(", "case", "then", "echo ${a:-}}", "cat <<'X'\n'\nX", "echo \"$(\"", "f() {",
 ]
 
 
