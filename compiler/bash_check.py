@@ -41,6 +41,8 @@ _HEREDOC = re.compile(r"here-document at line (\d+) delimited by end-of-file")
 _NEAR = re.compile(r"near unexpected token `(.*)'$")
 _MATCHING = re.compile(r"looking for matching `(.)'$")
 _OPENERS = {")": "(", "}": "{", "]": "["}
+_NUL = "\0"
+NUL_MESSAGE = "it holds a NUL character (\\0), which no command line can hold"
 MAX_ERRORS = 100                 # commands found broken, then the check stops
 
 
@@ -83,9 +85,12 @@ def check_commands(workflow: Workflow, source: Source | None, *, bash: str | Non
     bash = bash or shutil.which("bash")
     if not commands or bash is None:
         return []
-    texts = list(dict.fromkeys(c.text for c in commands))     # each text once: `make` in 500 tasks
+    texts = list(dict.fromkeys(c.text for c in commands if _NUL not in c.text))   # each once: `make` in 500 tasks
     errors = parse_errors(texts, _runner(bash))
     by_text = {texts[i]: err for i, err in errors.items()}
+    for c in commands:                                        # no command line can hold one
+        if _NUL in c.text:
+            by_text[c.text] = BashError(c.text[:c.text.index(_NUL)].count("\n") + 1, NUL_MESSAGE)
     text = source.text if source is not None else None
     return [_diagnostic(c, by_text[c.text], text) for c in commands if c.text in by_text]
 
@@ -226,6 +231,8 @@ def _diagnostic(cmd: ShellCommand, err: BashError, text: str | None) -> Diagnost
 def _column_in_line(line: str, message: str) -> int:
     """0-based column of what the message is about: the unexpected token, the quote or
     bracket left open, else the first word."""
+    if message == NUL_MESSAGE:
+        return line.index(_NUL)
     near = _NEAR.search(message)
     if near and near.group(1) == "newline" and line.strip():
         return len(line.rstrip()) - 1           # the line ended too soon: at its last character

@@ -89,6 +89,16 @@ def test_grammar_form_points_into_the_command(tmp_path):
     assert "unexpected token `newline'" in got[1][4]
 
 
+def test_a_nul_character_is_e104_at_its_place(tmp_path):
+    got = e104(tmp_path, "w.yaml", """
+        workflow: w
+        agents: {a: {}}
+        tasks: {t: {agent: a, run: "echo a\\0b"}}
+        """)
+    assert [g[:4] for g in got] == [("E104", 3, 35, "\\0b\"}}")]
+    assert "NUL character" in got[0][4]
+
+
 def test_good_commands_give_nothing(tmp_path):
     assert e104(tmp_path, "w.yaml", """
         workflow: w
