@@ -11,8 +11,8 @@ of N is kept, so a burst of load from elsewhere on the machine hits both alike.
 Python may cache bytecode (in a temporary directory) as an installed package
 does, even where the environment sets PYTHONDONTWRITEBYTECODE (this sandbox does,
 which would otherwise add ~30 ms of compiling to every start).
-Goals (issue 6): lanes within 1.5x of make's wall time on the no-op graphs, and
-at least 0.95 efficiency on the sleep graph.
+Goals (issue 12): lanes within 1.7x of make's wall time on the no-op graphs, and
+at least 0.94 efficiency on the sleep graph.
 
 To show where the time goes, the same run also prints the CPU each tool spends
 (itself and its tasks), lanes' fixed cost (a one-task plan), and three floors of
@@ -157,7 +157,7 @@ def main() -> int:
             m, la = case.both(args.repeat)
             print(f"{N} no-op tasks, {shape:<7}: make -j2 {min(m):.3f}s (median {statistics.median(m):.3f}), "
                   f"lanes --jobs 2 {min(la):.3f}s (median {statistics.median(la):.3f}), "
-                  f"ratio {min(la) / min(m):.2f}x (goal <= 1.5x)", flush=True)
+                  f"ratio {min(la) / min(m):.2f}x (goal <= 1.7x)", flush=True)
             print(f"  CPU, the tool and its tasks: make {case.cpu[0]:.2f}s, lanes {case.cpu[1]:.2f}s: lanes' own "
                   f"{(case.cpu[1] - case.cpu[0]) / N * 1e3:.2f} ms per task more, on {os.cpu_count()} CPUs",
                   flush=True)
@@ -185,7 +185,7 @@ def main() -> int:
         ideal = 200 * 0.05 / JOBS
         m, la = Case(tmp, "sleep", graph("wide", 200), "sleep 0.05").both(max(1, args.repeat // 2))
         print(f"200 x sleep 0.05, --jobs 2: ideal {ideal:.2f}s; make -j2 {min(m):.3f}s (efficiency "
-              f"{ideal / min(m):.3f}); lanes {min(la):.3f}s (efficiency {ideal / min(la):.3f}, goal >= 0.95)")
+              f"{ideal / min(m):.3f}); lanes {min(la):.3f}s (efficiency {ideal / min(la):.3f}, goal >= 0.94)")
     return 0
 
 
