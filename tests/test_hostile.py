@@ -111,3 +111,17 @@ def test_codeowners_like_rules_equal_the_twin(tmp_path):
     found = {("E300", *sorted(d.nodes)) for d in comp.diagnostics if d.code == "E300"}
     assert found == brute_force(comp.model)
     assert len(found) > 400                               # real overlaps, far more than rules
+
+
+def test_many_tasks_of_one_lane_sharing_a_pattern(tmp_path):
+    """Thousands of unordered tasks of one single-instance agent: one lane, no pair; and
+    the same tasks over ten agents of two instances, in a chain: all ordered."""
+    lane = "\n".join(f"  t{i}: {{agent: a, run: \"true\"}}" for i in range(3000))
+    comp = api.check(write(tmp_path, "lane.yaml", f"workflow: w\nagents:\n  a: {{domain: {{writes: [\"src/**\"]}}}}\n"
+                                                  f"tasks:\n{lane}\n"))
+    assert _codes(comp) == {}
+    agents = "\n".join(f"  a{i}: {{domain: {{writes: [\"src/**\"]}}, instances: 2}}" for i in range(10))
+    chain = "\n".join(f"  t{i}: {{agent: a{i % 10}, run: \"true\"" + (f", needs: [t{i - 1}]" if i else "") + "}"
+                      for i in range(3000))
+    comp = api.check(write(tmp_path, "chain.yaml", f"workflow: w\nagents:\n{agents}\ntasks:\n{chain}\n"))
+    assert _codes(comp) == {"W401": 45}
