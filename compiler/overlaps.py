@@ -71,12 +71,14 @@ def meetings(left: Mapping[str, Sequence[int]], right: Mapping[str, Sequence[int
     right_table = left_table if same else PrefixTable(right)
     seen: set[tuple[str, str]] = set()
 
+    def flipped(a: int, b: int, deep: bool) -> bool:      # owners seen from the right side
+        return settled(b, a, deep)
+
     def probe(lp: str, table: PrefixTable, lp_is_left: bool) -> None:
         mine = left[lp] if lp_is_left else right[lp]
         for key, bucket in table.shorter(lp):
             theirs = table.owners_of[key]
-            flip: Settled = lambda a, b, deep: settled(b, a, deep)
-            if _all_settled(mine, theirs, settled if lp_is_left else flip, len(bucket) >= DEEP):
+            if _all_settled(mine, theirs, settled if lp_is_left else flipped, len(bucket) >= DEEP):
                 continue
             tie = key[1] == compile_pattern(lp).literal_prefix    # found from both sides
             for q in bucket:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from helpers import lanes_cli, write
+import pytest
+from test_graph import CONFLICTING, EXAMPLE, HOSTILE_ID, agent, hostile_plan, node, plan_of
+
 from lanes.compiler.brief import BriefError, code, code_block, quote, render_brief, render_briefs
 from lanes.compiler.planfile import to_json
 from lanes.inputs import read_input
-from test_graph import CONFLICTING, EXAMPLE, HOSTILE_ID, agent, hostile_plan, node, plan_of
 
 
 @pytest.fixture(scope="module")

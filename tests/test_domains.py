@@ -1,9 +1,9 @@
 """The domain proof through the whole compiler: E300-E303, W400, W401."""
 from __future__ import annotations
 
-from lanes.compiler.patterns import matches
-
 from helpers import codes, compile_text
+
+from lanes.compiler.patterns import matches
 
 SPEC_E300 = """
 workflow: release

@@ -7,13 +7,13 @@ every pair of tasks it walks the graph and intersects every pattern pair.
 from __future__ import annotations
 
 import itertools
-import sys
 from pathlib import Path
+import sys
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from lanes.compiler.patterns import intersect
 from lanes.compiler.domains import check_domains
+from lanes.compiler.patterns import intersect
 from lanes.compiler.resolve import resolve
 from lanes.dsl.loader import parse_source
 from lanes.dsl.source import Source

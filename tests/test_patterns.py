@@ -13,8 +13,15 @@ import pytest
 from wcmatch import glob as wc
 
 from lanes.compiler.patterns import (
-    MAX_ALTERNATIVES, MAX_LENGTH, MAX_SEGMENTS, compile_pattern, expand_braces, intersect, matches,
-    pattern_problem, uncovered,
+    MAX_ALTERNATIVES,
+    MAX_LENGTH,
+    MAX_SEGMENTS,
+    compile_pattern,
+    expand_braces,
+    intersect,
+    matches,
+    pattern_problem,
+    uncovered,
 )
 from lanes.compiler.patterns_search import signatures
 from lanes.compiler.patterns_segments import glob

@@ -19,7 +19,12 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from wcmatch import glob as wc
 
 from lanes.compiler.patterns import (
-    compile_pattern, expand_braces, intersect, matches, pattern_problem, uncovered,
+    compile_pattern,
+    expand_braces,
+    intersect,
+    matches,
+    pattern_problem,
+    uncovered,
 )
 from lanes.compiler.patterns_search import signatures
 from lanes.compiler.patterns_segments import glob
