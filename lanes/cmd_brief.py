@@ -70,5 +70,5 @@ def run(args: argparse.Namespace) -> int:
         status = emit(path, text)
         if status:
             return status
-        print(path)
+        print(safe(path))
     return 0

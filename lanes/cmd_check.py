@@ -47,6 +47,7 @@ def unreadable_diagnostic(path: str, why: str) -> Diagnostic:
 def run(args: argparse.Namespace) -> int:
     # imported here: every `lanes` command parses all subcommands, so they start light
     from lanes import api
+    from lanes.inputs import agents_of
     from lanes.render import print_diagnostics, safe
     status = 0
     diagnostics: list[Diagnostic] = []
@@ -60,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         diagnostics += comp.diagnostics
         sources.update(comp.sources)
-        if comp.model is not None:
-            agent_of.update(((path, n.id), n.agent) for n in comp.model.nodes if n.is_task)
+        agent_of.update(agents_of(path, comp.model))
         if comp.has_errors:
             status = max(status, 1)
         elif args.format == "human" and not comp.diagnostics and comp.model is not None:

@@ -18,14 +18,15 @@ def run(args: argparse.Namespace) -> int:
     # imported here: every `lanes` command parses all subcommands, so they start light
     from lanes import api
     from lanes.compiler.planfile import to_json
-    from lanes.inputs import print_unreadable
+    from lanes.inputs import agents_of, print_unreadable
     from lanes.render import print_diagnostics
     comp = api.compile(args.file)
     if comp.loaded.unreadable:
         print_unreadable(args.file, comp.loaded.unreadable)
         return 2
     if comp.diagnostics:
-        print_diagnostics(comp.diagnostics, comp.sources, sys.stderr, summary=True)
+        print_diagnostics(comp.diagnostics, comp.sources, sys.stderr, summary=True,
+                          agent_of=agents_of(args.file, comp.model))
     if comp.has_errors or comp.plan is None:
         return 1
     return emit(args.output, to_json(comp.plan))

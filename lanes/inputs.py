@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from lanes.compiler.planfile import Plan
 
 if TYPE_CHECKING:                   # diagnostics are imported when there are some
+    from lanes.compiler.model import Model
     from lanes.dsl.diagnostics import Diagnostic
 
 
@@ -55,6 +56,13 @@ def _read_plan_file(path: str, allow_errors: bool) -> Input:
     return Input(plan, os.path.abspath(path), 0, plan_text=text)
 
 
+def agents_of(path: str, model: Model | None) -> dict[tuple[str, str], str | None]:
+    """(file, task id) -> agent: what groups conflicts into one block per pair of agents."""
+    if model is None:
+        return {}
+    return {(path, n.id): n.agent for n in model.nodes if n.is_task}
+
+
 def print_unreadable(path: str, why: str) -> None:
     """E000 on stderr, as `check` reports it (file:1:1: error[E000]: ...)."""
     from lanes.cmd_check import unreadable_diagnostic
@@ -74,7 +82,8 @@ def read_input(path: str, *, allow_errors: bool = False) -> Input:
         print_unreadable(path, comp.loaded.unreadable)
         return Input(None, None, 2)
     if comp.diagnostics:
-        print_diagnostics(comp.diagnostics, comp.sources, sys.stderr, summary=True)
+        print_diagnostics(comp.diagnostics, comp.sources, sys.stderr, summary=True,
+                          agent_of=agents_of(path, comp.model))
     status = 1 if comp.has_errors else 0
     plan = comp.plan if (status == 0 or allow_errors) else None
     return Input(plan, os.path.abspath(path), status, comp.diagnostics, comp.sources)
