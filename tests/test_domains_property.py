@@ -140,3 +140,32 @@ def test_shortcuts_never_change_the_answer(spec, knobs):
             elif d.code == "E301":
                 found.add(("E301", *d.nodes))
     assert found == brute_force(model)
+
+
+def brute_force_w401(model) -> set[tuple[str, str]]:
+    """Agents with tasks whose write domains meet while no task of one may run together
+    with a task of the other."""
+    nodes = model.node_by_id
+
+    def reaches(a, b) -> bool:
+        return any(u == a or reaches(a, u) for u in nodes[b].needs)
+
+    tasks = {a.id: [n for n in model.nodes if n.is_task and n.agent == a.id] for a in model.agents}
+    out = set()
+    for a1, a2 in itertools.combinations([a for a in model.agents if tasks[a.id]], 2):
+        if not any(intersect(w, q) for w in a1.domain.write_texts for q in a2.domain.write_texts):
+            continue
+        if all(reaches(x.id, y.id) or reaches(y.id, x.id) for x in tasks[a1.id] for y in tasks[a2.id]):
+            out.add((a1.id, a2.id))
+    return out
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(workflows())
+def test_w401_equals_brute_force(spec):
+    text = to_yaml(*spec)
+    wf, _ = parse_source(Source("w.yaml", text.encode(), text))
+    model, _ = resolve(wf, None)
+    found = {tuple(d.message.split("'")[1:4:2]) for d in check_domains(model) if d.code == "W401"}
+    assert found == brute_force_w401(model)
