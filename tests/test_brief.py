@@ -177,3 +177,13 @@ def test_brief_command_never_writes_outside_its_directory(tmp_path):
     assert not (tmp_path / "escape.md").exists()
     r = lanes_cli("brief", plan_file)
     assert r.returncode == 2 and not (tmp_path / "escape.md").exists()
+
+
+def test_an_agent_task_brief_shows_its_instructions_and_the_command_lanes_starts_it_with():
+    from pathlib import Path
+    from helpers import lanes_cli
+    root = Path(__file__).resolve().parent.parent
+    r = lanes_cli("brief", root / "examples" / "agents.yaml", "backend")
+    assert r.returncode == 0, r.stderr
+    assert "> Implement contracts/openapi.yaml in src/api/" in r.stdout
+    assert "claude -p --output-format stream-json --verbose" in r.stdout and '< "$LANES_PROMPT"' in r.stdout
