@@ -24,7 +24,7 @@ RUNNERS = ("shell", *PRESETS)
 class Field:
     """One field. `kind` names the shape of its value (workflow_schema.py knows each):
     id, ids, text, patterns, duration, count, count1 (>= 1), factor, amount, flag,
-    choice (one of `choices`), env, backoff, domain, runner, limits, for_each, and the groups
+    choice (one of `choices`), env, backoff, domain, runner, limits, for_each, needs (a task's), and the groups
     defaults, domains, agents, tasks, gates."""
 
     name: str
@@ -111,7 +111,8 @@ TASK = Group("a task", (
                                   "TASK-ITEM, {KEY} replaced in its commands, texts, patterns, needs and env"),
     Field("agent", "id", "the agent that runs it"),
     Field("requires", "ids", "skills: the task goes to the agent with all of them that has the least work"),
-    Field("needs", "ids", "tasks and gates that must succeed before it starts"),
+    Field("needs", "needs", "tasks and gates that must succeed before it starts (in a for_each template, "
+                            "an id may hold {KEY}: restore-{port})"),
     Field("run", "text", "the shell command (bash -c, in the workdir)"),
     Field("prompt", "text", "instructions for its agent's coding agent, instead of `run`"),
     Field("domain", "domain", "a domain id or an inline domain; narrows its agent's domain"),

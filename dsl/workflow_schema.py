@@ -45,6 +45,12 @@ _DEFS: dict[str, Schema] = {
     "amount": {"anyOf": [{"type": "number", "exclusiveMinimum": 0},
                          {"type": "string", "pattern": rf"^\s*(?!0*(?:\.0+)?\s*$){_NUMBER}\s*$"}]},
     "flag": {"anyOf": [{"type": "boolean"}, {"enum": ["true", "True", "TRUE", "false", "False", "FALSE"]}]},
+    # a task's needs: ids, where a for_each template may write {KEY} for an item
+    "needs": {"anyOf": [{"$ref": "#/$defs/template_id"}, {"type": "array", "items": {"$ref": "#/$defs/template_id"}},
+                        {"type": "null"}],
+              "description": "an id or a list of ids"},
+    "template_id": {"type": "string", "pattern": r"^(?:[A-Za-z_]|\{[A-Za-z_][A-Za-z0-9_-]*\})"
+                                                 r"(?:[A-Za-z0-9_-]|\{[A-Za-z_][A-Za-z0-9_-]*\})*$"},
     "item": {"anyOf": [{"type": "string", "pattern": f"^{declared.ITEM_PATTERN}$"},
                        {"type": "integer", "minimum": 0}],
              "description": "an id fragment: letters, digits, '_' and '-'"},
