@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 import subprocess
 import sys
+import time
 
 from runtime_helpers import run, start, wait_for
 
@@ -248,3 +249,28 @@ def test_resume_after_a_kill_runs_the_added_tasks_from_the_stored_plan(tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert node_status(state, "r1") == {n: "succeeded" for n in
                                         ("after", "check", "extra-1", "extra-2", "other", "wait")}
+
+
+def test_an_addition_racing_the_end_of_the_run_lands_or_is_refused_never_lost(tmp_path):
+    state = setup(tmp_path)
+    (tmp_path / "quick.yaml").write_text('workflow: quick\nagents:\n  a: {domain: {writes: ["a/**"]}}\n'
+                                         'tasks:\n  q: {agent: a, run: "sleep 0.4", writes: ["a/q"]}\n')
+    outcomes = set()
+    for i in range(8):
+        (tmp_path / f"late{i}.yaml").write_text(f'workflow: late\ntasks:\n  late{i}: {{agent: a, run: "true", '
+                                                f'writes: ["a/late{i}"]}}\n')
+        proc = start("run", "quick.yaml", "--run-id", f"q{i}", "--state", state, "--no-progress", cwd=tmp_path)
+        assert wait_for(lambda i=i: node_status(state, f"q{i}").get("q") == "running")
+        # around the moment `q` ends and the run closes
+        time.sleep(0.05 * i)
+        r = run("add", f"q{i}", f"late{i}.yaml", "--state", state, cwd=tmp_path)
+        assert proc.wait(timeout=60) == 0
+        if r.returncode == 0:                  # it landed: the run ran it before it ended
+            assert node_status(state, f"q{i}")[f"late{i}"] == "succeeded"
+            outcomes.add("landed")
+        else:                                  # refused: the run had ended, nothing of it is left
+            assert "is succeeded" in r.stderr, r.stdout + r.stderr
+            assert f"late{i}" not in node_status(state, f"q{i}")
+            outcomes.add("refused")
+        assert run_row(state, f"q{i}")["status"] == "succeeded"
+    assert outcomes                            # (which of the two happened varies with the timing)
