@@ -74,14 +74,15 @@ def extend_plan(plan: Plan, added: ast.Workflow, source: Source, succeeded: Coll
 
 def _pointed_at_addition(d: Diagnostic, at: Span, spans: dict[str, Span]) -> Diagnostic:
     """A diagnostic the proof placed at a node of the run is placed at the added node it
-    names, so that file:line:col points into the added file."""
-    if d.span is None or d.span.file != at.file:
-        return d
-    for n in d.nodes:
-        span = spans.get(n)
+    names, so that file:line:col points into the added file; a note about a node of the
+    run says so instead of giving a place (the run has no file to point into)."""
+    related = tuple(Related(f"{r.message} (in run {at.file[4:]})", None) if r.span is not None and
+                    r.span.file == at.file else r for r in d.related)
+    if d.span is not None and d.span.file == at.file:
+        span = next((spans[n] for n in d.nodes if n in spans), None)
         if span is not None:
-            return replace(d, span=span, related=(Related("the node of the run", None), *d.related))
-    return d
+            return replace(d, span=span, related=related)
+    return replace(d, related=related) if related != d.related else d
 
 
 def _top_level(plan: Plan, added: ast.Workflow, source: Source) -> list[Diagnostic]:

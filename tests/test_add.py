@@ -274,3 +274,32 @@ def test_an_addition_racing_the_end_of_the_run_lands_or_is_refused_never_lost(tm
             outcomes.add("refused")
         assert run_row(state, f"q{i}")["status"] == "succeeded"
     assert outcomes                            # (which of the two happened varies with the timing)
+
+
+def test_extend_plan_keeps_the_runs_nodes_and_points_into_the_added_file(tmp_path):
+    import lanes.api as api
+    from lanes.compiler.plan_extend import extend_plan
+
+    (tmp_path / "run.yaml").write_text(
+        'workflow: pool\nagents:\n  ops: {domain: {writes: ["port:*"]}, instances: 4}\n'
+        'tasks:\n  db: {agent: ops, run: "true", writes: ["port:1"]}\n'
+        '  svc: {for_each: {port: [8100, 8101]}, agent: ops, needs: [db], run: "true", writes: ["port:{port}"]}\n'
+        'gates:\n  smoke: {needs: [svc], run: "true"}\n')
+    plan = api.compile(tmp_path / "run.yaml").plan
+    (tmp_path / "add.lanes").write_text(
+        'workflow more\ntask verify by ops needs db { run "true"; writes "port:8101" }\n'
+        'task report by ops needs smoke { run "true"; writes "port:8100" }\n')
+    loaded = api.load(tmp_path / "add.lanes")
+    extended, diags = extend_plan(plan, loaded.workflow, loaded.source, set(), "r")
+    assert extended is None
+    [d] = [d for d in diags if d.is_error]
+    assert (d.code, d.span.file, d.span.line, d.witness) == ("E300", loaded.source.path, 2, "port:8101")
+    assert "'svc-8101'" in d.message and "'verify'" in d.message
+    assert any(r.message.endswith("(in run r)") and r.span is None for r in d.related)
+    # once svc-8101 has succeeded, it conflicts with nothing new
+    extended, diags = extend_plan(plan, loaded.workflow, loaded.source, {"svc-8101"}, "r")
+    assert extended is not None and not [d for d in diags if d.is_error]
+    for n in plan.nodes:                       # the run's nodes as they were (digests above all)
+        assert extended.node_by_id[n.id].digest == n.digest
+    assert [n.id for n in extended.nodes if n.id not in plan.node_by_id] == ["verify", "report"]
+    assert extended.node_by_id["report"].stage == plan.node_by_id["smoke"].stage + 1
