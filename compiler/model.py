@@ -113,6 +113,7 @@ class Model:
     workspace_span: Span | None = None
     limits: tuple[tuple[str, int], ...] = ()    # runner -> tasks at once, as written
     max_budget_usd: float | None = None
+    pools: tuple[tuple[str, tuple[str, ...]], ...] = ()   # for_each template -> the ids of its tasks
 
     @cached_property
     def node_by_id(self) -> dict[str, RNode]:

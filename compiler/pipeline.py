@@ -1,6 +1,8 @@
 """The compiler's one way through: AST -> expanded AST -> resolved model -> checks -> plan."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lanes.compiler.domains import check_domains
 from lanes.compiler.gates import check_rollback_gates
 from lanes.compiler.model import Model
@@ -10,7 +12,7 @@ from lanes.compiler.resolve import resolve
 from lanes.compiler.workspace_check import check_workspaces
 from lanes.dsl.ast import Workflow
 from lanes.dsl.diagnostics import Diagnostic
-from lanes.dsl.expand import expand_workflow, explain
+from lanes.dsl.expand import expand_workflow, explain, pools
 from lanes.dsl.source import Source
 
 
@@ -20,6 +22,8 @@ def analyse(workflow: Workflow, source: Source | None) -> tuple[Model, list[Diag
     task points at its template and names its item."""
     expanded, origins, diags = expand_workflow(workflow)
     model, more = resolve(expanded, source)
+    if origins:
+        model = replace(model, pools=pools(origins))
     checks = [*diags, *more, *check_workspaces(model), *check_rollback_gates(model), *check_domains(model)]
     return model, explain(checks, origins)
 

@@ -222,6 +222,18 @@ class _Shape:
                             + ", ".join(F.PRESETS) + ")", (*path, k), key=True)
             self.whole(x, (*path, k), 1)
 
+    def pools(self, v: object, path: Path) -> None:
+        """for_each template -> the ids of its tasks (SPEC section 10)."""
+        if type(v) is not dict:
+            self.bad(v, path, "an object of TEMPLATE: [task ids]")
+            return
+        for k, x in v.items():
+            self.ident(k, (*path, k))
+            if x == []:
+                self.bad(x, (*path, k), "a non-empty list of task ids")
+            else:
+                self.idents(x, (*path, k))
+
     def env(self, v: object, path: Path) -> None:
         if type(v) is not dict:
             self.bad(v, path, "an object of NAME: \"value\"")
@@ -264,7 +276,7 @@ class _Shape:
         checks: dict[str, Check] = {
             "workflow": self.ident, "description": self.string, "source_digest": self.digest,
             "workdir": self.string, "workspace": self.workspace, "limits": self.limits,
-            "max_budget_usd": self.dollars, "nodes": self.nodes, "stages": self.stages,
+            "max_budget_usd": self.dollars, "pools": self.pools, "nodes": self.nodes, "stages": self.stages,
             "critical_path": self.idents, "estimate": self.estimate, "agents": self.agents}
         for k, v in d.items():
             check = checks.get(k)

@@ -11,6 +11,9 @@ conflict (E300/E301 between a succeeded node and another are dropped); every oth
 node (running, ready, pending, waiting, and what failed, was skipped, cancelled or
 rolled back, which `lanes resume` reruns) counts.
 
+A need on one of the run's `for_each` templates (the plan's `pools`) means every
+task it made, as it does in the run's own file.
+
 The added file's agents and domains: it may declare no agents (its tasks use the run's)
 or agents exactly as the run has them (same skills, instances, writes and reads); an
 agent the run does not have, or has otherwise, is refused (E201, E102). Its named
@@ -40,9 +43,13 @@ def extend_plan(plan: Plan, added: ast.Workflow, source: Source, succeeded: Coll
     at = Span(f"run {run_id}", 1, 1, 1, 1)
     diags = _top_level(plan, added, source)
     diags += _agents(plan, added)
+    pools = dict(plan.pools)
+    named: list[ast.Name] = [n.id for n in added.tasks] + [g.id for g in added.gates]
+    diags += [diag("E200", f"id '{n.value}' is a for_each template of the run (a need on it means its "
+                   "tasks)", n.span) for n in named if n.value in pools]
     if not added.tasks and not added.gates:
         diags.append(diag("E103", f"{source.path} has no tasks and no gates to add", added.span))
-    own = _with_defaults(added)
+    own = _needs_on_pools(_with_defaults(added), plan)
     whole = ast.Workflow(
         ast.Name(plan.workflow, at), None, ast.Text(plan.workdir, at), _run_defaults(plan, at),
         tuple(added.domains), tuple(_agent_ast(a, plan, at) for a in plan.agents),
@@ -69,7 +76,7 @@ def extend_plan(plan: Plan, added: ast.Workflow, source: Source, succeeded: Coll
     nodes = tuple(replace(plan.node_by_id[n.id], critical=n.critical) if n.id in old else n
                   for n in extended.nodes)
     return replace(extended, nodes=nodes, agents=plan.agents, source_digest=plan.source_digest,
-                   description=plan.description), diags
+                   description=plan.description, pools=plan.pools + extended.pools), diags
 
 
 def _pointed_at_addition(d: Diagnostic, at: Span, spans: dict[str, Span]) -> Diagnostic:
@@ -149,6 +156,19 @@ def _with_defaults(wf: ast.Workflow) -> ast.Workflow:
                           backoff=backoff(t.backoff), env=env(t.env)) for t in wf.tasks)
     gates = tuple(replace(g, timeout=g.timeout or d.timeout, retries=g.retries or d.retries) for g in wf.gates)
     return replace(wf, tasks=tasks, gates=gates)
+
+
+def _needs_on_pools(wf: ast.Workflow, plan: Plan) -> ast.Workflow:
+    """A need on one of the run's for_each templates means every task it made, as in the run."""
+    pools = dict(plan.pools)
+    if not pools:
+        return wf
+
+    def needs(names: tuple[ast.Name, ...]) -> tuple[ast.Name, ...]:
+        return tuple(ast.Name(m, n.span) for n in names for m in pools.get(n.value, (n.value,)))
+
+    return replace(wf, tasks=tuple(replace(t, needs=needs(t.needs)) for t in wf.tasks),
+                   gates=tuple(replace(g, needs=needs(g.needs)) for g in wf.gates))
 
 
 def _run_defaults(plan: Plan, at: Span) -> ast.Defaults | None:

@@ -13,7 +13,7 @@ MAX_COUNT = 10**18 - 1               # whole numbers as the workflow builder tak
 
 TOP_REQUIRED = ("lanes_plan", "workflow", "source_digest", "nodes", "stages", "critical_path",
                 "estimate", "workdir", "agents")
-TOP_FIELDS = frozenset((*TOP_REQUIRED, "description", "workspace", "limits", "max_budget_usd"))
+TOP_FIELDS = frozenset((*TOP_REQUIRED, "description", "workspace", "limits", "max_budget_usd", "pools"))
 ESTIMATE_FIELDS = ("sequential_s", "parallel_s", "efficiency")
 BACKOFF_FIELDS = ("initial_s", "factor", "max_s")
 AGENT_REQUIRED = ("id", "skills", "instances", "domain", "writes", "reads", "env")

@@ -56,6 +56,11 @@ def invariant_problems(plan: Plan) -> list[Problem]:
         if c not in first:
             problems.append(Problem("E201", f"the critical path holds unknown node '{c}'"
                                     + did_you_mean(c, first), ("critical_path", j)))
+    for template, members in plan.pools:
+        for j, m in enumerate(members):
+            if m not in first:
+                problems.append(Problem("E201", f"pool '{template}' holds unknown node '{m}'"
+                                        + did_you_mean(m, first), ("pools", template, j)))
     return problems
 
 

@@ -239,6 +239,9 @@ def _looks_valid(d: object, q: _Quick) -> bool:
             and q.workspaces([doc.get("workspace", "shared")])
             and ("limits" not in doc or q.limits(doc["limits"]))
             and ("max_budget_usd" not in doc or q.dollars([doc["max_budget_usd"]]))
+            and ("pools" not in doc or (type(doc["pools"]) is dict and q.idents(list(doc["pools"]))
+                                        and q.id_lists(list(doc["pools"].values()))
+                                        and [] not in doc["pools"].values()))
             and q.id_lists(cast(Values, stages)) and q.id_lists([doc["critical_path"]])
             and q.seconds([estimate["sequential_s"], estimate["parallel_s"]])
             and _numbers([estimate["efficiency"]], 0, 1))
@@ -269,4 +272,4 @@ def invariants_hold(plan: Plan) -> bool:
         return False
     if any(stage_of[x] != k for k, members in enumerate(plan.stages) for x in members):
         return False
-    return known.issuperset(plan.critical_path)
+    return known.issuperset(plan.critical_path) and all(known.issuperset(m) for _, m in plan.pools)

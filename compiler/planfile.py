@@ -113,6 +113,7 @@ class Plan:
     workspace: str = "shared"          # the workflow's; each task node has its effective one
     limits: tuple[tuple[str, int], ...] = ()    # runner -> how many of its tasks run at once
     max_budget_usd: float | None = None         # no agent task starts once the cost reaches it
+    pools: tuple[tuple[str, tuple[str, ...]], ...] = ()   # for_each template -> the ids of its tasks
 
     @cached_property
     def node_by_id(self) -> dict[str, PlanNode]:
@@ -214,6 +215,8 @@ def plan_to_dict(plan: Plan) -> dict[str, object]:
         d["limits"] = dict(plan.limits)
     if plan.max_budget_usd is not None:
         d["max_budget_usd"] = _num(plan.max_budget_usd)
+    if plan.pools:
+        d["pools"] = {k: list(v) for k, v in plan.pools}
     d["agents"] = [_agent_json(a) for a in plan.agents]
     return d
 
@@ -248,6 +251,9 @@ def plan_from_dict(d: JSONObject) -> Plan:
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanError(f"malformed plan: {exc!r}") from None
     known = plan.node_by_id
+    for template, members in plan.pools:
+        if not set(members) <= set(known):
+            raise PlanError(f"malformed plan: pool '{template}' names unknown nodes")
     for n in plan.nodes:
         for up in n.needs:
             if up not in known:
@@ -295,6 +301,7 @@ def build_plan(d: JSONObject) -> Plan:
         workspace=d.get("workspace", "shared"),
         limits=tuple((str(k), int(v)) for k, v in d.get("limits", {}).items()),
         max_budget_usd=d.get("max_budget_usd"),
+        pools=tuple((str(k), tuple(v)) for k, v in d.get("pools", {}).items()),
     )
 
 

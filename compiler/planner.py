@@ -161,4 +161,4 @@ def plan_model(model: Model) -> Plan:
         stages=tuple(tuple(s) for s in stages), critical_path=tuple(path),
         estimate=Estimate(sequential, parallel, efficiency), agents=agents,
         workdir=model.workdir, description=model.description, workspace=model.workspace,
-        limits=model.limits, max_budget_usd=model.max_budget_usd)
+        limits=model.limits, max_budget_usd=model.max_budget_usd, pools=model.pools)

@@ -125,6 +125,14 @@ def _instance(t: Task, ident: Name, placeholder: re.Pattern[str], sub: Callable[
                    for_each=None)
 
 
+def pools(origins: Origins) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each template and the ids of the tasks it made, in order (the plan's `pools`)."""
+    out: dict[str, list[str]] = {}
+    for ident, o in origins.items():
+        out.setdefault(o.template, []).append(ident)
+    return tuple((k, tuple(v)) for k, v in out.items())
+
+
 def explain(diags: Iterable[Diagnostic], origins: Origins) -> list[Diagnostic]:
     """Each diagnostic about an expanded task gets a related note naming its item. The same
     fault in every expansion of a template (an E203, say) is reported once, with a count;

@@ -303,3 +303,24 @@ def test_extend_plan_keeps_the_runs_nodes_and_points_into_the_added_file(tmp_pat
         assert extended.node_by_id[n.id].digest == n.digest
     assert [n.id for n in extended.nodes if n.id not in plan.node_by_id] == ["verify", "report"]
     assert extended.node_by_id["report"].stage == plan.node_by_id["smoke"].stage + 1
+    assert extended.pools == (("svc", ("svc-8100", "svc-8101")),)
+
+
+def test_a_need_on_a_template_of_the_run_means_all_its_tasks(tmp_path):
+    import lanes.api as api
+    from lanes.compiler.plan_extend import extend_plan
+
+    plan = api.compile("examples/restore.yaml").plan
+    (tmp_path / "add.yaml").write_text(
+        'workflow: more\ntasks:\n  verify: {agent: accounts-ops, needs: [accounts], run: "true", '
+        'writes: ["port:8100"]}\n  accounts: {agent: accounts-ops, run: "true", writes: ["port:8101"]}\n')
+    loaded = api.load(tmp_path / "add.yaml")
+    extended, diags = extend_plan(plan, loaded.workflow, loaded.source, set(), "r")
+    assert extended is None and [(d.code, d.span.line) for d in diags] == [("E200", 4)]
+    (tmp_path / "add.yaml").write_text(
+        'workflow: more\ntasks:\n  verify: {agent: accounts-ops, needs: [accounts], run: "true", '
+        'writes: ["port:8100"]}\n')
+    loaded = api.load(tmp_path / "add.yaml")
+    extended, diags = extend_plan(plan, loaded.workflow, loaded.source, set(), "r")
+    assert extended is not None, diags
+    assert extended.node_by_id["verify"].needs == ("accounts-8100", "accounts-8101", "accounts-8102")

@@ -105,6 +105,7 @@ def test_the_restore_example_is_a_pool_in_both_forms(tmp_path):
     assert out["yaml"] == out["lanes"]
     ids = [n["id"] for n in out["yaml"]["nodes"]]
     assert {"accounts-8100", "accounts-8101", "accounts-8102", "billing-8200", "search-8302"} <= set(ids)
+    assert out["yaml"]["pools"]["accounts"] == ["accounts-8100", "accounts-8101", "accounts-8102"]
 
 
 def test_a_conflict_between_two_expansions_names_both_items(tmp_path):
