@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from lanes.state import add_state, open_store, pick_run
 
+if TYPE_CHECKING:
+    import sqlite3
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from lanes.runtime.store import Store
+    from lanes.runtime.workspace import Workspaces
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = sub.add_parser("diff", help="the change of a worktree run, or of one of its tasks (git diff)")
     d.add_argument("ids", nargs="*", metavar="[RUN_ID] [TASK]")
     add_state(d)
@@ -25,9 +32,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     c.set_defaults(func=clean)
 
 
-def _workspaces(args: argparse.Namespace, run_id: str | None):  # type: ignore[no-untyped-def]
+def _workspaces(args: argparse.Namespace, run_id: str | None) -> tuple[Store, sqlite3.Row, Workspaces] | None:
     """(store, run row, Workspaces) of a worktree run, or None after saying why."""
-    from lanes.runtime.workspace import Workspaces, WorkspaceError
+    from lanes.runtime.workspace import WorkspaceError, Workspaces
     store = open_store(args)
     if store is None:
         return None
@@ -73,7 +80,7 @@ def diff(args: argparse.Namespace) -> int:
     return 0
 
 
-def _busy(row) -> str | None:  # type: ignore[no-untyped-def]
+def _busy(row: sqlite3.Row) -> str | None:
     from lanes.runtime.run import runtime_alive
     if row["status"] == "running" and (row["mode"] == "pull" or runtime_alive(row)):
         return f"run {row['run_id']} is still running"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import os
 
 from lanes.compiler.planfile import Plan, PlanNode
-from lanes.runtime.workspace import Attempt, Workspaces, WorkspaceError, repo_problem
+from lanes.runtime.workspace import Attempt, WorkspaceError, Workspaces, repo_problem
 
 Allowed = Callable[[PlanNode], Callable[[str], bool]]
 MAX_LISTED = 20
