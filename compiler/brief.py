@@ -151,9 +151,10 @@ def brief_context(plan: Plan, agent_id: str, index: _Index | None = None) -> Bri
             "gates": [plan.node_by_id[g] for g in sorted(gates, key=index.position.__getitem__)]}
 
 
-def _environment(env_class: type[jinja2.Environment], loader: jinja2.BaseLoader) -> jinja2.Environment:
+def _environment(env_class: type[jinja2.Environment], loader: jinja2.BaseLoader,
+                 cache: jinja2.BytecodeCache | None = None) -> jinja2.Environment:
     env = env_class(loader=loader, autoescape=False, keep_trailing_newline=True,
-                    undefined=jinja2.StrictUndefined)
+                    undefined=jinja2.StrictUndefined, bytecode_cache=cache)
     env.filters.update(FILTERS)
     return env
 
@@ -217,17 +218,22 @@ class _RegularFileLoader(jinja2.BaseLoader):
         return data.decode("utf-8"), path, lambda: False
 
 
-@lru_cache(maxsize=1)
-def _package_template() -> jinja2.Template:
-    """Compiled once per process and kept in memory only: a compile-time command writes
-    nothing but its output (no bytecode cache on disk)."""
-    env = _environment(jinja2.Environment, jinja2.PackageLoader("lanes.templates", "."))
+@lru_cache(maxsize=2)
+def _package_template(cache_dir: str | None = None) -> jinja2.Template:
+    """Compiled once per process and kept in memory; a compile-time command writes
+    nothing but its output, so only a run, which has a state directory, keeps jinja2's
+    bytecode there (`cache_dir`: compiling the template is most of rendering the briefs)."""
+    cache = None
+    if cache_dir is not None:
+        os.makedirs(cache_dir, exist_ok=True)
+        cache = jinja2.FileSystemBytecodeCache(cache_dir)
+    env = _environment(jinja2.Environment, jinja2.PackageLoader("lanes.templates", "."), cache)
     return env.get_template(PACKAGE_TEMPLATE)
 
 
-def load_template(template_path: str | None) -> jinja2.Template:
+def load_template(template_path: str | None, cache_dir: str | None = None) -> jinja2.Template:
     if template_path is None:
-        return _package_template()
+        return _package_template(cache_dir)
     env = _environment(_Sandbox, _RegularFileLoader(os.path.dirname(os.path.abspath(template_path))))
     try:
         return env.get_template(os.path.basename(template_path))
@@ -312,9 +318,10 @@ def render_brief(plan: Plan, agent_id: str, template_path: str | None = None) ->
         return _render(template, context)
 
 
-def render_briefs(plan: Plan, template_path: str | None = None) -> dict[str, str]:
-    """agent id -> brief, for every agent in declaration order (the template is loaded once)."""
-    template, index = load_template(template_path), _Index(plan)
+def render_briefs(plan: Plan, template_path: str | None = None, cache_dir: str | None = None) -> dict[str, str]:
+    """agent id -> brief, for every agent in declaration order (the template is loaded once;
+    `cache_dir`: where a run keeps the package template's bytecode)."""
+    template, index = load_template(template_path, cache_dir), _Index(plan)
     contexts = [(a.id, brief_context(plan, a.id, index)) for a in plan.agents]
     with _bounded_if_users(template_path):
         return {agent: _render(template, context) for agent, context in contexts}

@@ -72,11 +72,14 @@ def _options(args: argparse.Namespace) -> Options:
     return Options(jobs=args.jobs, stages=args.stages, keep_going=args.keep_going, yes=args.yes)
 
 
-def _briefs(plan: Plan) -> Mapping[str, str] | None:
-    """Every agent's brief, rendered here from the plan (the runtime writes them)."""
+def _briefs(plan: Plan, state: str | None = None) -> Mapping[str, str] | None:
+    """Every agent's brief, rendered here from the plan (the runtime writes them; the
+    template's bytecode is kept in the state directory)."""
+    import os
+
     from lanes.compiler.brief import BriefError, render_briefs
     try:
-        return render_briefs(plan)
+        return render_briefs(plan, cache_dir=os.path.join(state, "cache") if state else None)
     except BriefError as exc:
         print(f"lanes: cannot render the agent briefs: {exc}", file=sys.stderr)
         return None
@@ -163,7 +166,7 @@ def create_run(args: argparse.Namespace, mode: str, options: "Options") -> "Run 
     if store is None:
         return 2
     run_id = args.run_id or new_run_id()
-    briefs = _briefs(plan)
+    briefs = _briefs(plan, store.dir)
     if briefs is None:
         return 1
     try:
@@ -225,7 +228,7 @@ def resume(args: argparse.Namespace) -> int:
     if busy is not None:
         print(f"lanes: run {run_id} is in progress (runtime pid {busy['pid']})", file=sys.stderr)
         return 1
-    briefs = _briefs(plan)
+    briefs = _briefs(plan, store.dir)
     if briefs is None:
         store.set_run(run_id, status="failed")
         return 1

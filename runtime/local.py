@@ -301,7 +301,9 @@ class LocalExecutor:
             self.wait(0.1)
         for r in list(self.running.values()):
             signal_group(r.pid, signal.SIGKILL)
-        while self.running or self.leftovers or self.ended:    # leftovers give up grace + 1 s after their task
+        while self.ended:
+            self._end_leftovers(self.ended.pop())
+        while self.running or self.leftovers:    # leftovers give up grace + 1 s after their task
             self.wait(0.1)
         if not self.closed:
             self.closed = True
