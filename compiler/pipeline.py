@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from lanes.compiler.bash_check import check_commands
 from lanes.compiler.domains import check_domains
 from lanes.compiler.gates import check_rollback_gates
 from lanes.compiler.model import Model
@@ -18,13 +19,15 @@ from lanes.dsl.source import Source
 
 def analyse(workflow: Workflow, source: Source | None) -> tuple[Model, list[Diagnostic]]:
     """Every check after parsing: for_each expanded first, then references, cycles,
-    routing, workspaces, gates, then the domain proof. A diagnostic about an expanded
+    routing, commands bash cannot parse (E104, parsed with `bash -n`, never run),
+    workspaces, gates, then the domain proof. A diagnostic about an expanded
     task points at its template and names its item."""
     expanded, origins, diags = expand_workflow(workflow)
     model, more = resolve(expanded, source)
     if origins:
         model = replace(model, pools=pools(origins))
-    checks = [*diags, *more, *check_workspaces(model), *check_rollback_gates(model), *check_domains(model)]
+    checks = [*diags, *more, *check_commands(expanded, source), *check_workspaces(model),
+              *check_rollback_gates(model), *check_domains(model)]
     return model, explain(checks, origins)
 
 
