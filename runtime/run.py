@@ -54,6 +54,7 @@ JOURNAL = "launched"         # runs/RUN_ID/launched: "NODE ATTEMPT" per launch, 
 VIEW_FIELDS = ("status", "agent", "attempts", "started_at", "completed_at", "seconds", "error",
                "decision", "decided_by", "decision_note", "waited_s", "changed", "merge_before", "cost_usd")
 FINAL_CHARS = 2000           # of an agent's final message kept per attempt
+TAIL_LINES = 5               # of a failed attempt's output shown where the failure is reported
 
 
 @dataclass(frozen=True)
@@ -602,15 +603,30 @@ class Run:
         if ok:
             self.observer.event(f"succeeded {o.node_id} in {seconds:.2f}s")
             return
+        tail = self._last_lines(o)
         if state == State.PENDING:
             delay = sched.not_before[o.node_id] - o.finished_at
             self.observer.event(f"failed {o.node_id} ({outcome}); retry in {max(delay, 0):.1f}s; "
-                                f"log {self.log_path(o.node_id)}")
+                                f"log {self.log_path(o.node_id)}{tail}")
             return
-        self.observer.event(f"failed {o.node_id} ({outcome}); log {self.log_path(o.node_id)}")
+        self.observer.event(f"failed {o.node_id} ({outcome}); log {self.log_path(o.node_id)}{tail}")
         self._skipped(o.node_id, before or {})
         if node.is_gate and node.on_fail == "rollback":
             self._plan_rollback(node)
+
+    def _last_lines(self, o: Outcome, lines: int = TAIL_LINES) -> str:
+        """The last lines the failed attempt wrote (shown where the failure is reported)."""
+        start = self._log_offset(o.node_id, o.attempt)
+        try:
+            with open(self.log_path(o.node_id), "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                begin = max(int(start) if isinstance(start, int) else 0, size - 4096)
+                f.seek(begin)
+                text = f.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        last = [line for line in text.splitlines() if line.strip()][-lines:]
+        return "".join("\n    | " + line[:300] for line in last)
 
     def _attempt_end(self, o: Outcome, ok: bool, state: State, outcome: str, total: float, worker: str,
                      place: Mapping[str, object], extra: Mapping[str, object]) -> None:

@@ -190,3 +190,15 @@ def test_a_runtime_whose_state_cannot_be_written_stops_with_the_reason(tmp_path,
     err = capsys.readouterr().err
     assert "the disk is full" in err and "lanes resume full" in err and "Traceback" not in err
     assert not alive(int((tmp_path / "pid").read_text()))
+
+
+def test_a_failed_attempts_last_lines_are_shown_where_it_is_reported(tmp_path):
+    wf = workflow(tmp_path, """
+        agents: {a: {}}
+        tasks:
+          t: {agent: a, run: "for i in 1 2 3 4 5 6 7; do echo line $i; done; echo 'the real error' >&2; exit 3"}
+        """)
+    r = run("run", wf, "--no-progress")
+    assert r.returncode == 1
+    shown = [line for line in r.stdout.splitlines() if line.startswith("    | ")]
+    assert shown == ["    | line 4", "    | line 5", "    | line 6", "    | line 7", "    | the real error"]
