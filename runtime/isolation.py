@@ -15,9 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 import os
+from typing import TYPE_CHECKING
 
 from lanes.compiler.planfile import Plan, PlanNode
-from lanes.runtime.workspace import Attempt, WorkspaceError, Workspaces, repo_problem
+from lanes.runtime.git import WorkspaceError
+
+if TYPE_CHECKING:                # the git machinery is imported by worktree runs only
+    from lanes.runtime.workspace import Attempt
 
 Allowed = Callable[[PlanNode], Callable[[str], bool]]
 MAX_LISTED = 20
@@ -40,12 +44,14 @@ def problem(plan: Plan) -> str | None:
     """Why a run of this plan cannot start (None: it can)."""
     if not worktree_run(plan):
         return None
+    from lanes.runtime.workspace import repo_problem
     why = repo_problem(plan.workdir)
     return f"workspace: worktree needs a git repository: {why}" if why else None
 
 
 class Isolation:
     def __init__(self, plan: Plan, run_dir: str, run_id: str, allowed: Allowed) -> None:
+        from lanes.runtime.workspace import Workspaces
         self.plan, self.allowed = plan, allowed
         self.ws = Workspaces(plan.workdir, run_dir, run_id)
         self.run_dir = run_dir
@@ -77,6 +83,7 @@ class Isolation:
                 base = f.read().strip()
         except OSError:
             return None
+        from lanes.runtime.workspace import Attempt
         return Attempt(node_id, attempt, root, os.path.normpath(os.path.join(root, self.ws.prefix)), base)
 
     def verdict(self, node: PlanNode, attempt: int, ok: bool) -> Verdict:

@@ -32,17 +32,19 @@ import os
 import random
 import socket
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from lanes.compiler.planfile import Plan, PlanNode, from_json as plan_from_json
-from lanes.runtime.agent_output import AgentResult, parse_agent_output
 from lanes.runtime.dashboard import LiveDashboard, Writer, write_dashboard
 from lanes.runtime.executor import Launch, Outcome
+from lanes.runtime.git import WorkspaceError
 from lanes.runtime.isolation import Allowed, Isolation, worktree_run
 from lanes.runtime.scheduler import Scheduler
 from lanes.runtime.states import FINAL, State
 from lanes.runtime.store import Batch, Row, Store, StoreError, change, process_start
-from lanes.runtime.workspace import WorkspaceError
+
+if TYPE_CHECKING:
+    from lanes.runtime.agent_output import AgentResult
 
 GROUP_S = 0.02               # other commits are grouped for at most 20 ms (SPEC section 7)
 DASHBOARD_EVERY_S = 0.2      # at most five rewrites a second; the final state is always written
@@ -536,6 +538,7 @@ class Run:
                 text = f.read(64 << 20)
         except OSError:
             text = b""
+        from lanes.runtime.agent_output import parse_agent_output  # agent tasks only
         return parse_agent_output(text, self.plan.node_by_id[o.node_id].runner)
 
     def _check_budget(self) -> None:
