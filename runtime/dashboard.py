@@ -45,8 +45,16 @@ def costs(node_rows: Mapping[str, Row]) -> dict[str, object]:
 
 
 def rollback(r: Row) -> dict[str, object]:
+    """One rollback as status, the dashboard and the summary show it (a row of the store,
+    or the run's view of one, which lacks the columns not yet set)."""
+    keys = set(r.keys())
+
+    def get(k: str) -> Any:
+        return r[k] if k in keys else None
+
     return {"node": r["node_id"], "gate": r["gate"], "command": r["command"], "status": r["status"],
-            "exit_code": r["exit_code"] if "exit_code" in r.keys() else None, "log": r["log_path"]}
+            "exit_code": get("exit_code"), "error": get("error"), "log": r["log_path"],
+            "started_at": _iso(get("started_at")), "finished_at": _iso(get("finished_at"))}
 
 
 def dashboard(run_row: Row, node_rows: Mapping[str, Row], rollbacks: Iterable[Row] = ()) -> dict[str, Any]:

@@ -14,19 +14,13 @@ from lanes.runtime.run import runtime_alive
 from lanes.runtime.store import Store, iso
 
 
-def rollback_json(r: Any) -> dict[str, object]:
-    return {"node": r["node_id"], "gate": r["gate"], "command": r["command"], "status": r["status"],
-            "exit_code": r["exit_code"], "error": r["error"], "log": r["log_path"],
-            "started_at": iso(r["started_at"]), "finished_at": iso(r["finished_at"])}
-
-
 def run_report(store: Store, run_id: str) -> dict[str, Any]:
     """The dashboard of SPEC section 7 plus: `state` (the run's status, or why it is not
     running any more), per task its `error` and an approval gate's `decision` (who, why),
     and `rollbacks` (command, status, exit code, log)."""
     row = store.run(run_id)
     nodes = store.nodes(run_id)
-    data: dict[str, Any] = dashboard(row, nodes)
+    data: dict[str, Any] = dashboard(row, nodes, store.rollbacks(run_id))
     state = str(row["status"])
     if state == "running" and row["mode"] == "run" and not runtime_alive(row):
         state = f"interrupted (its runtime is gone: lanes resume {run_id})"
@@ -39,7 +33,6 @@ def run_report(store: Store, run_id: str) -> dict[str, Any]:
         if r["decision"]:
             t["decision"] = {"decision": r["decision"], "by": r["decided_by"], "note": r["decision_note"],
                              "at": iso(r["decided_at"]), "waited_s": round(float(r["waited_s"] or 0), 3)}
-    data["rollbacks"] = [rollback_json(r) for r in store.rollbacks(run_id)]
     return data
 
 

@@ -191,6 +191,7 @@ class Run:
         self.board = LiveDashboard(self.run_row, self.view, self.rollback_view)
         self.batch = Batch()
         self.first_uncommitted: float | None = None
+        self.offsets: dict[tuple[str, int], int] = {}   # (node, attempt) -> where its log output begins
         self.uncommitted_ok: set[str] = set()     # successes (and passed gates) not yet on disk
         self.journal: int | None = None           # the `launched` journal, opened at the first launch
         self.rollbacks: deque[dict[str, object]] = deque()   # rollback rows still to run, in order
@@ -503,6 +504,7 @@ class Run:
             offset = os.stat(log).st_size
         except OSError:
             offset = 0
+        self.offsets[(node_id, attempt)] = offset
         self.note(node_id, "started", {"attempt": attempt},
                   {"attempt": attempt, "started_at": now, "worker": self.host, "log_offset": offset},
                   status=State.RUNNING, attempts=attempt, started_at=now, completed_at=None,
@@ -643,10 +645,10 @@ class Run:
                   **{k: v for k, v in place.items() if v is not None})
 
     def _log_offset(self, node_id: str, attempt: int) -> object:
-        """The offset recorded when the attempt started (kept when its row is replaced)."""
-        for c in reversed(self.batch.changes):
-            if c.node_id == node_id and c.attempt is not None and c.attempt.get("attempt") == attempt:
-                return c.attempt.get("log_offset")
+        """The offset recorded when the attempt started (kept when its row is replaced):
+        remembered from the launch; read back only for an attempt another process began."""
+        if (node_id, attempt) in self.offsets:
+            return self.offsets[(node_id, attempt)]
         for r in self.store.attempts(self.run_id, node_id):
             if r["attempt"] == attempt:
                 return r["log_offset"]

@@ -406,10 +406,6 @@ class Store:
     def rollbacks(self, run_id: str) -> list[sqlite3.Row]:
         return self._read("SELECT * FROM rollbacks WHERE run_id=? ORDER BY round, ord", (run_id,))
 
-    def last_rollback_round(self, run_id: str) -> int:
-        rows = self._read("SELECT MAX(round) FROM rollbacks WHERE run_id=?", (run_id,))
-        return int(rows[0][0] or 0)
-
     def apply(self, run_id: str, batch: Batch | Iterable[Change]) -> None:
         """Several transitions (a finish, the skips it causes, the launches it unlocks, the
         rollbacks it plans) in one transaction: they are all recorded or none is."""
