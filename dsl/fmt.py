@@ -4,11 +4,18 @@ What is printed is decided once per node (`_fields`: the fields the author wrote
 in a fixed order); how it is printed is the business of the two writers below.
 Parsing the output builds an AST equal to the input (spans aside), so a round
 trip through either form changes nothing, and formatting is idempotent.
-Comments are not part of the AST and are not kept.
+
+Comments are not part of the AST: comments.py attaches them to slots (`Notes`: the
+workflow's fields, each item and each field of an item, by key), and the writers print
+each slot's comments around it, the same way in both forms: `leading` on their own
+lines before it, `trailing` at the end of its line (of a block, at its head line),
+`footer` inside a block after its last field. A block or mapping that holds a comment
+is written over several lines, and a task's or gate's head fields (`by`, `needs`, ...)
+that hold one are written in its block (`agent backend  # why`), where a line is theirs.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 import math
 import re
 from typing import TYPE_CHECKING
@@ -31,6 +38,7 @@ from .ast import (
     Text,
     Workflow,
 )
+from .comments import NONE, Attached, Key, Notes
 from .durations import decimal as _decimal, duration
 
 if TYPE_CHECKING:
@@ -152,27 +160,30 @@ def _lanes_value(v: Name | Text | Number | Duration | Flag | Words) -> str:
     return ", ".join(_lanes_value(i) for i in v)       # a list
 
 
-def _lanes_statements(fields: Fields) -> list[str]:
+def _lanes_statements(fields: Fields) -> list[tuple[str, str]]:
+    """(field, statement) in order; an inline domain is a statement per writes/reads."""
     out = []
     for name, v in fields:
         if isinstance(v, Domain):
             body: Fields = [(k, getattr(v, k)) for k in DOMAIN if getattr(v, k)]
-            out += _lanes_statements(body) if body else ["domain {}"]
+            out += [(name, s) for _, s in _lanes_statements(body)] if body else [(name, "domain {}")]
         elif isinstance(v, Backoff):
-            out.append(_lanes_backoff(v))
+            out.append((name, _lanes_backoff(v)))
         elif isinstance(v, Command):
-            out.append("runner { " + (f"command {_lanes_text(v.command.value)}" if v.command else "") + " }")
+            out.append((name, "runner { " + (f"command {_lanes_text(v.command.value)}" if v.command else "")
+                        + " }"))
         elif isinstance(v, ForEach):                      # (a task writes it in its head)
-            out.append("for_each { " + "; ".join(f"{a.key.value} " + ", ".join(i.value for i in a.items)
-                                                 for a in v.axes) + " }")
+            out.append((name, "for_each { " + "; ".join(f"{a.key.value} " + ", ".join(i.value for i in a.items)
+                                                        for a in v.axes) + " }"))
         elif _is_limits(v):
-            out.append("limits { " + "; ".join(f"{x.runner.value} {number(x.count)}" for x in v) + " }")
+            out.append((name, "limits { " + "; ".join(f"{x.runner.value} {number(x.count)}" for x in v) + " }"))
         elif _is_env(v):
-            out.append("env { " + "; ".join(f"{e.name.value} {_lanes_text(e.value.value)}" for e in v) + " }")
+            out.append((name, "env { " + "; ".join(f"{e.name.value} {_lanes_text(e.value.value)}" for e in v)
+                        + " }"))
         elif v == ():
-            out.append(name)                              # a bare field is an empty list
+            out.append((name, name))                      # a bare field is an empty list
         else:
-            out.append(f"{name} {_lanes_value(v)}")
+            out.append((name, f"{name} {_lanes_value(v)}"))
     return out
 
 
@@ -188,59 +199,142 @@ def _lanes_backoff(b: Backoff) -> str:
     return out
 
 
-def _lanes_block(head: str, statements: list[str]) -> str:
+# -- comments, in either form ----------------------------------------------------------------------
+
+class _Notes:
+    """The comments of each slot (comments.py); none when the text had none."""
+
+    def __init__(self, notes: Notes | None) -> None:
+        self.notes = notes or {}
+
+    def __call__(self, *key: str | int) -> Attached:
+        return self.notes.get(key, NONE)
+
+    def of(self, *node: str | int) -> Of:
+        """The comments of the fields of a node, by field name."""
+        return lambda name: self.notes.get((*node, name), NONE)
+
+
+def _lead(note: Attached, indent: str) -> list[str]:
+    return [indent + c for c in note.leading]
+
+
+def _after(note: Attached) -> str:
+    return f"  {note.trailing}" if note.trailing else ""
+
+
+def _first_line(text: str, note: Attached) -> str:
+    """The trailing comment at the end of the first line (of a block, its head)."""
+    if not note.trailing:
+        return text
+    head, nl, rest = text.partition("\n")
+    return head + _after(note) + nl + rest
+
+
+def _with(note: Attached, indent: str, text: str) -> list[str]:
+    """Leading comments, then the statement with its trailing comment at its end (the end
+    of its last line: a statement's first lines may be inside a verbatim string)."""
+    return [*_lead(note, indent), text + _after(note)]
+
+
+# -- the grammar form, continued ---------------------------------------------------------------------
+
+Statements = list[tuple[str, str]]
+Of = Callable[[str], Attached]                    # the comments of a field of the node at hand
+
+
+def _lanes_block(head: str, statements: Statements, note: Attached = NONE, of: Of = lambda _: NONE) -> str:
+    """A block on one line when it fits and holds no comment, else one statement a line
+    (the block's trailing comment after its '{'). The block's leading comments are the
+    caller's to write."""
+    commented = bool(note.footer) or any(of(name) for name, _ in statements)
     if not statements:
-        return head.rstrip()
-    one = f"{head} {{ " + "; ".join(statements) + " }"
-    if len(one) <= WIDTH and "\n" not in one:
-        return one
-    return head.rstrip() + " {\n" + "".join(f"  {s}\n" for s in statements) + "}"
+        return head.rstrip() + _after(note)
+    one = f"{head} {{ " + "; ".join(s for _, s in statements) + " }"
+    if len(one) <= WIDTH and "\n" not in one and not commented:
+        return one + _after(note)
+    lines = [head.rstrip() + " {" + _after(note)]
+    for i, (name, s) in enumerate(statements):
+        first = i == 0 or statements[i - 1][0] != name       # an inline domain: several statements
+        last = i + 1 == len(statements) or statements[i + 1][0] != name
+        field = of(name)
+        if first:
+            lines += _lead(field, "  ")
+        lines.append(f"  {s}" + (_after(field) if last else ""))
+    lines += _lead(Attached(note.footer), "  ")
+    return "\n".join(lines) + "\n}"
 
 
 def _pad(ids: Iterable[str]) -> int:
     return min(max((len(i) for i in ids), default=0), ALIGN)
 
 
-def to_lanes(wf: Workflow) -> str:
+def to_lanes(wf: Workflow, notes: Notes | None = None) -> str:
+    """The grammar form; with the comments of `notes`, attached to the same slots."""
+    n = _Notes(notes)
     head = "workflow" + (f" {wf.id.value}" if wf.id else "")
-    if wf.description is not None:
-        head += f" {_lanes_text(wf.description.value)}"
-    sections = [[head]]
-    sections[0] += _lanes_statements(_fields(wf, TOP))
+    own, desc = n("workflow"), n("description")
+    if wf.description is None:
+        first = _with(own, "", head)
+    elif own.trailing or desc.leading:            # each comment on its own statement's line
+        first = _with(own, "", head) + _with(desc, "", f"description {_lanes_text(wf.description.value)}")
+    else:
+        first = _lead(own, "") + _with(desc, "", f"{head} {_lanes_text(wf.description.value)}")
+    sections = [first]
+    for name, s in _lanes_statements(_fields(wf, TOP)):
+        sections[0] += _with(n(name), "", s)
     if wf.defaults is not None:
         stmts = _lanes_statements(_fields(wf.defaults, DEFAULTS))
-        sections[0].append(_lanes_block("defaults", stmts) if stmts else "defaults {}")
+        note = n("defaults")
+        sections[0] += _lead(note, "") + [_lanes_block("defaults", stmts, note, n.of("defaults"))
+                                          if stmts else "defaults {}" + _after(note)]
     w = _pad(_id(d) for d in wf.domains)
-    sections.append([_lanes_block(f"domain {_id(d):<{w}}",
-                                  _lanes_statements(_fields(d, DOMAIN))) for d in wf.domains])
+    sections.append(["\n".join(_lead(n("domains", i), "") + [
+        _lanes_block(f"domain {_id(d):<{w}}", _lanes_statements(_fields(d, DOMAIN)), n("domains", i),
+                     n.of("domains", i))]) for i, d in enumerate(wf.domains)])
     w = _pad(a.id.value for a in wf.agents)
-    sections.append([_lanes_block(f"agent {a.id.value:<{w}}", _lanes_statements(_fields(a, AGENT)))
-                     for a in wf.agents])
-    sections.append([_lanes_task(t) for t in wf.tasks])
-    sections.append([_lanes_gate(g) for g in wf.gates])
-    return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
+    sections.append(["\n".join(_lead(n("agents", i), "") + [
+        _lanes_block(f"agent {a.id.value:<{w}}", _lanes_statements(_fields(a, AGENT)), n("agents", i),
+                     n.of("agents", i))]) for i, a in enumerate(wf.agents)])
+    sections.append(["\n".join(_lead(n("tasks", i), "") + [_lanes_task(t, n, i)]) for i, t in enumerate(wf.tasks)])
+    sections.append(["\n".join(_lead(n("gates", i), "") + [_lanes_gate(g, n, i)]) for i, g in enumerate(wf.gates)])
+    text = "\n\n".join("\n".join(s) for s in sections if s) + "\n"
+    return text + "".join(c + "\n" for c in n().footer)
 
 
-def _lanes_task(t: Task) -> str:
+def _head_commented(n: _Notes, section: str, i: int, names: tuple[str, ...]) -> bool:
+    return any(n(section, i, name) for name in names)
+
+
+def _lanes_task(t: Task, n: _Notes, i: int) -> str:
     head = f"task {t.id.value}"
     body = _fields(t, TASK_BODY)
-    if t.for_each is not None:
-        # items are id fragments, plain words of the grammar
-        head += "".join(f" for {a.key.value} in " + ", ".join(i.value for i in a.items) for a in t.for_each.axes)
-    if t.agent is not None:
-        head += f" by {t.agent.value}"
-    if t.requires:
-        head += f" requires {_lanes_value(t.requires)}"
-    elif t.requires is not None:
-        body.insert(0, ("requires", ()))                  # no skills: only a block can say it
-    if t.needs:
-        head += f" needs {_lanes_value(t.needs)}"
-    return _lanes_block(head, _lanes_statements(body))
+    if _head_commented(n, "tasks", i, TASK_HEAD):
+        body = _fields(t, TASK_HEAD) + body              # in the block, a line each for their comments
+    else:
+        if t.for_each is not None:
+            # items are id fragments, plain words of the grammar
+            head += "".join(f" for {a.key.value} in " + ", ".join(item.value for item in a.items)
+                            for a in t.for_each.axes)
+        if t.agent is not None:
+            head += f" by {t.agent.value}"
+        if t.requires:
+            head += f" requires {_lanes_value(t.requires)}"
+        elif t.requires is not None:
+            body.insert(0, ("requires", ()))              # no skills: only a block can say it
+        if t.needs:
+            head += f" needs {_lanes_value(t.needs)}"
+    return _lanes_block(head, _lanes_statements(body), n("tasks", i), n.of("tasks", i))
 
 
-def _lanes_gate(g: Gate) -> str:
-    head = f"gate {g.id.value}" + (f" needs {_lanes_value(g.needs)}" if g.needs else "")
-    return _lanes_block(head, _lanes_statements(_fields(g, GATE_BODY)))
+def _lanes_gate(g: Gate, n: _Notes, i: int) -> str:
+    head = f"gate {g.id.value}"
+    body = _fields(g, GATE_BODY)
+    if _head_commented(n, "gates", i, ("needs",)):
+        body = _fields(g, ("needs",)) + body
+    elif g.needs:
+        head += f" needs {_lanes_value(g.needs)}"
+    return _lanes_block(head, _lanes_statements(body), n("gates", i), n.of("gates", i))
 
 
 # -- the YAML form ----------------------------------------------------------------------------------
@@ -305,38 +399,60 @@ def _flow(pairs: Fields) -> str:
     return "{" + ", ".join(f"{k}: {_yaml_value(v)}" for k, v in pairs) + "}"
 
 
-def _yaml_entry(key: str, pairs: Fields, indent: str, pad: int = 0) -> str:
-    """`key: {a: 1, b: 2}` when it fits on a line and holds no multi-line text, else one
-    field per line (where a multi-line text is a literal block)."""
+def _yaml_entry(key: str, pairs: Fields, indent: str, pad: int = 0, note: Attached = NONE,
+                of: Of = lambda _: NONE) -> str:
+    """`key: {a: 1, b: 2}` when it fits on a line and holds no multi-line text and no comment,
+    else one field per line (where a multi-line text is a literal block). The entry's
+    leading comments are the caller's to write."""
     one = f"{indent}{key + ':':<{pad + 1}} " + _flow(pairs)
-    if len(one) <= WIDTH and not any(isinstance(v, Text) and _yaml_literal(v.value, "") for _, v in pairs):
-        return one
+    if len(one) <= WIDTH and not any(isinstance(v, Text) and _yaml_literal(v.value, "") for _, v in pairs) \
+            and not note.footer and not any(of(k) for k, _ in pairs):
+        return one + _after(note)
     inner = indent + "  "
-    return f"{indent}{key}:" + "".join(f"\n{inner}{k}: {_yaml_value(v, inner)}" for k, v in pairs)
+    lines = [f"{indent}{key}:" + _after(note)]
+    for k, v in pairs:
+        field = of(k)
+        lines += _lead(field, inner)
+        lines.append(_first_line(f"{inner}{k}: {_yaml_value(v, inner)}", field))
+    lines += _lead(Attached(note.footer), inner)
+    return "\n".join(lines)
 
 
-def to_yaml(wf: Workflow) -> str:
-    head = [f"workflow: {_yaml_id(wf.id.value)}" if wf.id else "workflow:"]
+def to_yaml(wf: Workflow, notes: Notes | None = None) -> str:
+    """The YAML form; with the comments of `notes`, attached to the same slots."""
+    n = _Notes(notes)
+    head = _lead(n("workflow"), "") + [_first_line(f"workflow: {_yaml_id(wf.id.value)}" if wf.id else "workflow:",
+                                                   n("workflow"))]
     if wf.description is not None:
-        head.append(f"description: {_yaml_value(wf.description, '')}")
-    head += [f"{k}: {_yaml_value(v, '')}" for k, v in _fields(wf, TOP)]
+        head += _lead(n("description"), "") + [_first_line(f"description: {_yaml_value(wf.description, '')}",
+                                                           n("description"))]
+    for k, v in _fields(wf, TOP):
+        head += _lead(n(k), "") + [_first_line(f"{k}: {_yaml_value(v, '')}", n(k))]
     if wf.defaults is not None:
-        head.append(_yaml_entry("defaults", _fields(wf.defaults, DEFAULTS), ""))
-    sections = [head] + [s for s in (_yaml_section("domains", wf.domains, DOMAIN),
-                                     _yaml_section("agents", wf.agents, AGENT),
-                                     _yaml_section("tasks", wf.tasks, TASK_HEAD + TASK_BODY),
-                                     _yaml_section("gates", wf.gates, ("needs",) + GATE_BODY)) if s]
-    return "\n\n".join("\n".join(s) for s in sections) + "\n"
+        head += _lead(n("defaults"), "") + [_yaml_entry("defaults", _fields(wf.defaults, DEFAULTS), "", 0,
+                                                        n("defaults"), n.of("defaults"))]
+    sections = [head] + [s for s in (_yaml_section("domains", wf.domains, DOMAIN, n),
+                                     _yaml_section("agents", wf.agents, AGENT, n),
+                                     _yaml_section("tasks", wf.tasks, TASK_HEAD + TASK_BODY, n),
+                                     _yaml_section("gates", wf.gates, ("needs",) + GATE_BODY, n)) if s]
+    return "\n\n".join("\n".join(s) for s in sections) + "\n" + "".join(c + "\n" for c in n().footer)
 
 
 def _yaml_section(title: str, nodes: Sequence[Domain | Agent | Task | Gate],
-                  names: tuple[str, ...]) -> list[str]:
-    """`domains:` and so on with an entry per node; nothing when there are no nodes."""
+                  names: tuple[str, ...], n: _Notes) -> list[str]:
+    """`domains:` and so on with an entry per node; nothing when there are no nodes. The
+    first node's leading comments are written before the title, which has none of its own
+    (so that the same comments are before `tasks:` and before the first `task` line)."""
     if not nodes:
         return []
-    keys = [_yaml_id(_id(n)) for n in nodes]
+    keys = [_yaml_id(_id(node)) for node in nodes]
     pad = _pad(keys)
-    return [f"{title}:"] + [_yaml_entry(k, _yaml_fields(n, names), "  ", pad) for k, n in zip(keys, nodes)]
+    out = _lead(n(title, 0), "") + [f"{title}:"]
+    for i, (k, node) in enumerate(zip(keys, nodes)):
+        out += _lead(n(title, i), "  ") if i else []
+        out.append(_yaml_entry(k, _yaml_fields(node, names), "  ", pad, n(title, i),
+                               n.of(title, i)))
+    return out
 
 
 def _yaml_fields(node: Domain | Agent | Task | Gate, names: tuple[str, ...]) -> Fields:
@@ -351,3 +467,27 @@ def _yaml_fields(node: Domain | Agent | Task | Gate, names: tuple[str, ...]) -> 
     at = [name for name, _ in fields].index("domain")
     return fields[:at] + inline + fields[at + 1:]
 
+
+
+# -- both ---------------------------------------------------------------------------------------------
+
+def write(wf: Workflow, form: str, notes: Notes | None = None) -> str:
+    """The canonical text of `wf` in `form` ('yaml' or 'lanes'), with the comments of `notes`."""
+    return to_yaml(wf, notes) if form == "yaml" else to_lanes(wf, notes)
+
+
+def slots(wf: Workflow) -> set[Key]:
+    """The keys of what the writers print (comments.py attaches comments to these)."""
+    out: set[Key] = {("workflow",)}
+    if wf.description is not None:
+        out.add(("description",))
+    out |= {(k,) for k, _ in _fields(wf, TOP)}
+    if wf.defaults is not None:
+        out |= {("defaults",)} | {("defaults", k) for k, _ in _fields(wf.defaults, DEFAULTS)}
+    groups: tuple[tuple[str, Sequence[Domain | Agent | Task | Gate], tuple[str, ...]], ...] = (
+        ("domains", wf.domains, DOMAIN), ("agents", wf.agents, AGENT),
+        ("tasks", wf.tasks, TASK_HEAD + TASK_BODY), ("gates", wf.gates, ("needs",) + GATE_BODY))
+    for title, nodes, names in groups:
+        for i, node in enumerate(nodes):
+            out |= {(title, i)} | {(title, i, k) for k, _ in _yaml_fields(node, names)}
+    return out

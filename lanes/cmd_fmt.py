@@ -1,19 +1,28 @@
-"""`lanes fmt FILE... [--to yaml|lanes] [-o OUT] [--check] [--diff]`: print a workflow
+"""`lanes fmt FILE... [--to yaml|lanes] [-o OUT | -i] [--check] [--diff]`: print a workflow
 canonically, in either form, or tell whether files are in canonical form.
 
 Without `--to` the file keeps its own form (a canonical reformat); with it, the
-workflow is converted. Only a file that parses and builds is written: a file with
+workflow is converted. Every comment is kept, attached to the node it precedes or
+follows (dsl/comments.py). Only a file that parses and builds is written: a file with
 syntax or structure errors (E1xx) is reported, not guessed at. `--check` prints
 nothing and exits 1 when a file is not in canonical form; `--diff` shows what the
-formatter would change (unified diff); neither writes anything. Never runs anything.
-(There is no `-i` yet: the formatter does not keep comments, and rewriting a user's
-file in place must not lose them.)
+formatter would change (unified diff); neither writes anything. `-i` rewrites each
+file in place, atomically, and only when it changes. Never runs anything.
+
+Before anything is printed or written, the result is read back: it must build the same
+workflow and hold the same comments (as a multiset of texts); otherwise the file is
+refused (exit 2, at the place of a comment that would be lost), never silently changed.
 """
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import difflib
+import os
+import stat
 import sys
+import tempfile
+from typing import NamedTuple
 
 from lanes.output import emit
 
@@ -23,15 +32,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="workflow files (*.yaml, *.yml, *.lanes)")
     p.add_argument("--to", choices=("yaml", "lanes"), help="the form to write (default: the file's own)")
     p.add_argument("-o", "--output", metavar="OUT", help="write here (default: standard output)")
+    p.add_argument("-i", "--in-place", action="store_true",
+                   help="rewrite each file in place (atomically; a file that does not parse is left as it is)")
     p.add_argument("--check", action="store_true", help="exit 1 when a file is not in canonical form")
     p.add_argument("--diff", action="store_true", help="show what would change, as a unified diff")
     p.set_defaults(func=run)
 
 
-def _canonical(path: str, to: str | None) -> tuple[int, str | None, str | None]:
-    """(status, the file's text, its canonical form), with problems printed."""
+class _Formatted(NamedTuple):
+    status: int                 # 0, 1 (the file has errors), 2 (unreadable, or refused)
+    old: str | None             # the file's text
+    new: str | None             # its canonical form, comments included
+    form: str | None            # the file's own form
+
+
+def _refuse(path: str, line: int, column: int, why: str) -> None:
+    from lanes.render import safe
+    print(f"{safe(path)}:{line}:{column}: error: {safe(why)}; nothing written", file=sys.stderr)
+
+
+def _canonical(path: str, to: str | None) -> _Formatted:
+    """The file's text and its canonical form, with problems printed."""
     from lanes import api
-    from lanes.dsl.fmt import to_lanes, to_yaml
+    from lanes.dsl.comments import read_notes, unreadable_comment
+    from lanes.dsl.fmt import slots, write
     from lanes.dsl.loader import form_of
     from lanes.inputs import print_unreadable
     from lanes.render import print_diagnostics
@@ -39,33 +63,143 @@ def _canonical(path: str, to: str | None) -> tuple[int, str | None, str | None]:
     source = loaded.source
     if loaded.unreadable or source is None:       # a file that could not be read has no source
         print_unreadable(path, loaded.unreadable or "cannot read")
-        return 2, None, None
+        return _Formatted(2, None, None, None)
     if loaded.has_errors or loaded.workflow is None:
         print_diagnostics(loaded.diagnostics, {loaded.path: source.text}, sys.stderr, summary=True)
-        return 1, source.text, None
-    form = to or form_of(loaded.path, source.text)
-    return 0, source.text, (to_yaml if form == "yaml" else to_lanes)(loaded.workflow)
+        return _Formatted(1, source.text, None, None)
+    own = form_of(loaded.path, source.text)
+    form = to or own
+    read = read_notes(source.text, loaded.path, own, slots(loaded.workflow))
+    if isinstance(read, str):
+        _refuse(path, 1, 1, read)
+        return _Formatted(2, source.text, None, own)
+    notes, comments = read
+    for c in comments:
+        why = unreadable_comment(c.text, form)
+        if why:
+            _refuse(path, c.line, c.column, f"this comment cannot be written in the {form} form: {why}")
+            return _Formatted(2, source.text, None, own)
+    text = write(loaded.workflow, form, notes)
+    lost = _read_back(text, form, loaded.workflow, [c.text for c in comments])
+    if lost is not None:
+        missing = next((c for c in comments if c.text == lost), None)
+        where = (missing.line, missing.column) if missing else (1, 1)
+        _refuse(path, *where, "lanes fmt would not keep this comment as it is (a bug: please report it)"
+                if missing else f"lanes fmt would change the workflow ({lost}; a bug: please report it)")
+        return _Formatted(2, source.text, None, own)
+    return _Formatted(0, source.text, text, own)
+
+
+def _read_back(text: str, form: str, workflow: object, comments: list[str]) -> str | None:
+    """None when `text` builds `workflow` and holds exactly `comments`; else the first comment
+    it lacks (or holds in excess), or what went wrong."""
+    from lark.exceptions import LarkError
+    import yaml
+
+    from lanes.dsl.comments import comments_of
+    from lanes.dsl.loader import parse_source
+    from lanes.dsl.source import Source
+    again, diags = parse_source(Source(f"formatted.{form}", text.encode("utf-8"), text))
+    if again is None or diags or again != workflow:
+        return "the formatted text does not read back as the same workflow"
+    try:
+        kept = Counter(c.text for c in comments_of(text, form))
+    except (yaml.YAMLError, LarkError) as exc:
+        return f"the formatted text does not read back: {exc}"
+    given = Counter(comments)
+    if kept == given:
+        return None
+    return next(iter((given - kept) or (kept - given)))
+
+
+def _in_place(path: str, text: str) -> int:
+    """Replace the file with `text` atomically: a temporary file beside it (the target of a
+    symbolic link: the link stays), its permission bits, flushed to disk, then renamed over it."""
+    from lanes.render import safe
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+        if not stat.S_ISREG(st.st_mode):
+            print(f"lanes: refusing to rewrite {safe(path)}: not a regular file", file=sys.stderr)
+            return 2
+        fd, tmp = tempfile.mkstemp(prefix=".lanes-fmt-", dir=os.path.dirname(real))
+    except OSError as exc:
+        print(f"lanes: cannot write {safe(path)}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))
+        try:
+            os.fchown(fd, st.st_uid, st.st_gid)   # only root may give a file away; others keep theirs
+        except OSError:
+            pass
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, real)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        print(f"lanes: cannot write {safe(path)}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:                              # the rename itself survives a crash once the directory is synced
+        dfd = os.open(os.path.dirname(real), os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return 0
+
+
+def _usage(args: argparse.Namespace) -> str | None:
+    if args.in_place and args.output:
+        return "-i rewrites each file in place: no -o with it"
+    if args.in_place and (args.check or args.diff):
+        return "--check and --diff write nothing: no -i with them"
+    if args.output and (args.check or args.diff):
+        return "--check and --diff write nothing: no -o with them"
+    if len(args.files) > 1 and not (args.check or args.diff or args.in_place):
+        return "fmt prints one file; several only with -i, --check or --diff"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
-    if len(args.files) > 1 and not (args.check or args.diff):
-        print("lanes: fmt prints one file; several only with --check or --diff", file=sys.stderr)
+    problem = _usage(args)
+    if problem:
+        print(f"lanes: {problem}", file=sys.stderr)
         return 2
-    if args.output and (args.check or args.diff):
-        print("lanes: --check and --diff write nothing: no -o with them", file=sys.stderr)
-        return 2
+    if args.in_place:
+        return max(_rewrite(path, args.to) for path in args.files)
     if not (args.check or args.diff):
-        status, _, text = _canonical(args.files[0], args.to)
-        return status if text is None else emit(args.output, text)
+        done = _canonical(args.files[0], args.to)
+        return done.status if done.new is None else emit(args.output, done.new)
     worst = 0
     for path in args.files:
-        status, old, new = _canonical(path, args.to)
-        if new is None or old is None:
-            worst = max(worst, status)
+        done = _canonical(path, args.to)
+        if done.new is None or done.old is None:
+            worst = max(worst, done.status)
             continue
-        if old != new:
+        if done.old != done.new:
             worst = max(worst, 1)
             if args.diff:
-                sys.stdout.writelines(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                sys.stdout.writelines(difflib.unified_diff(done.old.splitlines(keepends=True),
+                                                           done.new.splitlines(keepends=True),
                                                            f"{path}", f"{path} (lanes fmt)"))
     return worst
+
+
+def _rewrite(path: str, to: str | None) -> int:
+    """One file of `-i`: untouched unless it parses, builds and reads back; written only when
+    its canonical form differs. The form is the file's own (its name says it): `--to` another
+    form is refused, since the file would keep a name that says otherwise."""
+    done = _canonical(path, None)
+    if done.new is None or done.old is None:
+        return 2                      # did not parse or build, or refused: left as it is
+    if to is not None and to != done.form:
+        from lanes.render import safe
+        print(f"lanes: refusing to convert {safe(path)} in place to the {to} form (it is in the {done.form} "
+              f"form); write the conversion elsewhere with --to {to} -o FILE", file=sys.stderr)
+        return 2
+    return 0 if done.new == done.old else _in_place(path, done.new)
