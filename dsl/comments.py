@@ -163,6 +163,7 @@ class _Slot:
     head_line: int
     column: int
     children: list[_Slot] | None                  # None: a leaf (a field); [] an empty block
+    header_end: Pos = (0, 0)                      # the file's: where its first statement starts
     leading: list[Comment] = field(default_factory=list)
     trailing: Comment | None = None
     footer: list[Comment] = field(default_factory=list)
@@ -211,7 +212,8 @@ def _tree(root: Map) -> _Slot:
         else:
             top.append(_slot((name,), key.span, value, None))
     top.sort(key=lambda s: s.start)
-    return _Slot((), (0, 0), (_END, _END), 0, 0, top)
+    head = min((_start(k.span) for k, _ in root.entries), default=(_END, _END))
+    return _Slot((), (0, 0), (_END, _END), 0, 0, top, header_end=head)
 
 
 def _trail(slot: _Slot, c: Comment) -> None:
@@ -246,9 +248,9 @@ def _place(c: Comment, node: _Slot, yaml_form: bool) -> None:
         _place(c, last, yaml_form)              # indented under the item before it: its end
         return
     after = next((k for k in kids if k.start > at), None)
+    if at < node.header_end:                     # the head of the file belongs to `workflow`
+        after = next((k for k in kids if k.key == ("workflow",)), after)
     if after is not None:
-        if not node.key and after is kids[0]:  # the head of the file belongs to `workflow`
-            after = next((k for k in kids if k.key == ("workflow",)), after)
         after.leading.append(c)
     elif node.children is not None:
         node.footer.append(c)

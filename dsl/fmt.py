@@ -15,10 +15,14 @@ that hold one are written in its block (`agent backend  # why`), where a line is
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 import math
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
+
+from lark.exceptions import LarkError
+import yaml
 
 from . import fields as declared
 from .ast import (
@@ -38,8 +42,10 @@ from .ast import (
     Text,
     Workflow,
 )
-from .comments import NONE, Attached, Key, Notes
+from .comments import NONE, Attached, Key, Notes, comments_of, read_notes, unreadable_comment
 from .durations import decimal as _decimal, duration
+from .loader import parse_source
+from .source import Source
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
@@ -308,7 +314,7 @@ def _head_commented(n: _Notes, section: str, i: int, names: tuple[str, ...]) -> 
 
 def _lanes_task(t: Task, n: _Notes, i: int) -> str:
     head = f"task {t.id.value}"
-    body = _fields(t, TASK_BODY)
+    body = _node_fields(t, TASK_BODY)
     if _head_commented(n, "tasks", i, TASK_HEAD):
         body = _fields(t, TASK_HEAD) + body              # in the block, a line each for their comments
     else:
@@ -450,14 +456,14 @@ def _yaml_section(title: str, nodes: Sequence[Domain | Agent | Task | Gate],
     out = _lead(n(title, 0), "") + [f"{title}:"]
     for i, (k, node) in enumerate(zip(keys, nodes)):
         out += _lead(n(title, i), "  ") if i else []
-        out.append(_yaml_entry(k, _yaml_fields(node, names), "  ", pad, n(title, i),
+        out.append(_yaml_entry(k, _node_fields(node, names), "  ", pad, n(title, i),
                                n.of(title, i)))
     return out
 
 
-def _yaml_fields(node: Domain | Agent | Task | Gate, names: tuple[str, ...]) -> Fields:
-    """A task's inline domain is written as its own `writes`/`reads` fields, as in the
-    grammar form (an empty one stays `domain: {}`, which differs from none)."""
+def _node_fields(node: Domain | Agent | Task | Gate, names: tuple[str, ...]) -> Fields:
+    """The fields of a node as both forms write them: a task's inline domain is its own
+    `writes`/`reads` fields (an empty one stays `domain: {}`, which differs from none)."""
     fields = _fields(node, names)
     if not isinstance(node, Task) or not isinstance(node.domain, Domain) or node.domain.id is not None:
         return fields
@@ -489,5 +495,42 @@ def slots(wf: Workflow) -> set[Key]:
         ("tasks", wf.tasks, TASK_HEAD + TASK_BODY), ("gates", wf.gates, ("needs",) + GATE_BODY))
     for title, nodes, names in groups:
         for i, node in enumerate(nodes):
-            out |= {(title, i)} | {(title, i, k) for k, _ in _yaml_fields(node, names)}
+            out |= {(title, i)} | {(title, i, k) for k, _ in _node_fields(node, names)}
+    return out
+
+
+class Refusal(NamedTuple):
+    """Why a text is not formatted, at the place of the comment concerned (1, 1 otherwise)."""
+
+    line: int
+    column: int
+    why: str
+
+
+def reformat(text: str, file: str, wf: Workflow, own: str, form: str) -> str | Refusal:
+    """The canonical text of `wf` (built from `text`, a file in the form `own`) in `form`,
+    with every comment of `text`; read back before it is returned: it must build `wf` again
+    and hold the same comments (the same multiset of texts), or it is refused."""
+    read = read_notes(text, file, own, slots(wf))
+    if isinstance(read, str):
+        return Refusal(1, 1, read)
+    notes, comments = read
+    for c in comments:
+        why = unreadable_comment(c.text, form)
+        if why:
+            return Refusal(c.line, c.column, f"this comment cannot be written in the {form} form: {why}")
+    out = write(wf, form, notes)
+    again, diags = parse_source(Source(f"formatted.{form}", out.encode("utf-8"), out))
+    if again is None or diags or again != wf:
+        return Refusal(1, 1, "lanes fmt would change the workflow (a bug: please report it)")
+    try:
+        kept = Counter(c.text for c in comments_of(out, form))
+    except (yaml.YAMLError, LarkError) as exc:
+        return Refusal(1, 1, f"the formatted text does not read back ({exc}; a bug: please report it)")
+    given = Counter(c.text for c in comments)
+    if kept != given:
+        lost = next(iter((given - kept) or (kept - given)))
+        at = next((c for c in comments if c.text == lost), None)
+        return Refusal(at.line if at else 1, at.column if at else 1,
+                       "lanes fmt would not keep this comment as it is (a bug: please report it)")
     return out

@@ -16,7 +16,6 @@ refused (exit 2, at the place of a comment that would be lost), never silently c
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import difflib
 import os
 import stat
@@ -54,8 +53,7 @@ def _refuse(path: str, line: int, column: int, why: str) -> None:
 def _canonical(path: str, to: str | None) -> _Formatted:
     """The file's text and its canonical form, with problems printed."""
     from lanes import api
-    from lanes.dsl.comments import read_notes, unreadable_comment
-    from lanes.dsl.fmt import slots, write
+    from lanes.dsl.fmt import Refusal, reformat
     from lanes.dsl.loader import form_of
     from lanes.inputs import print_unreadable
     from lanes.render import print_diagnostics
@@ -68,48 +66,11 @@ def _canonical(path: str, to: str | None) -> _Formatted:
         print_diagnostics(loaded.diagnostics, {loaded.path: source.text}, sys.stderr, summary=True)
         return _Formatted(1, source.text, None, None)
     own = form_of(loaded.path, source.text)
-    form = to or own
-    read = read_notes(source.text, loaded.path, own, slots(loaded.workflow))
-    if isinstance(read, str):
-        _refuse(path, 1, 1, read)
-        return _Formatted(2, source.text, None, own)
-    notes, comments = read
-    for c in comments:
-        why = unreadable_comment(c.text, form)
-        if why:
-            _refuse(path, c.line, c.column, f"this comment cannot be written in the {form} form: {why}")
-            return _Formatted(2, source.text, None, own)
-    text = write(loaded.workflow, form, notes)
-    lost = _read_back(text, form, loaded.workflow, [c.text for c in comments])
-    if lost is not None:
-        missing = next((c for c in comments if c.text == lost), None)
-        where = (missing.line, missing.column) if missing else (1, 1)
-        _refuse(path, *where, "lanes fmt would not keep this comment as it is (a bug: please report it)"
-                if missing else f"lanes fmt would change the workflow ({lost}; a bug: please report it)")
+    text = reformat(source.text, loaded.path, loaded.workflow, own, to or own)
+    if isinstance(text, Refusal):
+        _refuse(path, text.line, text.column, text.why)
         return _Formatted(2, source.text, None, own)
     return _Formatted(0, source.text, text, own)
-
-
-def _read_back(text: str, form: str, workflow: object, comments: list[str]) -> str | None:
-    """None when `text` builds `workflow` and holds exactly `comments`; else the first comment
-    it lacks (or holds in excess), or what went wrong."""
-    from lark.exceptions import LarkError
-    import yaml
-
-    from lanes.dsl.comments import comments_of
-    from lanes.dsl.loader import parse_source
-    from lanes.dsl.source import Source
-    again, diags = parse_source(Source(f"formatted.{form}", text.encode("utf-8"), text))
-    if again is None or diags or again != workflow:
-        return "the formatted text does not read back as the same workflow"
-    try:
-        kept = Counter(c.text for c in comments_of(text, form))
-    except (yaml.YAMLError, LarkError) as exc:
-        return f"the formatted text does not read back: {exc}"
-    given = Counter(comments)
-    if kept == given:
-        return None
-    return next(iter((given - kept) or (kept - given)))
 
 
 def _in_place(path: str, text: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 import textwrap
 
+from helpers import lanes_cli, write
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 
@@ -11,8 +12,6 @@ from lanes.dsl.build import parse_duration
 from lanes.dsl.fmt import duration, quote, to_lanes, to_yaml
 from lanes.dsl.loader import parse_source
 from lanes.dsl.source import Source, read_source
-
-from helpers import lanes_cli, write
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in [*ROOT.glob("examples/*.yaml"), *ROOT.glob("examples/*.lanes")] if p.is_file())

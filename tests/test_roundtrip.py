@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from helpers import lanes_cli, write
 import pytest
 
 from lanes.dsl.fmt import duration, to_lanes, to_yaml
 from lanes.dsl.loader import parse_source
 from lanes.dsl.source import Source, read_source
-
-from helpers import lanes_cli, write
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.*") if p.is_file())
