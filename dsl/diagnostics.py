@@ -71,7 +71,13 @@ def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' or '' when nothing is near.
+    """' (did you mean 'x'?)' or '' when nothing is near (see `nearest`)."""
+    near = nearest(word, choices)
+    return f" (did you mean '{near}'?)" if near else ""
+
+
+def nearest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice nearest to a word, or None when none is near.
 
     Near is a typo or a shortening of a choice: at most max(1, len(word) // 3) edits
     (insert, delete, replace, swap two neighbours: 'retires' -> 'retries', 'agnet' ->
@@ -91,7 +97,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
             edits = limit + 1                     # after any typo within the limit
         if best is None or edits < best[0]:
             best = (edits, choice)
-    return f" (did you mean '{best[1]}'?)" if best else ""
+    return best[1] if best else None
 
 
 def edit_distance(a: str, b: str, limit: int) -> int:

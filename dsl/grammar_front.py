@@ -17,8 +17,8 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Transformer, Tree
+from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer
 
 if TYPE_CHECKING:                                  # where lark keeps them varies between versions
@@ -26,7 +26,8 @@ if TYPE_CHECKING:                                  # where lark keeps them varie
     from lark.lexer import LexerState
     from lark.parsers.lalr_parser_state import ParserState
 
-from .diagnostics import Diagnostic, Related, diag, sort_diagnostics
+from .diagnostics import Diagnostic, Related, diag, nearest, sort_diagnostics
+from .fields import AGENT, DOMAIN, GATE, TASK, TOP
 from .raw import Map, Raw, Scalar, Seq
 from .span import Span
 
@@ -37,9 +38,11 @@ HEAD_CLAUSES = {"task": ("for", "by", "requires", "needs"), "gate": ("needs",)}
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f",
             "0": "\0"}
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.DOTALL)
-# a line where a top-level declaration starts: where parsing resumes after a syntax error
-_RESUME = re.compile(r"^(?:workflow|description|workdir|workspace|limits|max_budget_usd|defaults|domain|agent"
-                     r"|task|gate)\b", re.MULTILINE)
+_A = {"domain": "a", "agent": "an", "task": "a", "gate": "a"}
+_FIELDS = {"domain": DOMAIN.names, "agent": AGENT.names, "task": TASK.names, "gate": GATE.names}
+# the statements of the top level: the declarations, and the fields of the workflow less
+# the collections that the declarations fill
+STATEMENTS = (*DECLARATIONS, *(n for n in TOP.names if n not in DECLARATIONS.values()))
 
 
 class _Token(Token):
@@ -57,6 +60,10 @@ class _Token(Token):
 class _TooDeep(Exception):
     def __init__(self, token: _Token) -> None:
         self.token = token
+
+
+class _Stop(Exception):
+    """Ends a parse that cannot usefully go on; its errors are already recorded."""
 
 
 def _unescape(body: str) -> str:
@@ -106,10 +113,14 @@ class _Statements(Transformer[_Token, "Map | None"]):
     is which at each place is fixed by that rule in lanes.lark.
     """
 
-    def begin(self, file: str) -> None:
+    def begin(self, file: str, text: str = "") -> None:
         self.file = file
+        self.text = text
         self.problems: list[Diagnostic] = []
+        self.errors: list[Diagnostic] = []        # syntax errors, one per statement at most
+        self.seen: list[UnexpectedInput] = []     # the exceptions they were made of
         self.braces: list[_Token] = []            # the '{' not yet closed
+        self.tokens: Iterator[_Token] | None = None  # the lexer's scan of this text
 
     def problem(self, message: str, span: Span) -> None:
         self.problems.append(diag("E100", message, span))
@@ -222,29 +233,54 @@ class _Statements(Transformer[_Token, "Map | None"]):
 
     def block(self, c: list[Any]) -> Map:
         entries = []
+        (l1, c1), rb = _brace(c[0]), c[-1]
+        unclosed = False
         for stmt in c[1:-1]:
             if stmt is None:
                 continue
             if type(stmt) is tuple:
                 entries.append(stmt)
+            elif unclosed:
+                continue                          # the declarations after it: the same mistake
+            elif stmt.key.value in DECLARATIONS and stmt.key.span.column == 1:
+                # a declaration at the start of a line: the block before it was not closed
+                self.problems.append(_missing_brace(stmt.key, l1, c1, Span.point(self.file, l1, c1)))
+                unclosed = True
             else:
                 self.misplaced(stmt, "in a block")
-        (l1, c1), rb = _brace(c[0]), c[-1]
         return Map(tuple(entries), Span(self.file, l1, c1, rb.end_line, rb.end_column))
 
     def misplaced(self, d: _Decl, where: str) -> None:
-        name = d.key.value
+        name = d.key.value or ""
+        if where == "here" and name not in DECLARATIONS and name != "workflow":
+            # a shape only a declaration has: a misspelled keyword is likelier than a field
+            kinds = ("workflow",) if d.description is not None else tuple(HEAD_CLAUSES if d.clauses else DECLARATIONS)
+            near = nearest(name, kinds)
+            if near is not None:
+                self.unknown_statement(d.key, near)
+                return
         if d.description is not None:
             self.problem(f"expected ',' between the values of '{name}' (only 'workflow' takes a "
                          "description after its id)", d.description.span)
         elif d.clauses:
             word = d.clauses[0][0]
-            self.problem(f"'{'by' if word.value == 'agent' else word.value}' is written only in the head "
-                         "of a task or a gate at the top level", word.span)
+            clause = 'by' if word.value == 'agent' else word.value
+            if where == "here":
+                self.problem(f"unknown statement '{name}' ('{clause}' is written in the head of a task "
+                             "or a gate)", d.key.span)
+            else:
+                self.problem(f"'{clause}' is written only in the head of a task or a gate at the top "
+                             "level", word.span)
+        elif where == "here" and name not in DECLARATIONS:
+            self.problem(f"unknown statement '{name}' (an id and a block after a name declare a domain, "
+                         "an agent, a task or a gate)", d.key.span)
         else:
             self.problem(f"'{name}' takes values or a block, not both {where}"
                          + (" (declarations are written at the top level)" if name in DECLARATIONS else ""),
                          d.key.span)
+
+    def unknown_statement(self, key: Scalar, near: str) -> None:
+        self.problem(f"unknown statement '{key.value}' (did you mean '{near}'?)", key.span)
 
     # -- the top level ----------------------------------------------------------------------------
 
@@ -262,6 +298,9 @@ class _Statements(Transformer[_Token, "Map | None"]):
                 last = value.span
                 if key.value in DECLARATIONS:
                     self.declare(_Decl(key, value, (), None, None, value.span), entries, collections)
+                elif key.value not in STATEMENTS and (near := nearest(key.value or "", STATEMENTS)) \
+                        in DECLARATIONS:
+                    self.unknown_statement(key, near)     # `agnet coder`; an unknown field is the builder's
                 else:
                     entries.append(stmt)
                 continue
@@ -346,7 +385,11 @@ class _Lexer(Lexer):
     (priority, then longest), with the ignored blanks and comments folded in front of
     each token; `by`, `requires`, `needs` and `max` are keywords only where the parser
     can take them, as with lark's contextual lexer. Braces are counted here so that
-    hostile nesting stops before anything is built.
+    hostile nesting stops before anything is built. A character no token starts with
+    is a BAD token (with the run of such characters after it), which the parser
+    refuses like any unexpected token: so the scan goes on after a syntax error, and
+    lark, asking for tokens again when it resumes (`on_error`), gets the rest of the
+    same scan.
     """
 
     __future_interface__ = 2
@@ -361,12 +404,18 @@ class _Lexer(Lexer):
         tokens = sorted((t for t in conf.terminals if t.name not in skip),
                         key=lambda t: (-t.priority, -t.pattern.max_width, t.name))
         alternatives = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in tokens)
-        # END stops at trailing blanks without backtracking into them; BAD is anything else
-        self.scanner = re.compile(f"(?:{ignored})*(?:{alternatives}|(?P<END>\\Z)|(?P<BAD>(?s:.)))")
+        # END stops at trailing blanks without backtracking into them; BAD is anything else,
+        # with the characters after it that start no token either (a megabyte of junk is one)
+        self.scanner = re.compile(f"(?:{ignored})*(?:{alternatives}|(?P<END>\\Z)"
+                                  f"|(?P<BAD>(?s:.)[^A-Za-z0-9_.\\-\"*{{}},;#\\\\\\s]*))")
 
     def lex(self, lexer_state: LexerState, parser_state: ParserState[Any]) -> Iterator[_Token]:
-        source: Any = lexer_state.text        # a TextSlice since lark 1.2, the text itself before
-        text: str = getattr(source, "text", source)
+        if _STATEMENTS.tokens is None:
+            source: Any = lexer_state.text        # a TextSlice since lark 1.2, the text itself before
+            _STATEMENTS.tokens = self.scan(getattr(source, "text", source), parser_state)
+        return _STATEMENTS.tokens
+
+    def scan(self, text: str, parser_state: ParserState[Any]) -> Iterator[_Token]:
         states = parser_state.parse_conf.states
         keywords, newlines, braces = self.keywords, self.NEWLINES, _STATEMENTS.braces
         line, line_start, pos = 1, 0, 0
@@ -385,9 +434,6 @@ class _Lexer(Lexer):
                     kind = keywords[value]
             elif kind == "END":
                 return
-            elif kind == "BAD":
-                raise UnexpectedCharacters(  # type: ignore[no-untyped-call]  # lark's are not annotated
-                    text, start, line, start - line_start + 1, state=parser_state)
             tok = _Token(kind, value, start, line, start - line_start + 1)
             if kind in newlines:
                 n = value.count("\n")
@@ -435,32 +481,26 @@ def _collector_paused() -> Iterator[None]:
 def parse_lanes(text: str, file: str) -> tuple[Map | None, list[Diagnostic]]:
     """The raw tree of a *.lanes text, or None and every syntax error (E100), sorted.
 
-    After a syntax error, parsing resumes at the next line that starts a top-level
-    statement, so that one run reports the errors of several statements."""
+    A syntax error ends its statement, not the parse: `_resync` skips to the end of
+    the statement and lark goes on from there, so one run reports the errors of
+    several statements, at most one each (MAX_ERRORS in all)."""
     text = text.removeprefix("\ufeff")          # a byte order mark is not part of line 1
     with _LOCK, _collector_paused():
         parser = _parser()
-        _STATEMENTS.begin(file)
-        errors: list[Diagnostic] = []
+        _STATEMENTS.begin(file, text)
         root = None
-        attempt = text
-        while True:
-            _STATEMENTS.braces = []
-            try:
-                # with a transformer, lark returns what its `start` returns
-                root = cast("Map | None", parser.parse(attempt))
-                break
-            except UnexpectedInput as exc:
-                errors.append(_syntax_error(exc, attempt, file, _STATEMENTS.braces))
-                rest = _resumed(attempt, exc)
-                if rest is None or len(errors) >= MAX_ERRORS:
-                    break
-                attempt = rest
-            except _TooDeep as exc:
-                errors.append(diag("E100", f"blocks nest deeper than {MAX_DEPTH} levels; refused",
-                                   Span.point(file, *_brace(exc.token))))
-                break
-        problems = _STATEMENTS.problems
+        try:
+            # with a transformer, lark returns what its `start` returns
+            root = cast("Map | None", parser.parse(text, on_error=_resync))
+        except UnexpectedInput as exc:            # refused after a resync, or `_resync` gave up
+            if not any(exc is e for e in _STATEMENTS.seen):
+                _STATEMENTS.errors.append(_syntax_error(exc, text, file, _STATEMENTS.braces))
+        except _Stop:
+            pass
+        except _TooDeep as exc:
+            _STATEMENTS.errors.append(diag("E100", f"blocks nest deeper than {MAX_DEPTH} levels; refused",
+                                           Span.point(file, *_brace(exc.token))))
+        errors, problems = _STATEMENTS.errors, _STATEMENTS.problems
         _STATEMENTS.begin("")                     # drop references to this file's tokens
     if errors or problems:
         return None, sort_diagnostics([*errors, *problems])
@@ -470,17 +510,87 @@ def parse_lanes(text: str, file: str) -> tuple[Map | None, list[Diagnostic]]:
     return root, []
 
 
-def _resumed(text: str, exc: UnexpectedInput) -> str | None:
-    """The text from the next top-level statement after the error, the lines before it
-    blanked (so that positions stay true), or None when there is none."""
-    if isinstance(exc, UnexpectedCharacters):
-        at = _offset(exc)
-    elif isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
-        at = exc.token.start_pos
-    else:
-        return None
-    m = _RESUME.search(text, text.find("\n", at) + 1 or len(text))
-    return None if m is None else "\n" * text.count("\n", 0, m.start()) + text[m.start():]
+def _resync(exc: UnexpectedInput) -> bool:
+    """lark's LALR error hook: the error recorded, the parse goes on after its statement.
+
+    The rest of the statement is skipped, up to the separator after it (at the top
+    level, the end of its line: a statement whose '{' is missing has its fields and
+    '}' there) or the '}' of the block it is in, a block inside it skipped whole; the
+    parser's stacks are cut back to where the statement began, after the separator or
+    '{' before it. The grammar takes an empty statement there, so the separator or
+    '}' is then fed as the next token. Statements already read stay read (their own
+    problems are reported too). A lexer that goes on after an error makes this
+    possible (`_Lexer`)."""
+    st = _STATEMENTS
+    st.seen.append(exc)
+    error = _syntax_error(exc, st.text, st.file, st.braces)
+    if not _follows_from(error, exc, st):
+        st.errors.append(error)
+    if len(st.errors) >= MAX_ERRORS or not isinstance(exc, UnexpectedToken) or exc.interactive_parser is None \
+            or exc.token.type == "$END" or _opens_long_string(exc.token, st.text) or st.tokens is None:
+        raise _Stop                               # nothing after an unclosed \"\"\" is trustworthy
+    state = exc.interactive_parser.parser_state
+    values = state.value_stack
+    opened = _open_braces(values)
+    start = len(values)
+    while start and not (isinstance(values[start - 1], Token) and values[start - 1].type == "_SEP"
+                         and _open_braces(values[:start]) == opened):
+        start -= 1
+    start = max(start, opened[-1] + 1 if opened else 0)
+    skip_to = _string_tail(exc.token, st.text)
+    depth = 0
+    tok: _Token | None = exc.token
+    while tok is not None:
+        kind = tok.type
+        if tok.start_pos < skip_to:               # the rest of a string broken across two lines
+            pass
+        elif kind == "LBRACE":
+            depth += 1
+        elif kind == "RBRACE":
+            if depth:
+                depth -= 1
+            elif opened:
+                break
+        elif kind == "_SEP" and not depth and (opened or "\n" in tok):
+            break
+        tok = next(st.tokens, None)
+    if tok is None:                               # the file ends in the statement
+        raise _Stop
+    del values[start:]
+    del state.state_stack[start + 1:]
+    exc.interactive_parser.feed_token(tok)
+    return True
+
+
+def _follows_from(error: Diagnostic, exc: UnexpectedInput, st: _Statements) -> bool:
+    """Whether an error at the end of the file is only the echo of one before it: a
+    '{' never closed, on the line of an earlier error after it (`a{b c {...}`)."""
+    if not isinstance(exc, UnexpectedToken) or exc.token.type != "$END" or not st.braces:
+        return False
+    line, col = _brace(st.braces[-1])
+    return any(d.span is not None and d.span.line == line and d.span.column >= col
+               for d in (*st.errors, *st.problems))
+
+
+def _string_tail(tok: Token, text: str) -> int:
+    """After an unterminated '"': where the string ends if the line after it holds its
+    closing quote (one '"' too many there), else 0."""
+    if tok.type != "BAD" or not tok.startswith('"'):
+        return 0
+    end = text.find("\n", tok.start_pos)
+    if end < 0:
+        return 0
+    after = text.find("\n", end + 1)
+    tail = text[end + 1:after if after >= 0 else len(text)]
+    if tail.count('"') % 2 == 0:
+        return 0
+    return end + 1 + tail.find('"') + 1
+
+
+def _opens_long_string(tok: Token, text: str) -> bool:
+    """An unterminated \"\"\"...: lexed as an empty string "" and a BAD '"'."""
+    at = cast(int, tok.start_pos)
+    return tok.type == "BAD" and tok.startswith('"') and text[max(0, at - 2):at] == '""'
 
 
 # -- syntax errors in words -----------------------------------------------------------------------
@@ -491,37 +601,43 @@ _WORDS = {"name": "a name", "value": "a value", "BY": "'by'", "REQUIRES": "'requ
           "RBRACE": "'}'", "_SEP": "end of statement", "$END": "end of file"}         # in the order listed
 
 
-def _offset(exc: UnexpectedCharacters) -> int:
-    """Where the character is in the text (lark declares `pos_in_stream` None; our lexer sets it)."""
-    return cast(int, exc.pos_in_stream)
-
-
 def _syntax_error(exc: UnexpectedInput, text: str, file: str, braces: list[_Token]) -> Diagnostic:
-    if isinstance(exc, UnexpectedCharacters):
-        return _bad_character(exc, text, file)
-    if not isinstance(exc, UnexpectedToken):      # lark raises no other kind for LALR
+    if not isinstance(exc, UnexpectedToken):      # our lexer raises none, lark no other kind for LALR
         return diag("E100", f"syntax error: {exc}", Span.point(file, max(1, exc.line), max(1, exc.column)))
     tok = exc.token
+    if tok.type == "BAD":
+        return _bad_character(tok, text, file)
+    stack = exc.interactive_parser.parser_state.value_stack if exc.interactive_parser else []
     if tok.type == "$END":
         end = Span.point(file, text.count("\n") + 1, len(text) - text.rfind("\n"))
         if braces:
             line, col = _brace(braces[-1])
+            opened = Related("the block opened here", Span.point(file, line, col))
+            inner = _declaration_in_block(stack)
+            if inner is not None:                 # where the '}' belongs: before it
+                return _missing_brace(inner, line, col, opened.span)
             return diag("E100", f"unexpected end of file: '}}' missing (the '{{' at line {line}, column "
-                        f"{col} is never closed)", end,
-                        related=[Related("the block opened here", Span.point(file, line, col))])
+                        f"{col} is never closed)", end, related=[opened])
         return diag("E100", f"unexpected end of file: expected {_expected(exc, None, 0)}", end)
     line, col = _brace(tok) if tok.type == "LBRACE" else (tok.line, tok.column)
     at = Span.point(file, line, col)
-    if tok.type == "RBRACE" and "RBRACE" not in exc.expected:
+    if tok.type == "RBRACE" and "RBRACE" not in exc.expected and not _open_braces(stack):
         return diag("E100", "found '}' with no '{' to close", at)
-    stack = exc.interactive_parser.parser_state.value_stack if exc.interactive_parser else []
     keyword, after = _statement_of(stack)
-    depth = sum(1 for t in stack if isinstance(t, Token) and t.type == "LBRACE")
+    depth = len(_open_braces(stack))
     if len(stack) >= 2 and isinstance(stack[-2], Token) and stack[-2].type == "FOR":
         return diag("E100", f"expected 'in' after 'for {stack[-1]}' (for KEY in ITEM, ITEM...), found "
                     f"{_found(tok)}", at)
     message = f"expected {_expected(exc, keyword if after else None, depth, after)}, found {_found(tok)}"
-    if tok.type == "WORD" and "_COMMA" in exc.expected:
+    word = str(tok)
+    if keyword in DECLARATIONS and not depth and tok.type == "WORD" and "LBRACE" in exc.expected \
+            and word in _FIELDS[keyword]:
+        message = (f"expected '{{' before '{word}' (the fields of {_A[keyword]} {keyword} are written in a block: "
+                   f"'{keyword} ID {{ {word} ... }}')")
+    elif word in HEAD_CLAUSES["task"] and not depth and stack and (
+            isinstance(stack[-1], Map) or isinstance(stack[-1], Token) and stack[-1].type == "RBRACE"):
+        message += f" ('{word}' is written in the head of a task or a gate, before its '{{')"
+    elif tok.type == "WORD" and "_COMMA" in exc.expected:
         message += (" (separate values with ',' and statements with ';' or a new line; "
                     "quote text with spaces)")
     elif tok.type == "LBRACE" and "LBRACE" not in exc.expected and "WORD" in exc.expected:
@@ -529,10 +645,44 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str, braces: list[_Toke
     return diag("E100", message, at)
 
 
-def _bad_character(exc: UnexpectedCharacters, text: str, file: str) -> Diagnostic:
-    pos = _offset(exc)
+def _missing_brace(key: Scalar, line: int, col: int, brace: Span | None) -> Diagnostic:
+    return diag("E100", f"'}}' missing before this '{key.value}' (the '{{' at line {line}, column {col} is "
+                "still open here; declarations are written at the top level)", key.span,
+                related=[Related("the block opened here", brace)])
+
+
+def _open_braces(stack: list[Any]) -> list[int]:
+    """Where the '{' of the blocks not yet closed are on the parser's stack (a block is
+    reduced only after the token that follows its '}')."""
+    opened: list[int] = []
+    for i, v in enumerate(stack):
+        if isinstance(v, Token):
+            if v.type == "LBRACE":
+                opened.append(i)
+            elif v.type == "RBRACE" and opened:
+                opened.pop()
+    return opened
+
+
+def _declaration_in_block(stack: list[Any]) -> Scalar | None:
+    """The keyword of the first declaration inside the innermost open block, if any."""
+    opened = _open_braces(stack)
+    if not opened:
+        return None
+    items = list(stack[opened[-1] + 1:])
+    while items:
+        item = items.pop(0)
+        if isinstance(item, Tree):                # the statements of a block, gathered by lark
+            items[:0] = item.children
+        elif isinstance(item, _Decl) and item.key.value in DECLARATIONS:
+            return item.key
+    return None
+
+
+def _bad_character(tok: Token, text: str, file: str) -> Diagnostic:
+    pos = cast(int, tok.start_pos)
     ch = text[pos] if pos < len(text) else ""
-    line, col = exc.line, exc.column
+    line, col = cast(int, tok.line), cast(int, tok.column)
     if ch == '"' and text[max(0, pos - 2):pos] == '""':
         msg, col = "unterminated '\"\"\"' string (it ends with '\"\"\"')", col - 2
     elif ch == '"':

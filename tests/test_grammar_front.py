@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import textwrap
 
+from helpers import strip
 import pytest
 
 from lanes.dsl import grammar_front
@@ -13,7 +14,6 @@ from lanes.dsl.loader import parse_source
 from lanes.dsl.raw import Map
 from lanes.dsl.source import Source
 from lanes.dsl.yaml_front import parse_yaml
-from helpers import strip
 
 SPEC_LANES = '''\
 workflow fullstack-feature "API and UI in parallel, gated by integration tests"
@@ -371,8 +371,10 @@ def test_deep_nesting_stops_at_the_limit(lexing):
 
 def test_many_closing_braces(lexing):
     raw, diags = parse_lanes("}" * 100_000 + "\n" + "{" * 100_000, "f.lanes")
-    assert raw is None and len(diags) == 1 and diags[0].code == "E100"
-    assert lexing.passes == [1]             # the first '}', and no statement to resume at
+    assert raw is None and [(d.span.line, d.span.column) for d in diags] == [(1, 1), (2, MAX_DEPTH + 1)]
+    assert "no '{' to close" in diags[0].message and "nest deeper" in diags[1].message
+    # the parser took the first '}'; the rest was skipped with it, up to the brace one too deep
+    assert lexing.passes == [1]
 
 
 def test_binary_garbage(lexing):
@@ -392,7 +394,7 @@ def test_fifteen_megabytes_of_junk(lexing):
     assert len(lexing.passes) == MAX_ERRORS and lexing.tokens <= 5 * MAX_ERRORS
     lexing.passes.clear()
     raw, diags = parse_lanes("\x7f" * 15_000_000, "f.lanes")
-    assert raw is None and len(diags) == 1 and lexing.passes == [0]
+    assert raw is None and len(diags) == 1 and lexing.passes == [1]      # one token of junk
 
 
 def test_ten_thousand_tasks_parse_in_one_pass(lexing):

@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 
 from lanes.dsl.diagnostics import did_you_mean, edit_distance
+from lanes.dsl.grammar_front import MAX_ERRORS, parse_lanes
+from lanes.dsl.loader import parse_source
+from lanes.dsl.source import Source
 
 TASK_FIELDS = ("for_each", "agent", "requires", "needs", "run", "prompt", "domain", "writes", "reads",
                "estimate", "timeout", "retries", "backoff", "rollback", "expect_changes", "env",
@@ -47,3 +50,113 @@ def test_the_fewest_edits_win_then_the_order():
 def test_edit_distance(a, b, edits):
     assert edit_distance(a, b, 10) == edits
     assert edit_distance(a, b, 1) == min(edits, 2)
+
+
+# -- the grammar form: several errors per file, one per mistake ------------------------------------
+
+HEAD = 'workflow w\nagent coder { skills py }\n'
+
+
+def lanes_errors(text: str) -> list[tuple[int, int, str]]:
+    raw, diags = parse_lanes(text, "f.lanes")
+    assert raw is None and diags and all(d.code == "E100" for d in diags), diags
+    return [(d.span.line, d.span.column, d.message) for d in diags]
+
+
+@pytest.mark.parametrize("body,line,col,words", [
+    ('task a by coder { run "x" estimate 2m }\n', 3, 27, "found 'estimate'"),        # a missing ';'
+    ('task a by coder { run = "x" }\n', 3, 23, "not 'field = value'"),
+    ('task a by coder { run: "x" }\n', 3, 22, "not 'field: value'"),
+    ('task a by coder { run "x" }}\n', 3, 28, "no '{' to close"),
+    ('task a by coder run "x" }\n', 3, 17, "expected '{' before 'run'"),            # a missing '{'
+    ('agent b skills x; instances 2 }\n', 3, 9, "expected '{' before 'skills' (the fields of an agent"),
+    ('task a needs b c { run "x" }\n', 3, 16, "found 'c'"),                          # a missing ','
+    ('task a by coder { run "x" } needs b\n', 3, 29, "'needs' is written in the head"),
+    ('task a by coder { run "unterminated }\n', 3, 23, "unterminated string"),
+    ('task a by coder { run "make\n  more"; estimate 2m }\n', 3, 23, "unterminated string"),
+    ('task a by coder { run "x"\n\ntask b by coder { run "y" }\ntask c by coder { run "z" }\n', 5, 1,
+     "'}' missing before this 'task' (the '{' at line 3, column 17 is still open here"),
+    ('task a by coder { run "x"\ngate g needs a { run "y" }\ntask c by coder { run "z" }\n}\n', 4, 1,
+     "'}' missing before this 'gate'"),
+    ('task a by coder { env { A "1" B "2" }; run "x" }\n', 3, 31, "found 'B'"),
+    ('task a by { run "x" }\n', 3, 11, "expected a value, found '{'"),
+    ('domain d { writes{ "src/**" }\ntask a by coder { run "x" }\n', 3, 20, "found '\"src/**\"'"),
+])
+def test_one_mistake_is_one_error_where_it_is(body, line, col, words):
+    # the statements after it are read as usual: a mistake in them would be reported too
+    [(got_line, got_col, message)] = lanes_errors(HEAD + body + 'task last by coder { run "ok" }\n')
+    assert (got_line, got_col) == (line, col), message
+    assert words in message
+
+
+def test_a_block_open_at_the_end_of_the_file():
+    [(line, col, message)] = lanes_errors(HEAD + 'task a by coder { run "x" }\nagent other { skills x\n')
+    assert (line, col) == (5, 1) and "'}' missing (the '{' at line 4, column 13 is never closed)" in message
+
+
+def test_three_mistakes_in_three_statements_are_three_errors():
+    text = HEAD + ('task a by coder { run "x" estimate 2m }\n'
+                   'task b by coder {\n  run = "y"\n  estimate 2m\n}\n'
+                   'task c by coder { run "z" }\n'
+                   'gate g needs a b { run "t" }\n')
+    assert [(line, col) for line, col, _ in lanes_errors(text)] == [(3, 27), (5, 7), (9, 16)]
+
+
+def test_several_mistakes_in_one_block_each_reported():
+    text = HEAD + 'task a by coder {\n  run = "x"\n  estimate 2m 3m\n  retries: 2\n}\n'
+    assert [(line, col) for line, col, _ in lanes_errors(text)] == [(4, 7), (5, 15), (6, 10)]
+
+
+def test_statements_after_an_error_still_report_their_problems():
+    text = HEAD + 'task a by coder { run = "x" }\ntsak b by coder { run "y" }\n'
+    assert [m for _, _, m in lanes_errors(text)] == [
+        "unexpected '=' (the grammar form writes 'field value', not 'field = value')",
+        "unknown statement 'tsak' (did you mean 'task'?)"]
+
+
+def test_an_unterminated_long_string_ends_the_report():
+    # what follows is the string's text as far as anyone can tell: nothing is reported in it
+    [(line, col, message)] = lanes_errors(HEAD + 'task a by coder { run """\n  make x = y\n  ]]\n')
+    assert (line, col) == (3, 23) and "unterminated '\"\"\"'" in message
+
+
+def test_errors_keep_their_order_and_bound():
+    text = HEAD + "".join(f'task t{i} by coder {{ run = "x" }}\n' for i in range(3 * MAX_ERRORS))
+    found = lanes_errors(text)
+    assert len(found) == MAX_ERRORS and [line for line, _, _ in found] == list(range(3, 3 + MAX_ERRORS))
+
+
+# -- misspelled statements -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stmt,words", [
+    ("agnet other { skills x }", "unknown statement 'agnet' (did you mean 'agent'?)"),
+    ("agnet other", "unknown statement 'agnet' (did you mean 'agent'?)"),
+    ('tsak a by coder { run "x" }', "unknown statement 'tsak' (did you mean 'task'?)"),
+    ("tsak a by coder", "unknown statement 'tsak' (did you mean 'task'?)"),
+    ('gaet g needs a { run "x" }', "unknown statement 'gaet' (did you mean 'gate'?)"),
+    ('domian d { writes "x" }', "unknown statement 'domian' (did you mean 'domain'?)"),
+    ('workflwo w "d"', "unknown statement 'workflwo' (did you mean 'workflow'?)"),
+    ('frobnicate a { x 1 }', "unknown statement 'frobnicate' (an id and a block after a name declare"),
+    ("frobnicate a by coder", "unknown statement 'frobnicate' ('by' is written in the head of a task"),
+])
+def test_a_misspelled_statement_is_named_at_the_word(stmt, words):
+    [(line, col, message)] = lanes_errors(HEAD + stmt + "\n")
+    assert (line, col) == (3, 1) and message.startswith(words), message
+
+
+def ast_of(text: str, name: str = "f.lanes"):
+    return parse_source(Source(name, text.encode(), text))
+
+
+@pytest.mark.parametrize("body,code,line,col,words", [
+    ('task a by coder { rnu "make" }', "E101", 3, 19, "unknown field 'rnu' in task 'a' (did you mean 'run'?)"),
+    ('task a by coder { run "x"; retires 2 }', "E101", 3, 28, "(did you mean 'retries'?)"),
+    ('task a by coder { run "x"; command "make" }', "E101", 3, 28, "unknown field 'command' in task 'a'"),
+    ('wrkdir "x"', "E101", 3, 1, "(did you mean 'workdir'?)"),
+])
+def test_a_misspelled_field_is_the_builders_unknown_field(body, code, line, col, words):
+    _, diags = ast_of(HEAD + body + "\n")
+    [d] = [d for d in diags if d.code == code]
+    assert (d.span.line, d.span.column) == (line, col) and words in d.message
+    if "command" in body:
+        assert "did you mean" not in d.message

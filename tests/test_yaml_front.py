@@ -5,6 +5,7 @@ import gc
 import random
 import textwrap
 
+from helpers import strip
 import pytest
 import yaml
 from yaml.events import AliasEvent, SequenceStartEvent
@@ -13,7 +14,6 @@ from yaml.scanner import ScannerError
 from lanes.dsl import yaml_front
 from lanes.dsl.raw import Map, Seq
 from lanes.dsl.yaml_front import MAX_DEPTH, parse_yaml
-from helpers import strip
 
 
 def parse(text: str):
