@@ -33,9 +33,10 @@ from yaml.events import (
 from yaml.reader import ReaderError
 from yaml.scanner import ScannerError
 
-from .diagnostics import Diagnostic, Related, diag
+from .diagnostics import Diagnostic, diag
 from .raw import Map, Raw, Scalar, Seq
 from .span import Span
+from .yaml_errors import syntax_error, syntax_error_at_start
 
 # PyYAML may be built without libyaml
 _LOADER: type[yaml.CSafeLoader | yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -265,32 +266,8 @@ def _build(events: Iterable[Event], file: str) -> Map | None:
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
-    if exc.context == "while scanning a quoted scalar" and exc.context_mark is not None \
-            and "end of stream" in (exc.problem or ""):
-        # the end of the file is no help: the quote that is never closed is
-        quote = exc.context_mark
-        return diag("E100", "YAML syntax error: a quoted string is never closed",
-                    Span.point(file, quote.line + 1, quote.column + 1))
-    mark = exc.problem_mark or exc.context_mark
-    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    problem = (exc.problem or exc.context or "invalid YAML").replace("in this context", "here")
-    message = f"YAML syntax error: {problem}{_hint(problem, text, mark)}"
-    related: tuple[Related, ...] = ()
-    cm = exc.context_mark
-    if exc.context and cm is not None and (cm.line, cm.column) != (line - 1, column - 1):
-        related = (Related(f"{exc.context} that starts here",
-                           Span.point(file, cm.line + 1, cm.column + 1)),)
-    return diag("E100", message, Span.point(file, line, column), related=related)
-
-
-def _hint(problem: str, text: str, mark: _Mark | None) -> str:
-    """The usual cause of the commonest mistakes, in a few words."""
-    at = text[mark.index] if mark is not None and 0 <= mark.index < len(text) else ""
-    if at == "\t" or "'\\t'" in problem:
-        return " (a tab: YAML indents with spaces only)"
-    if problem.startswith("mapping values are not allowed"):
-        return " (a value that holds ': ' must be quoted, or the line is indented wrongly)"
-    return ""
+    """Placed at the mistake, not where YAML stopped, and worded: yaml_errors.py."""
+    return syntax_error(exc, text, file, _LOADER)
 
 
 def _line_col(text: str, index: int) -> tuple[int, int]:
@@ -345,6 +322,8 @@ def parse_yaml(text: str, file: str) -> tuple[Map | None, list[Diagnostic]]:
     try:
         root = _tree(text, file)
     except _Refused as stop:
+        if stop.message == _NOT_A_MAPPING and (missing := syntax_error_at_start(text, file, _LOADER)):
+            return None, [missing]                # `workflow w` without its ':'
         where = (stop.mark.line + 1, stop.mark.column + 1) if stop.mark is not None else (1, 1)
         return None, [diag("E100", stop.message, Span.point(file, *where))]
     except yaml.MarkedYAMLError as exc:

@@ -57,7 +57,7 @@ def test_grammar_syntax_errors_say_what_was_expected(text, line, col, words):
 
 
 @pytest.mark.parametrize("text,line,col,words", [
-    ("workflow: w\ntasks: [a\n", 3, 1, "YAML syntax error"),
+    ("workflow: w\ntasks: [a\n", 2, 8, "YAML syntax error"),
     ("a: 1\n---\nb: 2\n", 2, 1, "one YAML document"),
     ("- a\n- b\n", 1, 1, "mapping"),
     ("workflow: !!python/name:os.system x\n", 1, 11, "tag"),

@@ -3,12 +3,19 @@ misspelled statements with "did you mean", YAML mistakes placed at the line of t
 mistake, and suggestions only when they are near."""
 from __future__ import annotations
 
-import pytest
+import json
+import subprocess
+import sys
 
+import pytest
+import yaml
+
+from lanes.dsl import yaml_front
 from lanes.dsl.diagnostics import did_you_mean, edit_distance
 from lanes.dsl.grammar_front import MAX_ERRORS, parse_lanes
 from lanes.dsl.loader import parse_source
 from lanes.dsl.source import Source
+from lanes.dsl.yaml_front import parse_yaml
 
 TASK_FIELDS = ("for_each", "agent", "requires", "needs", "run", "prompt", "domain", "writes", "reads",
                "estimate", "timeout", "retries", "backoff", "rollback", "expect_changes", "env",
@@ -160,3 +167,101 @@ def test_a_misspelled_field_is_the_builders_unknown_field(body, code, line, col,
     assert (d.span.line, d.span.column) == (line, col) and words in d.message
     if "command" in body:
         assert "did you mean" not in d.message
+
+
+# -- YAML: at the line of the mistake ----------------------------------------------------------------
+
+@pytest.fixture(params=["libyaml", "pure"])
+def both_parsers(request, monkeypatch):
+    """libyaml's parser and PyYAML's own (the fallback) stop at the same places."""
+    if request.param == "pure":
+        monkeypatch.setattr(yaml_front, "_LOADER", yaml.SafeLoader)
+    elif not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML built without libyaml")
+
+
+TASK_A = "workflow: w\ntasks:\n  a:\n    agent: coder\n"
+
+
+@pytest.mark.parametrize("text,line,col,words", [
+    # a key without its ':': PyYAML stops a line later
+    (TASK_A + '    run "make"\n    estimate: 2m\n', 5, 8, "expected ':' after 'run'"),
+    (TASK_A + '    run "make"\n', 5, 8, "expected ':' after 'run'"),
+    (TASK_A + "    estimate 2m\n    run: make\n", 5, 13, "expected ':' after 'estimate'"),
+    ("workflow: w\nagents:\n  agent coder\n  other:\n    skills: [x]\n", 3, 8,
+     "expected ':' after 'agent' (a mapping entry is written 'key: value'; without it, this line and the "
+     "next read as one text)"),
+    ("workflow w\ntasks:\n  a: {}\n", 1, 9, "expected ':' after 'workflow'"),
+    ("workflow w\ntasks: {}\n", 1, 9, "expected ':' after 'workflow'"),
+    (TASK_A + "    run:make\n    estimate: 2m\n", 5, 8, "a ':' after a key is followed by a space: 'run: make'"),
+    (TASK_A + "    run\n    estimate: 2m\n", 5, 8, "expected ':' after 'run'"),
+    # indentation
+    (TASK_A + "    run: make\n      estimate: 2m\n", 6, 7, "indented deeper than the key on line 5"),
+    (TASK_A + "    run: make\n   estimate: 2m\n", 6, 4, "indentation matches no key above it"),
+    (TASK_A + "    run: make\n    - x\n", 6, 5, "a list item among the keys of a mapping"),
+    ("workflow: w\nneeds:\n  - a\n  b: c\n", 4, 3, "a 'key: value' among the items of a list"),
+    (TASK_A + "\trun: make\n", 5, 1, "a tab: YAML indents with spaces only"),
+    # quotes and brackets: where they open
+    (TASK_A + '    run: "make\n    estimate: 2m\n', 5, 10, "a quoted string is never closed"),
+    (TASK_A + "    run: 'make\n", 5, 10, "a quoted string is never closed"),
+    (TASK_A + '    run: "make\n    estimate: 2m\n  b:\n    run: "x"\n', 5, 10,
+     "this quoted string is not closed on its line: it runs on to line 8"),
+    (TASK_A + '    run: "make" x\n', 5, 17, "text after a closing quote"),
+    (TASK_A + "    needs: [x, y\n    estimate: 2m\n", 5, 12, "this '[' is never closed"),
+    (TASK_A + "    needs: [x, y\n", 5, 12, "this '[' is never closed"),
+    ("workflow: w\ntasks:\n  a: {run: make, estimate: 2m\n  b: {run: x}\n", 3, 6, "this '{' is never closed"),
+    # where YAML's own place is the right one
+    (TASK_A + "    run: echo a: b\n", 5, 16, "a value that holds ': ' must be quoted"),
+    (TASK_A + "    run: @x\n", 5, 10, "'@' cannot start a plain value"),
+])
+def test_yaml_errors_are_at_the_line_of_the_mistake(both_parsers, text, line, col, words):
+    raw, [d] = parse_yaml(text, "f.yaml")
+    assert raw is None and d.code == "E100" and d.message.startswith("YAML syntax error: ")
+    assert (d.span.line, d.span.column) == (line, col), d.message
+    assert words in d.message
+    # where PyYAML stopped, when that is elsewhere, as a related location
+    assert all(r.span is not None and r.span.line >= 1 for r in d.related)
+
+
+def test_a_missing_colon_tells_where_yaml_stopped(both_parsers):
+    raw, [d] = parse_yaml(TASK_A + '    run "make"\n    estimate: 2m\n', "f.yaml")
+    [stopped] = d.related
+    assert stopped.message == "YAML stopped here" and (stopped.span.line, stopped.span.column) == (6, 5)
+
+
+# -- through the command line -------------------------------------------------------------------------
+
+def check_json(tmp_path, name: str, text: str) -> dict:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "lanes", "check", "--format", "json", str(path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_cli_reports_each_grammar_mistake(tmp_path):
+    out = check_json(tmp_path, "w.lanes", HEAD + 'agnet other { skills x }\n'
+                     'task a by coder { run = "x" }\ntask b by coder { run "y" estimate 2m }\n')
+    got = [(d["code"], d["line"], d["column"], d["message"]) for d in out["diagnostics"]]
+    assert got == [
+        ("E100", 3, 1, "unknown statement 'agnet' (did you mean 'agent'?)"),
+        ("E100", 4, 23, "unexpected '=' (the grammar form writes 'field value', not 'field = value')"),
+        ("E100", 5, 27, "expected ',', '{' or end of statement, found 'estimate' (separate values with ',' "
+                        "and statements with ';' or a new line; quote text with spaces)"),
+    ]
+    assert out["errors"] == 3 and out["warnings"] == 0
+
+
+def test_cli_reports_a_missing_colon_at_its_line(tmp_path):
+    out = check_json(tmp_path, "w.yaml", TASK_A + '    run "make"\n    estimate: 2m\n')
+    [d] = out["diagnostics"]
+    assert (d["code"], d["line"], d["column"]) == ("E100", 5, 8) and d["file"].endswith("w.yaml")
+    assert d["message"] == "YAML syntax error: expected ':' after 'run' (a mapping entry is written 'key: value')"
+    assert [(r["line"], r["column"]) for r in d["related"]] == [(6, 5)]
+
+
+def test_cli_command_field_suggests_nothing_far(tmp_path):
+    out = check_json(tmp_path, "w.lanes", HEAD + 'task a by coder { run "x"; command "make" }\n')
+    [d] = [d for d in out["diagnostics"] if d["code"] == "E101"]
+    assert d["message"] == "unknown field 'command' in task 'a'" and (d["line"], d["column"]) == (3, 28)

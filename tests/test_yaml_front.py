@@ -440,11 +440,11 @@ def test_an_alias_to_a_scalar_is_a_fine_key():
     ("a: b: c\n", 1, 5, "mapping values are not allowed here"),
     ("run: echo a: b\n", 1, 12, "must be quoted"),
     ("a:\n\tb: c\n", 2, 1, "tab"),
-    ("workflow: w\ntasks: [a\n", 3, 1, "YAML syntax error"),
+    ("workflow: w\ntasks: [a\n", 2, 8, "this '[' is never closed"),
     ("a: 'never closed\nb: c\n", 1, 4, "quoted string is never closed"),
     ('a: "never closed\n', 1, 4, "quoted string is never closed"),
-    ("a: 1\n b: 2\n", 2, 3, "YAML syntax error"),
-    ("a: [b, c\nd: e\n", 2, 2, "YAML syntax error"),
+    ("a: 1\n b: 2\n", 2, 2, "indented deeper than the key on line 1"),
+    ("a: [b, c\nd: e\n", 1, 4, "this '[' is never closed (YAML expected ',' or ']' at line 2, column 2)"),
 ])
 def test_syntax_errors_are_placed_and_worded_for_a_person(both_parsers, text, line, col, words):
     got_line, got_col, message = refused(text, dedent=False)
@@ -453,10 +453,17 @@ def test_syntax_errors_are_placed_and_worded_for_a_person(both_parsers, text, li
 
 
 def test_a_syntax_error_names_the_construct_it_was_inside():
-    raw, [d] = parse_yaml("a: [b, c\nd: e\n", "f.yaml")
-    assert raw is None
+    raw, [d] = parse_yaml("a:\n  b:\n    c: 1\n   d: 2\n", "f.yaml")
+    assert raw is None and (d.span.line, d.span.column) == (4, 4)
     [related] = d.related
-    assert "flow sequence" in related.message and (related.span.line, related.span.column) == (1, 4)
+    assert "block mapping" in related.message and (related.span.line, related.span.column) == (2, 3)
+
+
+def test_a_syntax_error_placed_at_the_mistake_says_where_yaml_stopped():
+    raw, [d] = parse_yaml("a: [b, c\nd: e\n", "f.yaml")
+    assert raw is None and (d.span.line, d.span.column) == (1, 4)
+    [related] = d.related
+    assert related.message == "YAML stopped here" and (related.span.line, related.span.column) == (2, 2)
 
 
 @pytest.mark.parametrize("text,line,col,char", [
