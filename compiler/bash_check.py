@@ -12,11 +12,12 @@ message and the line are exactly what bash says of it by itself; an error it doe
 have alone came from another command (a block left open that a later `}` closed), and
 the rest is then checked again in halves. A batch is read twice, with two kinds of
 block, the second time backwards: two broken commands would have to hide each other
-both ways. A 10,000-task workflow takes about 10 bash processes, plus a few per
-broken command; after MAX_ERRORS broken commands the check stops. The first reading
-of every batch runs on all CPUs at once (a batch's verdict does not depend on the
-others), and bash reads each script from an in-memory file where the system has one
-(memfd): from a pipe bash reads one byte per system call, ten times slower.
+both ways. Batches are first read four at a time, all at once on every CPU, and only
+the batches of a run of four that holds a problem are then read one by one: a clean
+10,000-task workflow takes 10 bash processes, plus a few per broken command; after
+MAX_ERRORS broken commands the check stops. bash reads each script from an in-memory
+file where the system has one (memfd): from a pipe it reads one byte per system call,
+ten times slower.
 
 This is the one module of the compiler that starts a process: bash, which only reads.
 """
@@ -39,8 +40,9 @@ from lanes.dsl.source import Source
 from lanes.dsl.span import Span
 
 TIMEOUT_S = 20.0                 # per bash process
-BATCH_BYTES = 1024 * 1024
-BATCH_COMMANDS = 2000
+BATCH_BYTES = 256 * 1024
+BATCH_COMMANDS = 500
+ROUND_BATCHES = 4                # batches read together first (see parse_errors)
 ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 _SCRIPT = "/dev/stdin"
 _MESSAGE = re.compile(r"^/dev/stdin: line (\d+): (.*)$")
@@ -181,16 +183,27 @@ def parse_errors(texts: Sequence[str], parse: Parse) -> dict[int, BashError]:
     """index -> the error bash finds in texts[index] parsed alone, for those that have one
     (the first MAX_ERRORS found: a file of broken commands costs bounded time)."""
     errors: dict[int, BashError] = {}
-    first = _batches(texts, list(range(len(texts))))
-    # the first reading of every batch, all at once; the rest (only where a batch is
-    # broken) in order, as before: the same verdicts, the same MAX_ERRORS first errors
-    culprits = _at_once([partial(_culprit, texts, b, parse) for b in first if len(b) > 1])
-    known = {id(b): culprits.pop(0) for b in first if len(b) > 1}
+    batches = _batches(texts, list(range(len(texts))))
+    # First every run of ROUND_BATCHES batches is read as one, all runs at once. A run that
+    # bash reads cleanly both ways holds no command broken alone (what makes a clean batch
+    # clean), so its batches would add no error. The batches of the other runs are then
+    # read, at once too, and worked through in order as they always were: the errors
+    # found are the same.
+    rounds = [batches[i:i + ROUND_BATCHES] for i in range(0, len(batches), ROUND_BATCHES)]
+    joined = [[i for b in r for i in b] for r in rounds]
+    asked = [j for j in joined if len(j) > 1]
+    clean = {id(j) for j, k in zip(asked, _at_once([partial(_culprit, texts, j, parse) for j in asked]))
+             if k is None}
+    first = [b for r, j in zip(rounds, joined) if id(j) not in clean for b in r]
+    asked = [b for b in first if len(b) > 1]
+    known = dict(zip(map(id, asked), _at_once([partial(_culprit, texts, b, parse) for b in asked])))
     work = list(reversed(first))
     while work and len(errors) < MAX_ERRORS:
         batch = work.pop()
-        k = known.pop(id(batch)) if id(batch) in known else \
-            _culprit(texts, batch, parse) if len(batch) > 1 else 0 if batch else None
+        if id(batch) in known:
+            k = known.pop(id(batch))
+        else:
+            k = _culprit(texts, batch, parse) if len(batch) > 1 else 0 if batch else None
         if k is None:
             continue
         alone = parse(texts[batch[k]])
