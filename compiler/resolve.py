@@ -265,8 +265,11 @@ class _Resolver:
                    nodes_ast: dict[str, ASTNode]) -> dict[str, tuple[str, ...]]:
         """E202 for every cycle (listed in order), and the edges that close it removed."""
         order = {k: i for i, k in enumerate(needs)}
+        found = cycles(needs, order)
+        if not found:                           # one per cyclic component: nothing to cut
+            return needs
         out = dict(needs)
-        for cycle in cycles(needs, order):
+        for cycle in found:
             first = nodes_ast[cycle[0]]
             text = " -> ".join([*cycle, cycle[0]])
             self.diags.append(diag(

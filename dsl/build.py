@@ -65,16 +65,18 @@ _Node = TypeVar("_Node")
 class _Fields(dict[str, tuple[Scalar, Raw]]):
     """The fields of a mapping by name: (key, value)."""
 
-    def value(self, name: str) -> Raw | None:
-        """The value of a field, None when the field is not written."""
-        entry = self.get(name)
-        return None if entry is None else entry[1]
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_name: dict[str, Raw] = {}
+        # the value of a field, None when the field is not written
+        self.value: Callable[[str], Raw | None] = self.by_name.get
 
 
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
         self.diags: list[Diagnostic] = []
+        self.ids: set[str] = set()                  # the texts found to be valid ids
 
     def error(self, code: str, message: str, span: Span) -> None:
         self.diags.append(diag(code, message, span))
@@ -98,6 +100,7 @@ class _Builder:
                 self.error("E102", f"field '{name}' is given twice in {what}", key.span)
             else:
                 out[name] = (key, value)
+                out.by_name[name] = value
         return out
 
     def entries(self, node: Raw | None, what: str) -> tuple[tuple[Scalar, Raw], ...]:
@@ -126,18 +129,21 @@ class _Builder:
             return ()
         out = []
         for item in node.items:
-            value = self.scalar(item, f"each item of {what}")
-            if value is not None:
-                out.append((value, item.span))
+            if isinstance(item, Scalar) and item.value is not None:      # as scalar() says, sooner
+                out.append((item.value, item.span))
+            else:
+                self.scalar(item, f"each item of {what}")
         return tuple(out)
 
     # -- values -----------------------------------------------------------------------------
 
     def ident(self, value: str | None, span: Span, what: str) -> Name | None:
-        if value is None or not ID.match(value):
+        # most ids come again (needs, agents): each text is matched once
+        if value is None or (value not in self.ids and not ID.match(value)):
             self.error("E102", f"{what} '{value}' is not a valid id "
                        "(letters, digits, '_' and '-', not starting with a digit or '-')", span)
             return None
+        self.ids.add(value)
         return Name(value, span)
 
     def id_of(self, node: Raw | None, what: str) -> Name | None:
@@ -153,8 +159,12 @@ class _Builder:
         if keys:
             return tuple(n for n in (self.template_ident(value, span, what, keys)
                                      for value, span in self.items(node, what)) if n is not None)
-        return tuple(n for n in (self.ident(value, span, what) for value, span in self.items(node, what))
-                     if n is not None)
+        out = []
+        for value, span in self.items(node, what):
+            n = self.ident(value, span, what)
+            if n is not None:
+                out.append(n)
+        return tuple(out)
 
     def template_ident(self, value: str, span: Span, what: str, keys: tuple[str, ...]) -> Name | None:
         """An id of a template, where `{KEY}` stands for an item (checked again once expanded)."""
@@ -439,8 +449,9 @@ class _Builder:
     def collection(self, node: Raw | None, what: str,
                    make: Callable[[Name, Raw], _Node]) -> tuple[_Node, ...]:
         out = []
+        singular = what[:-1]
         for key, value in self.entries(node, what):
-            ident = self.ident(key.value, key.span, what[:-1])
+            ident = self.ident(key.value, key.span, singular)
             if ident is not None:
                 out.append(make(ident, value))
         return tuple(out)
