@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .span import Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scalar:
     """A leaf. `value` is the text (unescaped), None for a YAML null."""
 
@@ -19,13 +19,13 @@ class Scalar:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Seq:
     items: tuple[Raw, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Map:
     """Entries in source order; duplicate keys are kept so the builder can report them."""
 

@@ -54,6 +54,7 @@ _ALLOWED_TAGS = frozenset({"!"} | {_YAML_TAG + t for t in ("str", "int", "float"
 _NULLS = frozenset({"", "~", "null", "Null", "NULL"})
 _PLAIN = (None, "")            # a plain scalar's style: None from PyYAML's parser, '' from libyaml
 _MERGE = "<<"                  # YAML 1.1 merge key, as in `<<: *defaults`
+_SPECIAL = _NULLS | {_MERGE}   # plain scalars that _special_value looks at
 
 _EMPTY = "empty workflow file (expected a mapping with 'workflow:')"
 _NOT_A_MAPPING = ("a workflow file is a mapping of fields ('workflow:', 'tasks:', ...), "
@@ -84,8 +85,7 @@ class _Refused(Exception):
 class _Open:
     """A collection whose end event has not come yet."""
 
-    __slots__ = ("anchor", "first", "flow", "height", "is_map", "items", "last", "merge_keys", "size",
-                 "start")
+    __slots__ = ("aliased", "anchor", "extra", "flow", "height", "is_map", "items", "merge_keys", "start")
 
     def __init__(self, ev: CollectionStartEvent, is_map: bool) -> None:
         self.is_map = is_map
@@ -93,17 +93,19 @@ class _Open:
         self.anchor = ev.anchor
         self.flow = bool(ev.flow_style)
         self.items: list[Raw] = []
-        self.size = 1            # values in the expanded subtree, itself included
+        # values in the expanded subtree beyond one per item and itself (what collections
+        # and aliases among the items hold)
+        self.extra = 0
         self.height = 1          # collections on the longest path down, itself included
-        # marks where the first item starts and the last one ends
-        self.first: _Mark | None = None
-        self.last: _Mark | None = None
+        # item index -> the marks of an alias written there (an item's own span says where
+        # any other item starts and ends)
+        self.aliased: dict[int, tuple[_Mark | None, _Mark | None]] = {}
         self.merge_keys: list[tuple[int, _Mark | None]] = []   # (item index, mark) of plain `<<` keys
 
-
-def _span(file: str, start: _Mark | None, end: _Mark | None) -> Span:
-    assert start is not None and end is not None      # both parsers mark every event
-    return Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+    @property
+    def size(self) -> int:
+        """Values in the expanded subtree, itself included."""
+        return 1 + len(self.items) + self.extra
 
 
 def _tag_name(tag: str) -> str:
@@ -116,25 +118,41 @@ def _check_tag(ev: ScalarEvent | CollectionStartEvent) -> None:
                        "(only plain strings, numbers, lists and mappings are)", ev.start_mark)
 
 
-def _close(top: _Open, end_ev: CollectionEndEvent, file: str) -> tuple[Raw, _Mark | None, _Mark | None]:
-    """The finished node, and the marks where its text starts and ends."""
-    start: _Mark | None
-    end: _Mark | None
-    if top.flow or not top.items:
+def _close(top: _Open, end_ev: CollectionEndEvent, file: str) -> Raw:
+    """The finished node; its span is where its text starts and ends."""
+    items = top.items
+    if top.flow or not items:
         start, end = top.start, end_ev.end_mark
+        assert start is not None and end is not None      # both parsers mark every event
+        span = Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
     else:
         # a block collection ends at its last item (its end event sits on the next line),
         # and a block mapping starts at its first key (not at an anchor or tag before it)
-        start, end = (top.first if top.is_map else top.start), top.last
-    span = _span(file, start, end)
+        if not top.is_map:
+            assert top.start is not None
+            line, column = top.start.line + 1, top.start.column + 1
+        elif 0 in top.aliased:
+            line, column = _one_based(top.aliased[0][0])
+        else:
+            line, column = items[0].span.line, items[0].span.column
+        last = len(items) - 1
+        if last in top.aliased:
+            end_line, end_column = _one_based(top.aliased[last][1])
+        else:
+            end_line, end_column = items[last].span.end_line, items[last].span.end_column
+        span = Span(file, line, column, end_line, end_column)
     if not top.is_map:
-        return Seq(tuple(top.items), span), start, end
-    items = top.items
+        return Seq(tuple(items), span)
     # keys are scalars: _build refuses a collection or an alias to one in a key's place
     entries = cast("tuple[tuple[Scalar, Raw], ...]", tuple(zip(items[::2], items[1::2])))
     if top.merge_keys:
         entries = _merge(entries, top.merge_keys)
-    return Map(entries, span), start, end
+    return Map(entries, span)
+
+
+def _one_based(mark: _Mark | None) -> tuple[int, int]:
+    assert mark is not None
+    return mark.line + 1, mark.column + 1
 
 
 def _merge(entries: tuple[tuple[Scalar, Raw], ...],
@@ -175,59 +193,67 @@ def _special_value(ev: ScalarEvent, top: _Open) -> str | None:
 
 
 def _build(events: Iterable[Event], file: str) -> Map | None:
+    # One pass, with the commonest event (a plain scalar inside a collection) first and
+    # cheapest: its node is made and appended, and nothing else about it is kept (the
+    # collection's size and end follow from its items when it closes).
     stack: list[_Open] = []
+    top: _Open | None = None                          # stack[-1]
+    items: list[Raw] = []                             # top.items
     anchors: dict[str, tuple[Raw, int, int]] = {}    # name -> (node, size, height)
     nodes = 0                                         # values so far, aliases expanded
     documents = 0
     root: Map | None = None
-    start: _Mark | None                               # where the current node's text starts
-    end: _Mark | None                                 # and ends
     for ev in events:
         if isinstance(ev, ScalarEvent):
-            if not stack:
+            if top is None:
                 if ev.style in _PLAIN and ev.tag is None and ev.value in _NULLS:
                     raise _Refused(_EMPTY, None)      # `---` or `~` alone
                 raise _Refused(_NOT_A_MAPPING, ev.start_mark)
-            top = stack[-1]
             value: str | None = ev.value
-            if ev.tag is not None or value in _NULLS or value == _MERGE:
+            if ev.tag is not None or value in _SPECIAL:
                 value = _special_value(ev, top)
             start, end = ev.start_mark, ev.end_mark
-            node: Raw = Scalar(value, _span(file, start, end))
-            size, height = 1, 0
+            assert start is not None and end is not None      # both parsers mark every event
+            node: Raw = Scalar(value, Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1))
             if ev.anchor:
-                anchors[ev.anchor] = (node, size, height)
+                anchors[ev.anchor] = (node, 1, 0)
             nodes += 1
             if nodes > MAX_NODES:
                 raise _Refused(_TOO_MANY, start)
-        elif isinstance(ev, CollectionStartEvent):
+            items.append(node)
+            continue
+        if isinstance(ev, CollectionStartEvent):
             is_map = isinstance(ev, MappingStartEvent)
             _check_tag(ev)
-            if not stack:
+            if top is None:
                 if not is_map:
                     raise _Refused(_NOT_A_MAPPING, ev.start_mark)
-            elif stack[-1].is_map and not len(stack[-1].items) % 2:
+            elif top.is_map and not len(items) % 2:
                 what = "a mapping" if is_map else "a list"
                 raise _Refused(_KEY_NOT_NAME + what, ev.start_mark)
             if len(stack) >= MAX_DEPTH:
                 raise _Refused(f"the document nests deeper than {MAX_DEPTH} levels; refused",
                                ev.start_mark)
-            stack.append(_Open(ev, is_map))
+            top = _Open(ev, is_map)
+            stack.append(top)
+            items = top.items
             nodes += 1
             if nodes > MAX_NODES:
                 raise _Refused(_TOO_MANY, ev.start_mark)
             continue
-        elif isinstance(ev, CollectionEndEvent):
+        if isinstance(ev, CollectionEndEvent):
             done = stack.pop()
-            node, start, end = _close(done, ev, file)
+            node = _close(done, ev, file)
             size, height = done.size, done.height
             if done.anchor:
                 anchors[done.anchor] = (node, size, height)
             if not stack:       # the root: a mapping (a list was refused at its start)
                 assert isinstance(node, Map)
                 root = node     # a second document may follow
+                top, items = None, []
                 continue
             top = stack[-1]
+            items = top.items
         elif isinstance(ev, AliasEvent):
             found = None if ev.anchor is None else anchors.get(ev.anchor)
             if found is None:
@@ -242,11 +268,11 @@ def _build(events: Iterable[Event], file: str) -> Map | None:
             if len(stack) + height > MAX_DEPTH:
                 raise _Refused(f"this alias makes the document nest deeper than {MAX_DEPTH} "
                                "levels; refused", ev.start_mark)
-            top = stack[-1]     # not at the root: no anchor can be defined before the root
-            if top.is_map and not len(top.items) % 2 and not isinstance(node, Scalar):
+            assert top is not None  # not at the root: no anchor can be defined before the root
+            if top.is_map and not len(items) % 2 and not isinstance(node, Scalar):
                 raise _Refused(_KEY_NOT_NAME + ("a mapping" if isinstance(node, Map) else "a list"),
                                ev.start_mark)
-            start, end = ev.start_mark, ev.end_mark
+            top.aliased[len(items)] = (ev.start_mark, ev.end_mark)
         elif isinstance(ev, DocumentStartEvent):
             documents += 1
             if documents > 1:
@@ -255,13 +281,10 @@ def _build(events: Iterable[Event], file: str) -> Map | None:
             continue
         else:                   # stream start and end, document end
             continue
-        top.items.append(node)
-        top.size += size
+        items.append(node)      # a collection or an alias
+        top.extra += size - 1
         if height >= top.height:
             top.height = height + 1
-        if top.first is None:
-            top.first = start
-        top.last = end
     return root
 
 
