@@ -5,7 +5,11 @@ by the parser as it reduces (no parse tree is built), give them their meaning:
 `task api by backend needs schema { run "make api" }` becomes the map
 `{agent: backend, needs: [schema], run: "make api"}` under `tasks: {api: ...}`,
 every key and value with its span. Field names are not checked here: the shared
-builder reports unknown ones (E101) for both forms.
+builder reports unknown ones (E101) for both forms; a statement only a declaration
+can be, under another name, is an unknown statement (E100, with "did you mean").
+
+A syntax error ends its statement, not the parse (`_resync`, through lark's `on_error`),
+so a file with several mistakes gets one E100 for each, at the place of each.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ if TYPE_CHECKING:                                  # where lark keeps them varie
     from lark.parsers.lalr_parser_state import ParserState
 
 from .diagnostics import Diagnostic, Related, diag, nearest, sort_diagnostics
-from .fields import AGENT, DOMAIN, GATE, TASK, TOP
+from .fields import AGENT, DEFAULTS, DOMAIN, GATE, TASK, TOP
 from .raw import Map, Raw, Scalar, Seq
 from .span import Span
 
@@ -40,6 +44,7 @@ _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "b"
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.DOTALL)
 _A = {"domain": "a", "agent": "an", "task": "a", "gate": "a"}
 _FIELDS = {"domain": DOMAIN.names, "agent": AGENT.names, "task": TASK.names, "gate": GATE.names}
+_ALL_FIELDS = frozenset(name for group in (*_FIELDS.values(), DEFAULTS.names) for name in group)
 # the statements of the top level: the declarations, and the fields of the workflow less
 # the collections that the declarations fill
 STATEMENTS = (*DECLARATIONS, *(n for n in TOP.names if n not in DECLARATIONS.values()))
@@ -526,9 +531,11 @@ def _resync(exc: UnexpectedInput) -> bool:
     error = _syntax_error(exc, st.text, st.file, st.braces)
     if not _follows_from(error, exc, st):
         st.errors.append(error)
-    if len(st.errors) >= MAX_ERRORS or not isinstance(exc, UnexpectedToken) or exc.interactive_parser is None \
-            or exc.token.type == "$END" or _opens_long_string(exc.token, st.text) or st.tokens is None:
-        raise _Stop                               # nothing after an unclosed \"\"\" is trustworthy
+    if len(st.errors) >= MAX_ERRORS or not isinstance(exc, UnexpectedToken) or exc.token.type == "$END" \
+            or exc.interactive_parser is None or st.tokens is None:
+        raise _Stop
+    if _opens_long_string(exc.token, st.text):
+        raise _Stop                               # what follows is the string's text, as far as anyone can tell
     state = exc.interactive_parser.parser_state
     values = state.value_stack
     opened = _open_braces(values)
@@ -637,6 +644,8 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str, braces: list[_Toke
     elif word in HEAD_CLAUSES["task"] and not depth and stack and (
             isinstance(stack[-1], Map) or isinstance(stack[-1], Token) and stack[-1].type == "RBRACE"):
         message += f" ('{word}' is written in the head of a task or a gate, before its '{{')"
+    elif depth and tok.type == "WORD" and "_SEP" in exc.expected and word in _ALL_FIELDS:
+        message = f"expected ';' or a new line before '{word}' (a statement ends with either)"
     elif tok.type == "WORD" and "_COMMA" in exc.expected:
         message += (" (separate values with ',' and statements with ';' or a new line; "
                     "quote text with spaces)")

@@ -4,6 +4,8 @@ mistake, and suggestions only when they are near."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
+import random
 import subprocess
 import sys
 
@@ -17,6 +19,7 @@ from lanes.dsl.loader import parse_source
 from lanes.dsl.source import Source
 from lanes.dsl.yaml_front import parse_yaml
 
+ROOT = Path(__file__).resolve().parent.parent
 TASK_FIELDS = ("for_each", "agent", "requires", "needs", "run", "prompt", "domain", "writes", "reads",
                "estimate", "timeout", "retries", "backoff", "rollback", "expect_changes", "env",
                "description")
@@ -71,7 +74,7 @@ def lanes_errors(text: str) -> list[tuple[int, int, str]]:
 
 
 @pytest.mark.parametrize("body,line,col,words", [
-    ('task a by coder { run "x" estimate 2m }\n', 3, 27, "found 'estimate'"),        # a missing ';'
+    ('task a by coder { run "x" estimate 2m }\n', 3, 27, "expected ';' or a new line before 'estimate'"),
     ('task a by coder { run = "x" }\n', 3, 23, "not 'field = value'"),
     ('task a by coder { run: "x" }\n', 3, 22, "not 'field: value'"),
     ('task a by coder { run "x" }}\n', 3, 28, "no '{' to close"),
@@ -85,7 +88,7 @@ def lanes_errors(text: str) -> list[tuple[int, int, str]]:
      "'}' missing before this 'task' (the '{' at line 3, column 17 is still open here"),
     ('task a by coder { run "x"\ngate g needs a { run "y" }\ntask c by coder { run "z" }\n}\n', 4, 1,
      "'}' missing before this 'gate'"),
-    ('task a by coder { env { A "1" B "2" }; run "x" }\n', 3, 31, "found 'B'"),
+    ('task a by coder { env { A "1" B "2" }; run "x" }\n', 3, 31, "found 'B' (separate values with ','"),
     ('task a by { run "x" }\n', 3, 11, "expected a value, found '{'"),
     ('domain d { writes{ "src/**" }\ntask a by coder { run "x" }\n', 3, 20, "found '\"src/**\"'"),
 ])
@@ -125,6 +128,31 @@ def test_an_unterminated_long_string_ends_the_report():
     # what follows is the string's text as far as anyone can tell: nothing is reported in it
     [(line, col, message)] = lanes_errors(HEAD + 'task a by coder { run """\n  make x = y\n  ]]\n')
     assert (line, col) == (3, 23) and "unterminated '\"\"\"'" in message
+
+
+def test_one_character_wrong_is_never_a_cascade():
+    # a character deleted, inserted or replaced anywhere in the example workflow: at most two
+    # errors (a line broken in two is two broken lines), each on a line of the file
+    rng = random.Random(17)
+    text = (ROOT / "examples" / "fullstack.lanes").read_text(encoding="utf-8")
+    assert parse_lanes(text, "f.lanes")[1] == []
+    counts = []
+    for _ in range(600):
+        chars = list(text)
+        i = rng.randrange(len(chars))
+        op = rng.random()
+        if op < 0.4:
+            del chars[i]
+        elif op < 0.8:
+            chars.insert(i, rng.choice('{};,"\n *#:=ab\\'))
+        else:
+            chars[i] = rng.choice('{};,"\n *#:=ab\\')
+        mutated = "".join(chars)
+        raw, diags = parse_lanes(mutated, "f.lanes")
+        assert len(diags) <= 2, (mutated, diags)
+        assert all(d.code == "E100" and 1 <= d.span.line <= mutated.count("\n") + 1 for d in diags)
+        counts.append(len(diags))
+    assert counts.count(1) > 100            # the mutations do break the file, often
 
 
 def test_errors_keep_their_order_and_bound():
@@ -247,8 +275,7 @@ def test_cli_reports_each_grammar_mistake(tmp_path):
     assert got == [
         ("E100", 3, 1, "unknown statement 'agnet' (did you mean 'agent'?)"),
         ("E100", 4, 23, "unexpected '=' (the grammar form writes 'field value', not 'field = value')"),
-        ("E100", 5, 27, "expected ',', '{' or end of statement, found 'estimate' (separate values with ',' "
-                        "and statements with ';' or a new line; quote text with spaces)"),
+        ("E100", 5, 27, "expected ';' or a new line before 'estimate' (a statement ends with either)"),
     ]
     assert out["errors"] == 3 and out["warnings"] == 0
 
