@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 import yaml
 
-from lanes.dsl.comments import _lanes_lexer, comments_of
+from lanes.dsl.comments import comments_of, lanes_lexer
 from lanes.dsl.fmt import Refusal, duration, quote, reformat, to_lanes, to_yaml
 from lanes.dsl.loader import parse_source
 from lanes.dsl.source import Source, read_source
@@ -130,7 +130,7 @@ def _string_lines(text: str, form: str) -> set[int]:
             if isinstance(tok, yaml.ScalarToken) and tok.end_mark.line > tok.start_mark.line:
                 out |= set(range(tok.start_mark.line + 1, tok.end_mark.line + 2))
     else:
-        for tok in _lanes_lexer().lex(text):
+        for tok in lanes_lexer().lex(text):
             if tok.type == "LONG_STRING" and "\n" in tok:
                 out |= set(range(tok.line, tok.end_line + 1))
     return out
