@@ -387,3 +387,49 @@ def test_examples_keep_their_comments(path):
     given = [c.text for c in (lanes_comments if path.suffix == ".lanes" else yaml_comments)(text)]
     assert given and sorted(c.text for c in yaml_comments(same if path.suffix == ".yaml" else there)) \
         == sorted(given)
+
+
+def test_byte_order_mark_and_crlf_yaml():
+    text = ('\ufeff# header\nworkflow: w  # id\r\nagents:\r\n  a: {}  # a\r\n# before t\r\ntasks:\r\n'
+            '  t: {agent: a,  # inside\r\n      run: "x"}\r\n')
+    same, there = converted(text, "w.yaml")
+    assert same == dedent('''
+        # header
+        workflow: w  # id
+
+        agents:
+          a: {}  # a
+
+        # before t
+        tasks:
+          t: {agent: a, run: "x"}  # inside
+        ''')
+    assert there == '# header\nworkflow w  # id\n\nagent a  # a\n\n# before t\ntask t by a { run "x" }  # inside\n'
+
+
+def test_comment_between_a_key_and_its_value_and_merge_keys():
+    out = fmt('''
+        workflow: w
+        workdir:   # the dir
+          "sub"
+        agents:
+          base: &base {skills: [x]}  # base
+          a:
+            <<: *base   # merged
+            instances: 2  # two
+        tasks:
+          t: {agent: a, run: "x"}
+        ''', "w.yaml")
+    assert out.startswith('workflow: w\nworkdir: "sub"  # the dir\n')
+    assert "  a:\n    skills: [x]\n    # merged\n    instances: 2  # two\n" in out
+    converted(out, "w.yaml")
+
+
+def test_a_large_file_keeps_every_comment_in_place():
+    lines = ["workflow: big", "agents: {a: {}}", "tasks:"]
+    for i in range(3000):
+        lines += [f"  # task {i}", f"  t{i}: {{agent: a, run: \"echo {i}\"}}  # after {i}"]
+    text = "\n".join(lines) + "\n"
+    out = fmt(text, "big.yaml")
+    assert out.count("# task ") == 3000 and '  # task 1500\n  t1500: {agent: a, run: "echo 1500"}  # after 1500\n' in out
+    assert out.endswith('  t2999: {agent: a, run: "echo 2999"}  # after 2999\n')
