@@ -32,6 +32,7 @@ _ENTRY = "a mapping entry is written 'key: value'"
 # what comes before a key at the start of its line: indentation and list dashes
 _KEY_START = re.compile(r"[ ]*(?:-[ ]+)*\Z")
 _FIRST_WORD = re.compile(r"[^\s#]+")
+_PLAIN_START = re.compile(r"[\w.$/~+(]")     # a key a person writes, not a YAML indicator
 _FLOWS = {"while parsing a flow sequence": ("[", "]"), "while parsing a flow mapping": ("{", "}")}
 _KEPT = 8                      # scalar tokens kept from the scan: the last few before the error
 
@@ -52,7 +53,8 @@ def syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str, loader: Any) -
     if exc.context == "while scanning a quoted scalar" and c is not None and "end of stream" in problem:
         return at(c.index, "a quoted string is never closed")     # the end of the file is no help
     if problem.startswith("could not find expected ':'") and c is not None:
-        return at(*_missing_colon(text, c.index, runs_on=False))
+        missing = _missing_colon(text, c.index, runs_on=False)
+        return at(*missing) if missing else at(c.index, f"expected ':' after the key that starts here ({_ENTRY})")
     scanned = _scalars_before(text, p.index, loader) if exc.context != "while scanning for the next token" \
         else []
     quoted = _broken_quote(scanned, p.line)
@@ -65,7 +67,9 @@ def syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str, loader: Any) -
         if plain is not None and plain.start_mark.line < p.line <= plain.end_mark.line:
             start = plain.start_mark.index
             if _KEY_START.match(text, _line_start(text, start), start):
-                return at(*_missing_colon(text, start, runs_on=True))
+                missing = _missing_colon(text, start, runs_on=True)
+                if missing is not None:
+                    return at(*missing)
             below = _first_nonblank(text, _line_end(text, start) + 1)
             return at(below, f"this line is indented deeper than the key on line {plain.start_mark.line + 1}, "
                              "so YAML reads it as more of that key's value, which cannot hold ': ' "
@@ -81,11 +85,12 @@ def syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str, loader: Any) -
     return diag("E100", message, Span.point(file, p.line + 1, p.column + 1), related=related)
 
 
-def _missing_colon(text: str, start: int, *, runs_on: bool) -> tuple[int, str]:
-    """Where the ':' of the key that starts at `start` belongs, and what to say."""
+def _missing_colon(text: str, start: int, *, runs_on: bool) -> tuple[int, str] | None:
+    """Where the ':' of the key that starts at `start` belongs, and what to say; None
+    when no plain key starts there (`[`, a quote...: YAML's own words are better)."""
     word = _FIRST_WORD.match(text, start)
-    if word is None:
-        return start, f"expected ':' ({_ENTRY})"
+    if word is None or not _PLAIN_START.match(word.group()):
+        return None
     colon = word.group().find(":")
     if 0 < colon < len(word.group()) - 1:
         key, value = word.group()[:colon], word.group()[colon + 1:]
