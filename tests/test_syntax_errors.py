@@ -223,7 +223,7 @@ TASK_A = "workflow: w\ntasks:\n  a:\n    agent: coder\n"
     ("workflow w\ntasks: {}\n", 1, 9, "expected ':' after 'workflow'"),
     (TASK_A + "    run:make\n    estimate: 2m\n", 5, 8, "a ':' after a key is followed by a space: 'run: make'"),
     (TASK_A + "    run\n    estimate: 2m\n", 5, 8, "expected ':' after 'run'"),
-    ("workflow: w\ntasks:\n  é:\n    ü \"make\"\n", 4, 6, "expected ':' after 'ü'"),
+    ("workflow: w\ntasks:\n  é:\n    ü \"make\"\n    estimate: 2m\n", 4, 6, "expected ':' after 'ü'"),
     ("defaults:\n[  timeout: 10m\n  retries: 1\n", 2, 1, "expected ':' after the key that starts here"),
     # indentation
     (TASK_A + "    run: make\n      estimate: 2m\n", 6, 7, "indented deeper than the key on line 5"),
