@@ -66,14 +66,14 @@ def syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str, loader: Any) -
         plain = scanned[-1] if scanned else None
         if plain is not None and plain.start_mark.line < p.line <= plain.end_mark.line:
             start = plain.start_mark.index
-            if _KEY_START.match(text, _line_start(text, start), start):
-                missing = _missing_colon(text, start, runs_on=True)
-                if missing is not None:
-                    return at(*missing)
-            below = _first_nonblank(text, _line_end(text, start) + 1)
-            return at(below, f"this line is indented deeper than the key on line {plain.start_mark.line + 1}, "
-                             "so YAML reads it as more of that key's value, which cannot hold ': ' "
-                             "(indent it as the keys above it)")
+            if not _KEY_START.match(text, _line_start(text, start), start):     # a value, run on
+                below = _first_nonblank(text, _line_end(text, start) + 1)
+                return at(below, f"this line is indented deeper than the key on line "
+                                 f"{plain.start_mark.line + 1}, so YAML reads it as more of that key's value, "
+                                 "which cannot hold ': ' (indent it as the keys above it)")
+            missing = _missing_colon(text, start, runs_on=True)                 # a key, run on
+            if missing is not None:
+                return at(*missing)
     flow = _FLOWS.get(exc.context or "")
     if flow is not None and c is not None and c.line < p.line:
         return at(c.index, f"this '{flow[0]}' is never closed (YAML expected ',' or '{flow[1]}' at line "
