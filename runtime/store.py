@@ -25,7 +25,7 @@ import json
 import os
 import sqlite3
 import time
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from lanes.compiler.planfile import Plan
 
@@ -134,10 +134,10 @@ class Addition:
     source: str | None = None
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One node's transition: new column values, the event that records it, and the
-    attempt row it writes (a dict of attempts columns) if any."""
+    attempt row it writes (a dict of attempts columns) if any (a tuple: a run makes
+    three for every task)."""
     node_id: str
     fields: Mapping[str, object]
     event: str | None                      # None: a detail (a pgid), not worth an event
@@ -414,12 +414,26 @@ class Store:
         if not batch:
             return
         now = time.time()
+        # the batch's changes of one node as one UPDATE (later values win, as they would
+        # one statement after another), and statements of the same columns as one
+        # executemany; an attempt row replaced in the same batch is written once, last
+        fields: dict[str, dict[str, object]] = {}
+        rows: dict[tuple[str, object], Mapping[str, object]] = {}
+        for c in batch.changes:
+            if c.fields:
+                fields.setdefault(c.node_id, {}).update(c.fields)
+            if c.attempt is not None:
+                rows[(c.node_id, c.attempt.get("attempt"))] = c.attempt
+        by_columns: dict[tuple[str, ...], list[tuple[object, ...]]] = {}
+        for nid, f in fields.items():
+            by_columns.setdefault(tuple(f), []).append((*f.values(), run_id, nid))
         with self.transaction() as db:
-            for c in batch.changes:
-                if c.fields:
-                    self._update(db, "nodes", "run_id=? AND node_id=?", (run_id, c.node_id), c.fields)
-            attempts = [(run_id, c.node_id, *(a.get(k) for k in _ATTEMPT_COLUMNS))
-                        for c in batch.changes if (a := c.attempt) is not None]
+            for columns, args in by_columns.items():
+                cur = db.executemany(f"UPDATE nodes SET {', '.join(f'{k}=?' for k in columns)} "
+                                     "WHERE run_id=? AND node_id=?", args)
+                if cur.rowcount != len(args):
+                    raise StoreError(f"no such node among {[a[-1] for a in args]} of run {run_id}")
+            attempts = [(run_id, nid, *(a.get(k) for k in _ATTEMPT_COLUMNS)) for (nid, _), a in rows.items()]
             if attempts:
                 db.executemany(f"INSERT OR REPLACE INTO attempts (run_id, node_id, {', '.join(_ATTEMPT_COLUMNS)}) "
                                f"VALUES (?,?,{','.join('?' * len(_ATTEMPT_COLUMNS))})", attempts)
