@@ -14,6 +14,8 @@ from lanes.runtime.store import Row, iso
 
 _iso = lru_cache(maxsize=1 << 16)(iso)     # a timestamp is formatted once, not on every rewrite
 _COMPACT = (",", ":")
+_compact = json.JSONEncoder(separators=_COMPACT).encode   # json.dumps(x, separators=...) builds
+                                                         # an encoder on every call
 
 
 def _task(r: Row) -> dict[str, object]:
@@ -82,14 +84,13 @@ class LiveDashboard:
 
     def text(self) -> str:
         for nid in self.dirty:
-            self.fragments[nid] = json.dumps(nid) + ":" + json.dumps(_task(self.view[nid]), separators=_COMPACT)
+            self.fragments[nid] = json.dumps(nid) + ":" + _compact(_task(self.view[nid]))
         self.dirty.clear()
-        head = json.dumps(_head(self.run_row), separators=_COMPACT)
+        head = _compact(_head(self.run_row))
         rollbacks = [rollback(self.rollbacks[k]) for k in sorted(self.rollbacks)]
         return (head[:-1] + ',"tasks":{' + ",".join(self.fragments.values()) + '},"counts":'
-                + json.dumps(_counts(self.view), separators=_COMPACT) + ',"rollbacks":'
-                + json.dumps(rollbacks, separators=_COMPACT) + ',"costs":'
-                + json.dumps(costs(self.view), separators=_COMPACT) + "}")
+                + _compact(_counts(self.view)) + ',"rollbacks":' + _compact(rollbacks) + ',"costs":'
+                + _compact(costs(self.view)) + "}")
 
 
 class Writer:
@@ -138,5 +139,5 @@ def write_dashboard(path: str, data: Mapping[str, object] | str) -> None:
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".dashboard-", dir=directory)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(data if isinstance(data, str) else json.dumps(data, separators=_COMPACT))  # the C encoder
+        f.write(data if isinstance(data, str) else _compact(data))  # the C encoder
     os.replace(tmp, path)
