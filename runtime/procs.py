@@ -60,12 +60,16 @@ def _proc(pid: int) -> _Proc | None:
     return _Proc(pid, fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]))
 
 
-def _environ(pid: int) -> set[bytes]:
+def _environ(pid: int) -> set[bytes] | None:
+    """The entries of a process's environment; None while it cannot be told: a process in
+    the middle of an exec shows none (the new image's is not set up yet), and neither
+    does one that has no environment at all."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as f:
-            return set(f.read().split(b"\0"))
+            data = f.read()
     except OSError:
         return set()
+    return set(data.split(b"\0")) if data else None
 
 
 def _pids() -> list[int]:
@@ -199,7 +203,7 @@ def orphan_groups(run_key: str) -> set[int]:
     own = {os.getpid(), os.getpgid(0)}
     found = set()
     for pid in _pids():
-        if pid in own or marker not in _environ(pid):
+        if pid in own or marker not in (_environ(pid) or ()):
             continue
         try:
             pgid = os.getpgid(pid)
@@ -235,10 +239,12 @@ class Leftovers:
     def __init__(self, leader: int, env: Iterable[tuple[str, str]], grace: float, full: bool = False) -> None:
         now = time.monotonic()
         self.env = env                           # the task's, for its identity (only if needed)
+        self.leader = leader
         self.sessions = {leader}
         self.after = leader                      # pids after this one are new since the last look
         self.full = full
         self.found: dict[int, int] = {}          # pid -> start time, of what was found
+        self.unsure: dict[int, int] = {}         # pid -> start time, of what showed no environment yet
         self.kill_at = now + grace
         self.give_up_at = self.kill_at + 1.0     # SIGKILL did not end it (not ours to signal): leave it
         self.next_look = now
@@ -253,13 +259,23 @@ class Leftovers:
         me, my_session = os.getpid(), os.getsid(0)
         sig = signal.SIGKILL if now >= self.kill_at else signal.SIGTERM
         alive = False
-        for pid in dict.fromkeys([*self._new(last), *self.found]):
+        for pid in dict.fromkeys([*self._new(last), *self.found, *self.unsure]):
             p = None if pid == me or pid in skip else _proc(pid)
             known = self.found.pop(pid, None)
-            if p is None or p.sid == my_session or p.sid in skip or (known is not None and known != p.start):
+            unsure = self.unsure.pop(pid, None)
+            if p is None or p.sid == my_session or p.sid in skip or (known is not None and known != p.start) \
+                    or (unsure is not None and unsure != p.start):
                 continue                                 # gone, ours (not a task's), another task's
-            if known is None and p.sid not in self.sessions and not (p.state != "Z" and self._carries_identity(pid)):
-                continue
+            if known is None and p.sid not in self.sessions:
+                if p.state == "Z" or not self._may_descend(p, me, last):
+                    continue
+                carries = self._carries_identity(pid)
+                if carries is None:                      # mid-exec: look again next time
+                    self.unsure[pid] = p.start
+                    alive = True
+                    continue
+                if not carries:
+                    continue
             if p.state == "Z":
                 if p.ppid == me:
                     _reap(pid)
@@ -274,12 +290,28 @@ class Leftovers:
         self.after, self.full, self.next_look = last, False, now + LOOK_EVERY_S
         return alive and now < self.give_up_at
 
+    def _may_descend(self, p: _Proc, me: int, last: int) -> bool:
+        """Can `p` descend from the task's leader? While we are a child subreaper a
+        descendant's parent is the leader, another descendant (created since the leader)
+        or, once its own parent died, us: a process whose parent is older than the leader
+        is another's, and its environment need not be read (on a busy machine most new
+        processes are). Without the subreaper, or when pids may have gone round, any may."""
+        if self.full or not subreaper_held():
+            return True
+        ppid = p.ppid
+        return ppid == me or ppid == self.leader or \
+            0 < (ppid - self.leader) % pid_max() <= (last - self.leader) % pid_max()
+
     @cached_property
     def marks(self) -> frozenset[bytes]:
         return identity(self.env)
 
-    def _carries_identity(self, pid: int) -> bool:
-        return bool(self.marks) and self.marks <= _environ(pid)
+    def _carries_identity(self, pid: int) -> bool | None:
+        """Does the process carry the task's identity (None: it cannot be told yet)?"""
+        if not self.marks:
+            return False
+        env = _environ(pid)
+        return None if env is None else self.marks <= env
 
     def _new(self, last: int) -> list[int]:
         span = (last - self.after) % pid_max()
@@ -304,13 +336,19 @@ def _prctl() -> Callable[..., int] | None:
 
 _subreaper_holders = 0          # open executors
 _subreaper_was_set = False      # by someone else before the first: theirs, left set
+_subreaper_on = False           # we set it and it took
+
+
+def subreaper_held() -> bool:
+    """Is this process a child subreaper because an open executor made it one?"""
+    return _subreaper_on and _subreaper_holders > 0
 
 
 def hold_subreaper(hold: bool) -> None:
     """Be a child subreaper while some executor is open (Linux; nothing elsewhere): a
     task's descendants whose parent dies then become our children, not init's, so they
     stay within reach of `Leftovers`, which reaps them."""
-    global _subreaper_holders, _subreaper_was_set
+    global _subreaper_holders, _subreaper_was_set, _subreaper_on
     prctl = _prctl()
     if prctl is None:
         return
@@ -320,6 +358,8 @@ def hold_subreaper(hold: bool) -> None:
         flag = ctypes.c_int(0)
         prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0)
         _subreaper_was_set = bool(flag.value)
-        prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    elif not hold and _subreaper_holders == 0 and not _subreaper_was_set:
-        prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        _subreaper_on = prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    elif not hold and _subreaper_holders == 0:
+        _subreaper_on = False
+        if not _subreaper_was_set:
+            prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
