@@ -68,10 +68,6 @@ class Attached:
     def __bool__(self) -> bool:
         return bool(self.leading or self.trailing or self.footer)
 
-    @property
-    def texts(self) -> list[str]:
-        return [*self.leading, *([self.trailing] if self.trailing else []), *self.footer]
-
 
 NONE = Attached()
 Notes = dict[Key, Attached]
