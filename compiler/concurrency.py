@@ -17,9 +17,9 @@ one operation per (family, task of the non-source side), plus the pairs found.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
-from lanes.compiler.graph import dependents, topological
 from lanes.compiler.model import Model
 
 CHUNK = 4096
@@ -57,16 +57,40 @@ def _choose_sources(fams: list[Family]) -> list[tuple[tuple[str, ...], tuple[str
     return out
 
 
+def _graph(model: Model) -> tuple[list[str], dict[str, int], list[list[int]], list[list[int]]]:
+    """The nodes in topological order (Kahn's, needs first, ties in declaration order: as
+    graph.topological orders them), each one's position, and per position the positions
+    of its needs and of its dependents, each once. One pass over the edges, on indices."""
+    nodes = model.nodes
+    index = {n.id: i for i, n in enumerate(nodes)}
+    up = [list(dict.fromkeys([index[u] for u in n.needs])) for n in nodes]
+    down: list[list[int]] = [[] for _ in nodes]
+    for i, us in enumerate(up):
+        for u in us:
+            down[u].append(i)
+    indeg = [len(us) for us in up]
+    queue = deque(i for i, d in enumerate(indeg) if d == 0)
+    order: list[int] = []
+    while queue:
+        i = queue.popleft()
+        order.append(i)
+        for m in down[i]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                queue.append(m)
+    at = [0] * len(nodes)
+    for p, i in enumerate(order):
+        at[i] = p
+    topo = [nodes[i].id for i in order]
+    return (topo, {t: p for p, t in enumerate(topo)}, [[at[u] for u in up[i]] for i in order],
+            [[at[d] for d in down[i]] for i in order])
+
+
 def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
     found = Found([[] for _ in fams])
     if not fams:
         return found
-    needs = {n.id: n.needs for n in model.nodes}
-    topo = topological(needs)
-    pos = {n: i for i, n in enumerate(topo)}
-    down = dependents(needs)
-    ups = [[pos[u] for u in dict.fromkeys(needs[n])] for n in topo]
-    downs = [[pos[d] for d in down[n]] for n in topo]
+    topo, pos, ups, downs = _graph(model)
     agents = model.agent_by_id
     lane: dict[str, str] = {}                 # task -> its agent, when that agent is one lane
     for n in model.nodes:

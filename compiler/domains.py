@@ -27,7 +27,7 @@ from functools import cached_property
 from lanes.compiler.concurrency import Family, Found, concurrent_pairs
 from lanes.compiler.graph import topological
 from lanes.compiler.model import Model, Pattern, RNode
-from lanes.compiler.overlaps import CHEAP, Meeting, meetings
+from lanes.compiler.overlaps import CHEAP, Meeting, PrefixTable, meetings
 from lanes.compiler.patterns import compile_pattern, pattern_problem, uncovered
 from lanes.dsl.diagnostics import Diagnostic, Related, diag
 from lanes.dsl.span import Span
@@ -260,8 +260,9 @@ def check_overlaps(model: Model, bad: set[str]) -> list[Diagnostic]:
                         done.add((code, min(i, j), max(i, j)) if code == "E300" else (code, i, j))
         return found
 
-    meetings(writers, writers, lambda i, j, deep: settled("E300", i, j, deep), record("E300"))
-    meetings(writers, readers, lambda i, j, deep: settled("E301", i, j, deep), record("E301"))
+    tables: dict[int, PrefixTable] = {}               # the writers' table serves both
+    meetings(writers, writers, lambda i, j, deep: settled("E300", i, j, deep), record("E300"), tables)
+    meetings(writers, readers, lambda i, j, deep: settled("E301", i, j, deep), record("E301"), tables)
     families.sort(key=lambda f: (f.code, f.patterns))
     families += _agent_probes(model, bad)
     found = concurrent_pairs(model, families)

@@ -35,15 +35,15 @@ class PrefixTable:
         self.owners_of: dict[tuple[str, str], frozenset[int]] = {
             key: frozenset(o for t in texts for o in owners[t]) for key, texts in self.buckets.items()}
 
-    def shorter(self, text: str) -> Iterator[tuple[tuple[str, str], list[str]]]:
-        """The buckets whose prefix is a prefix of (or equal to) this pattern's."""
-        c = compile_pattern(text)
-        pre = c.literal_prefix
-        for n in self.lengths.get(c.scheme, ()):
+    def shorter(self, scheme: str, pre: str) -> Iterator[tuple[tuple[str, str], list[str]]]:
+        """The buckets whose prefix is a prefix of (or equal to) `pre`, a pattern's literal
+        prefix in `scheme`."""
+        buckets = self.buckets
+        for n in self.lengths.get(scheme, ()):
             if n > len(pre):
                 break
-            key = (c.scheme, pre[:n])
-            bucket = self.buckets.get(key)
+            key = (scheme, pre[:n])
+            bucket = buckets.get(key)
             if bucket is not None:
                 yield key, bucket
 
@@ -62,13 +62,18 @@ def _all_settled(left: Sequence[int] | frozenset[int], right: Sequence[int] | fr
 
 
 def meetings(left: Mapping[str, Sequence[int]], right: Mapping[str, Sequence[int]],
-             settled: Settled, found: Callable[[Meeting], None]) -> None:
+             settled: Settled, found: Callable[[Meeting], None],
+             tables: dict[int, PrefixTable] | None = None) -> None:
     """Call `found` for every pair (left pattern, right pattern) that meets, with a witness,
     except pairs all of whose owner pairs are settled when they come up (`found` may
-    settle some). Left and right may be the same mapping: each unordered pair once."""
+    settle some). Left and right may be the same mapping: each unordered pair once.
+    `tables` keeps the tables built, by the id of their mapping, for the next call."""
     same = left is right
-    left_table = PrefixTable(left)
-    right_table = left_table if same else PrefixTable(right)
+    tables = {} if tables is None else tables
+    for owners in (left, right):
+        if id(owners) not in tables:
+            tables[id(owners)] = PrefixTable(owners)
+    left_table, right_table = tables[id(left)], tables[id(right)]
     seen: set[tuple[str, str]] = set()
 
     def flipped(a: int, b: int, deep: bool) -> bool:      # owners seen from the right side
@@ -76,11 +81,12 @@ def meetings(left: Mapping[str, Sequence[int]], right: Mapping[str, Sequence[int
 
     def probe(lp: str, table: PrefixTable, lp_is_left: bool) -> None:
         mine = left[lp] if lp_is_left else right[lp]
-        for key, bucket in table.shorter(lp):
+        c = compile_pattern(lp)
+        for key, bucket in table.shorter(c.scheme, c.literal_prefix):
             theirs = table.owners_of[key]
             if _all_settled(mine, theirs, settled if lp_is_left else flipped, len(bucket) >= DEEP):
                 continue
-            tie = key[1] == compile_pattern(lp).literal_prefix    # found from both sides
+            tie = key[1] == c.literal_prefix                       # found from both sides
             for q in bucket:
                 w, r = (lp, q) if lp_is_left else (q, lp)
                 pair = (w, r) if not same or w <= r else (r, w)

@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from lanes.compiler.bash_check import check_commands
 from lanes.compiler.domains import check_domains
 from lanes.compiler.gates import check_rollback_gates
 from lanes.compiler.model import Model
-from lanes.compiler.planfile import Plan
-from lanes.compiler.planner import plan_model as _plan_model
 from lanes.compiler.resolve import resolve
 from lanes.compiler.workspace_check import check_workspaces
 from lanes.dsl.ast import Workflow
 from lanes.dsl.diagnostics import Diagnostic
 from lanes.dsl.expand import expand_workflow, explain, pools
 from lanes.dsl.source import Source
+
+if TYPE_CHECKING:                                # the planner is imported only when a plan is made
+    from lanes.compiler.planfile import Plan
 
 
 def analyse(workflow: Workflow, source: Source | None) -> tuple[Model, list[Diagnostic]]:
@@ -32,4 +34,5 @@ def analyse(workflow: Workflow, source: Source | None) -> tuple[Model, list[Diag
 
 
 def plan_model(model: Model) -> Plan:
-    return _plan_model(model)
+    from lanes.compiler.planner import plan_model as plan
+    return plan(model)

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable, Mapping
 import os
 from typing import Protocol, TypedDict, TypeVar
 
-from lanes.compiler.agent_commands import agent_problems, task_command
 from lanes.compiler.graph import cycles, strongly_connected
 from lanes.compiler.model import EMPTY_DOMAIN, Model, Pattern, RAgent, RDomain, RNode
 from lanes.compiler.planfile import DEFAULT_ESTIMATE_S, Backoff
@@ -54,6 +53,9 @@ class _Prompt(TypedDict):
     prompt_span: Span | None
     runner: str | None
     command: str | None
+
+
+_NO_PROMPT = _Prompt(prompt=None, prompt_span=None, runner=None, command=None)
 
 
 class _CodingAgent(TypedDict):
@@ -158,7 +160,9 @@ class _Resolver:
                 a.description.value if a.description else None, _env(a.env), a.id.span, order,
                 workspace=a.workspace.value if a.workspace else None,
                 workspace_span=a.workspace.span if a.workspace else None, **_coding_agent(a))
-            self.diags += agent_problems(agents[a.id.value])
+            if a.runner is not None:                # a coding agent (SPEC section 9); the shell has nothing to build
+                from lanes.compiler.agent_commands import agent_problems
+                self.diags += agent_problems(agents[a.id.value])
 
         workspace = wf.workspace.value if wf.workspace else "shared"
         d = wf.defaults
@@ -167,6 +171,8 @@ class _Resolver:
         base_backoff = self.backoff(d.backoff if d else None, DEFAULT_BACKOFF)
         base_env = d.env if d else ()
 
+        gate_env = _env(base_env)
+        envs: dict[str | None, tuple[tuple[str, str], ...]] = {}      # agent -> env of its tasks without one
         found_needs: dict[str, tuple[str, ...]] = {}
         for ident, n in nodes_ast.items():
             found_needs[ident] = tuple(x.value for x in n.needs if self.lookup(x, nodes_ast, "task or gate"))
@@ -196,7 +202,7 @@ class _Resolver:
                 description=n.description.value if n.description else None,
                 span=n.id.span, order=order)
             if isinstance(n, ast.Gate):
-                nodes.append(RNode(kind="gate", backoff=base_backoff, env=_env(base_env),
+                nodes.append(RNode(kind="gate", backoff=base_backoff, env=gate_env,
                                    run=n.run.value if n.run else None,
                                    approve=n.approve.value if n.approve else None,
                                    on_fail=n.on_fail.value if n.on_fail else "stop",
@@ -210,9 +216,15 @@ class _Resolver:
                 dom = _domain(n.domain, f"task {ident}")
             else:
                 dom = agent.domain if agent else EMPTY_DOMAIN
+            if n.env:
+                env = _env(base_env, agent.env, n.env) if agent else _env(base_env, n.env)
+            else:
+                key = agent.id if agent else None
+                if key not in envs:
+                    envs[key] = _env(base_env, agent.env) if agent else gate_env
+                env = envs[key]
             nodes.append(RNode(
-                kind="task", backoff=self.backoff(n.backoff, base_backoff),
-                env=_env(base_env, agent.env if agent else (), n.env) if agent else _env(base_env, n.env),
+                kind="task", backoff=self.backoff(n.backoff, base_backoff), env=env,
                 agent=agent.id if agent else None,
                 requires=tuple(s.value for s in n.requires or ()),
                 run=n.run.value if n.run else None, domain=dom, own_domain=own,
@@ -233,9 +245,10 @@ class _Resolver:
 
     def prompt(self, ident: str, n: ast.Task, agent: RAgent | None, dom: RDomain) -> _Prompt:
         if n.prompt is None:
-            return _Prompt(prompt=None, prompt_span=None, runner=None, command=None)
+            return _NO_PROMPT
         runner = command = None
         if agent is not None:
+            from lanes.compiler.agent_commands import task_command
             runner, command, diags = task_command(ident, n.prompt.span, agent, dom)
             self.diags += diags
         return _Prompt(prompt=n.prompt.value, prompt_span=n.prompt.span, runner=runner, command=command)
