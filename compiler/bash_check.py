@@ -115,6 +115,30 @@ def check_commands(workflow: Workflow, source: Source | None, *, bash: str | Non
     return [_diagnostic(_command(w), by_text[w[0].value], text) for w in written if w[0].value in by_text]
 
 
+def checking_commands(workflow: Workflow, source: Source | None) -> Callable[[], list[Diagnostic]]:
+    """check_commands started now on a thread of its own, so that bash reads while the
+    caller goes on with other checks; the function returned waits for its diagnostics
+    (and raises what it raised)."""
+    done: list[list[Diagnostic]] = []
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            done.append(check_commands(workflow, source))
+        except BaseException as exc:            # re-raised in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=work, name="lanes-bash-n", daemon=True)
+    thread.start()
+
+    def result() -> list[Diagnostic]:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return done[0]
+    return result
+
+
 # -- asking bash --------------------------------------------------------------------------------
 
 def _runner(bash: str) -> Parse:

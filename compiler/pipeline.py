@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from lanes.compiler.bash_check import check_commands
+from lanes.compiler.bash_check import checking_commands
 from lanes.compiler.domains import check_domains
 from lanes.compiler.gates import check_rollback_gates
 from lanes.compiler.model import Model
@@ -25,11 +25,12 @@ def analyse(workflow: Workflow, source: Source | None) -> tuple[Model, list[Diag
     workspaces, gates, then the domain proof. A diagnostic about an expanded
     task points at its template and names its item."""
     expanded, origins, diags = expand_workflow(workflow)
+    commands = checking_commands(expanded, source)      # bash reads while the rest is checked
     model, more = resolve(expanded, source)
     if origins:
         model = replace(model, pools=pools(origins))
-    checks = [*diags, *more, *check_commands(expanded, source), *check_workspaces(model),
-              *check_rollback_gates(model), *check_domains(model)]
+    rest = [*check_workspaces(model), *check_rollback_gates(model), *check_domains(model)]
+    checks = [*diags, *more, *commands(), *rest]
     return model, explain(checks, origins)
 
 
