@@ -19,8 +19,9 @@ the line of the mistake, with where YAML stopped as a related location.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -35,6 +36,10 @@ _FIRST_WORD = re.compile(r"[^\s#]+")
 _PLAIN_START = re.compile(r"[\w.$/~+(]")     # a key a person writes, not a YAML indicator
 _FLOWS = {"while parsing a flow sequence": ("[", "]"), "while parsing a flow mapping": ("{", "}")}
 _KEPT = 8                      # scalar tokens kept from the scan: the last few before the error
+_WINDOW_LINES = 500            # how far up a window for that scan may start
+_WINDOWS = 4                   # windows tried, each from further up
+# a line that starts a mapping entry: a plain key and ':' (then a space or the end of the line)
+_KEY_LINE = re.compile(r"[ ]*(?:-[ ]+)*[\w.$/~+(][^:#\n]*:(?:[ ]|$)", re.MULTILINE)
 
 
 def syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str, loader: Any) -> Diagnostic:
@@ -55,21 +60,20 @@ def syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str, loader: Any) -
     if problem.startswith("could not find expected ':'") and c is not None:
         missing = _missing_colon(text, c.index, runs_on=False)
         return at(*missing) if missing else at(c.index, f"expected ':' after the key that starts here ({_ENTRY})")
-    scanned = _scalars_before(text, p.index, loader) if exc.context != "while scanning for the next token" \
-        else []
+    scanned = _scalars_before(text, p, loader) if exc.context != "while scanning for the next token" else []
     quoted = _broken_quote(scanned, p.line)
     if quoted is not None:
-        return at(quoted.start_mark.index, f"this quoted string is not closed on its line: it runs on to "
-                                           f"line {quoted.end_mark.line + 1}, where YAML stopped "
+        return at(quoted.start, f"this quoted string is not closed on its line: it runs on to "
+                                f"line {quoted.end_line + 1}, where YAML stopped "
                                            "(a closing quote missing?)")
     if problem.startswith("mapping values are not allowed"):
         plain = scanned[-1] if scanned else None
-        if plain is not None and plain.start_mark.line < p.line <= plain.end_mark.line:
-            start = plain.start_mark.index
+        if plain is not None and plain.line < p.line <= plain.end_line:
+            start = plain.start
             if not _KEY_START.match(text, _line_start(text, start), start):     # a value, run on
                 below = _first_nonblank(text, _line_end(text, start) + 1)
                 return at(below, f"this line is indented deeper than the key on line "
-                                 f"{plain.start_mark.line + 1}, so YAML reads it as more of that key's value, "
+                                 f"{plain.line + 1}, so YAML reads it as more of that key's value, "
                                  "which cannot hold ': ' (indent it as the keys above it)")
             missing = _missing_colon(text, start, runs_on=True)                 # a key, run on
             if missing is not None:
@@ -99,25 +103,77 @@ def _missing_colon(text: str, start: int, *, runs_on: bool) -> tuple[int, str] |
     return word.end(), f"expected ':' after '{word.group()}' ({_ENTRY}{more})"
 
 
-def _scalars_before(text: str, index: int, loader: Any) -> list[Any]:
-    """The last scalar tokens that start before `index`, scanning again up to there."""
-    kept: deque[Any] = deque(maxlen=_KEPT)
+class _Scalar(NamedTuple):
+    """A scalar token of the text: where it starts (index, 0-based line), its last line."""
+
+    start: int
+    line: int
+    end_line: int
+    quoted: bool
+
+
+def _scalars_before(text: str, stop: Any, loader: Any) -> list[_Scalar]:
+    """The last scalar tokens that start before the mark where YAML stopped.
+
+    The text is scanned again from a line where the block around the error starts (a
+    key at most as indented as the line of the error, a few hundred lines up at most)
+    if YAML stops at the same place in the text from there: a large file is not
+    scanned again whole. Otherwise, from the beginning."""
+    for _, start in zip(range(_WINDOWS), _windows(text, stop.index)):
+        if _stops_at(text, start, stop, loader):
+            return _scan(text, start, stop.index, loader)
+    return _scan(text, 0, stop.index, loader)
+
+
+def _windows(text: str, index: int) -> Iterator[int]:
+    """The starts of the lines above `index`, nearest first, that hold a key no more
+    indented than the line of `index`."""
+    begin = _line_start(text, index)
+    indent = _first_nonblank(text, begin) - begin
+    for _ in range(_WINDOW_LINES):
+        if begin == 0:
+            return
+        begin = _line_start(text, begin - 1)
+        if _KEY_LINE.match(text, begin) and _first_nonblank(text, begin) - begin <= indent:
+            yield begin
+
+
+def _stops_at(text: str, start: int, stop: Any, loader: Any) -> bool:
+    """Whether YAML stops at the same place in the text from `start` (a line's start:
+    the columns are the same, the lines fewer by those before it)."""
     try:
-        for tok in yaml.scan(text, Loader=loader):
-            if tok.start_mark.index >= index:
+        for _ in yaml.parse(text[start:], Loader=loader):
+            pass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        return mark is not None and (mark.line + text.count("\n", 0, start), mark.column) == (stop.line,
+                                                                                              stop.column)
+    except yaml.YAMLError:
+        pass
+    return False
+
+
+def _scan(text: str, start: int, index: int, loader: Any) -> list[_Scalar]:
+    lines = text.count("\n", 0, start)
+    kept: deque[_Scalar] = deque(maxlen=_KEPT)
+    try:
+        for tok in yaml.scan(text[start:], Loader=loader):
+            at = tok.start_mark.index + start
+            if at >= index:
                 break
             if isinstance(tok, yaml.ScalarToken):
-                kept.append(tok)
+                kept.append(_Scalar(at, tok.start_mark.line + lines, tok.end_mark.line + lines,
+                                    tok.style in ('"', "'")))
     except yaml.YAMLError:
         pass                                      # the same error, or one before it
     return list(kept)
 
 
-def _broken_quote(scalars: list[Any], line: int) -> Any | None:
+def _broken_quote(scalars: list[_Scalar], line: int) -> _Scalar | None:
     """A quoted scalar over several lines that ends on the line where YAML stopped: the
     usual shape of a quote not closed where it should be (workflows hold none)."""
     for tok in reversed(scalars):
-        if tok.style in ('"', "'") and tok.start_mark.line < tok.end_mark.line == line:
+        if tok.quoted and tok.line < tok.end_line == line:
             return tok
     return None
 

@@ -294,3 +294,19 @@ def test_cli_command_field_suggests_nothing_far(tmp_path):
     out = check_json(tmp_path, "w.lanes", HEAD + 'task a by coder { run "x"; command "make" }\n')
     [d] = [d for d in out["diagnostics"] if d["code"] == "E101"]
     assert d["message"] == "unknown field 'command' in task 'a'" and (d["line"], d["column"]) == (3, 28)
+
+
+def test_a_large_file_is_scanned_again_only_near_the_error(both_parsers, monkeypatch):
+    from lanes.dsl import yaml_errors
+    starts = []
+    real = yaml_errors._scan
+
+    def scan(text, start, index, loader):
+        starts.append(start)
+        return real(text, start, index, loader)
+    monkeypatch.setattr(yaml_errors, "_scan", scan)
+    body = "".join(f"  t{i}:\n    agent: a\n    run: make {i}\n" for i in range(2000))
+    text = "workflow: w\ntasks:\n" + body + "  z:\n    agent a\n    run: x\n"
+    raw, [d] = parse_yaml(text, "f.yaml")
+    assert (d.span.line, d.span.column) == (6004, 10) and "expected ':' after 'agent'" in d.message
+    assert starts == [text.index("  z:")]
