@@ -644,8 +644,11 @@ def _syntax_error(exc: UnexpectedInput, text: str, file: str, braces: list[_Toke
     elif word in HEAD_CLAUSES["task"] and not depth and stack and (
             isinstance(stack[-1], Map) or isinstance(stack[-1], Token) and stack[-1].type == "RBRACE"):
         message += f" ('{word}' is written in the head of a task or a gate, before its '{{')"
-    elif depth and tok.type == "WORD" and "_SEP" in exc.expected and word in _ALL_FIELDS:
+    elif tok.type == "WORD" and "_SEP" in exc.expected and word in (_ALL_FIELDS if depth else STATEMENTS):
         message = f"expected ';' or a new line before '{word}' (a statement ends with either)"
+    elif keyword in HEAD_CLAUSES and not depth and tok.type == "WORD" \
+            and (clause := nearest(word, HEAD_CLAUSES[keyword])) is not None:
+        message += f" (did you mean '{clause}'?)"             # `task t neds schema`
     elif tok.type == "WORD" and "_COMMA" in exc.expected:
         message += (" (separate values with ',' and statements with ';' or a new line; "
                     "quote text with spaces)")

@@ -179,6 +179,26 @@ def test_a_misspelled_statement_is_named_at_the_word(stmt, words):
     assert (line, col) == (3, 1) and message.startswith(words), message
 
 
+@pytest.mark.parametrize("stmt,col,words", [
+    ('task t requires py neds a { run "x" }', 20, "found 'neds' (did you mean 'needs'?)"),
+    ('task t bu coder { run "x" }', 8, "found 'bu' (did you mean 'by'?)"),
+    ('task t by coder requirs py { run "x" }', 17, "found 'requirs' (did you mean 'requires'?)"),
+    ('gate g neds t { run "x" }', 8, "expected 'needs', '{' or end of statement, found 'neds' (did you mean "
+                                     "'needs'?)"),
+    ('gate g by t { run "x" }', 8, "a gate's head takes 'needs'"),
+    ('task t by coder schema { run "x" }', 17, "found 'schema' (separate values with ','"),
+])
+def test_a_misspelled_head_clause_is_named(stmt, col, words):
+    [(line, got_col, message)] = lanes_errors(HEAD + stmt + "\n")
+    assert (line, got_col) == (3, col) and words in message, message
+
+
+def test_two_statements_run_together():
+    [(line, col, message)] = lanes_errors(HEAD + 'domain a { writes "x" }domain b { writes "y" }\n')
+    assert (line, col, message) == (3, 24, "expected ';' or a new line before 'domain' (a statement ends with "
+                                           "either)")
+
+
 def ast_of(text: str, name: str = "f.lanes"):
     return parse_source(Source(name, text.encode(), text))
 
