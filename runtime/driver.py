@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-import os
 import signal
 import threading
 import time
@@ -109,10 +108,6 @@ class Driver:
             launches = run.launches()
             for launch in launches:
                 self.executor.start(launch)
-            if launches and hasattr(os, "sched_yield"):
-                # the kernel starts a command on our CPU: let it run its start-up before our
-                # bookkeeping (measured here: starts 370 -> 280 us, and no tail of 1 ms ones)
-                os.sched_yield()
             self._record_spawned()
             run.commit_if_due()                 # after the starts: a commit never delays one
             self.progress.update(run.sched)
