@@ -138,6 +138,21 @@ class Scheduler:
         if self.stopping:
             return []
         stage = self._current_stage() if self.stages else None
+        if limit == 1 and stage is None:       # one slot (the common turn): the best lane with room
+            best: list[tuple[Rank, str]] | None = None
+            for lane, q in self.queues.items():
+                if agent is not None and lane != agent:
+                    continue
+                while q and self.status[q[0][1]] != READY:
+                    heapq.heappop(q)
+                if q and (best is None or q[0] < best[0]) and room(lane):
+                    best = q
+            if best is None:
+                return []
+            if not self._held(best[0][1]):
+                nid = heapq.heappop(best)[1]
+                self._take(nid)
+                return [nid]
         out: list[str] = []
         held: list[tuple[str, tuple[Rank, str]]] = []
         candidates: list[tuple[Rank, str]] = []
