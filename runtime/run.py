@@ -422,7 +422,7 @@ class Run:
     # -- what to start ----------------------------------------------------------------------------
 
     def log_path(self, node_id: str) -> str:
-        return os.path.join(self.log_dir, f"{node_id}.log")
+        return f"{self.log_dir}{os.sep}{node_id}.log"
 
     def rollback_log(self, node_id: str) -> str:
         return os.path.join(self.log_dir, f"{node_id}.rollback.log")
