@@ -12,7 +12,8 @@ Python may cache bytecode (in a temporary directory) as an installed package
 does, even where the environment sets PYTHONDONTWRITEBYTECODE (this sandbox does,
 which would otherwise add ~30 ms of compiling to every start).
 Goals (issue 12): lanes within 1.7x of make's wall time on the no-op graphs, and
-at least 0.94 efficiency on the sleep graph.
+at least 0.94 efficiency on the sleep graph. The load average is printed before and
+after: ratios from a busy machine say little.
 
 To show where the time goes, the same run also prints the CPU each tool spends
 (itself and its tasks), lanes' fixed cost (a one-task plan), and three floors of
@@ -151,6 +152,7 @@ def main() -> int:
     args = ap.parse_args()
     if not shutil.which("make"):
         sys.exit("make is needed for the comparison")
+    print(f"load average before: {_load()} (other work on the machine skews every line below)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for shape in ("wide", "layered"):
             case = Case(tmp, shape, graph(shape, N), "true")
@@ -186,7 +188,13 @@ def main() -> int:
         m, la = Case(tmp, "sleep", graph("wide", 200), "sleep 0.05").both(max(1, args.repeat // 2))
         print(f"200 x sleep 0.05, --jobs 2: ideal {ideal:.2f}s; make -j2 {min(m):.3f}s (efficiency "
               f"{ideal / min(m):.3f}); lanes {min(la):.3f}s (efficiency {ideal / min(la):.3f}, goal >= 0.94)")
+    print(f"load average after: {_load()}")
     return 0
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages, on this many CPUs."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
 
 
 if __name__ == "__main__":
