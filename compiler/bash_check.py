@@ -276,11 +276,12 @@ def _at_once(jobs: list[Callable[[], int | None]]) -> list[int | None]:
 def _batches(texts: Sequence[str], indices: list[int]) -> list[list[int]]:
     out: list[list[int]] = []
     size = 0
+    overhead = _WRAPPERS[0].overhead
     for i in indices:
-        size += len(texts[i]) + _WRAPPERS[0].overhead
+        size += len(texts[i]) + overhead
         if not out or len(out[-1]) >= BATCH_COMMANDS or size > BATCH_BYTES:
             out.append([])
-            size = len(texts[i]) + _WRAPPERS[0].overhead
+            size = len(texts[i]) + overhead
         out[-1].append(i)
     return out
 
@@ -314,14 +315,13 @@ def _culprit(texts: Sequence[str], batch: list[int], parse: Parse) -> int | None
     each wrapper in turn; None when the batch parses both ways."""
     for wrapper in _WRAPPERS:
         order = list(range(len(batch)))[::-1] if wrapper.backwards else list(range(len(batch)))
-        parts, firsts, line = [], [], 1
-        for k in order:
-            text = texts[batch[k]]
-            firsts.append(line)
-            parts.append(wrapper.head + text + wrapper.tail)
-            line += (wrapper.head + text + wrapper.tail).count("\n")
+        parts = [wrapper.head + texts[batch[k]] + wrapper.tail for k in order]
         problem = parse("".join(parts))
-        if problem is not None:
+        if problem is not None:                 # which command holds that line
+            firsts, line = [], 1
+            for part in parts:
+                firsts.append(line)
+                line += part.count("\n")
             return order[max(0, bisect_right(firsts, problem[0]) - 1)]
     return None
 
