@@ -59,7 +59,7 @@ def main() -> int:
             t_yaml = best_of([sys.executable, "-c", YAML_ONLY, wpath], args.repeat, tmp)[0]
             rows[n] = (t_lanes, t_make)
             print(f"{n:>7} tasks  {len(wf) / 1e6:5.1f} MB  lanes check {t_lanes:6.2f} s (exit {st})  "
-                  f"make -n {t_make:6.2f} s  lanes/make {t_lanes / t_make:5.2f}x  "
+                  f"make -n {t_make:6.2f} s  YAML-only {t_yaml:6.2f} s  lanes/make {t_lanes / t_make:5.2f}x  "
                   f"lanes/YAML-only {t_lanes / t_yaml:5.2f}x", flush=True)
     if 10000 in rows and 100000 in rows:
         print(f"growth 10k -> 100k: lanes {rows[100000][0] / rows[10000][0]:.1f}x, "
