@@ -6,6 +6,7 @@ reported as E000 at line 1, column 1, in every format.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,19 @@ def unreadable_diagnostic(path: str, why: str) -> Diagnostic:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Paused for the whole command: the modules imported here and the trees of a check
+    # are many objects and no cycles, which the cyclic collector would only scan again
+    # and again (a tenth of the imports' time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _check(args)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _check(args: argparse.Namespace) -> int:
     # imported here: every `lanes` command parses all subcommands, so they start light
     from lanes import api
     from lanes.inputs import agents_of
