@@ -89,10 +89,6 @@ def _written(workflow: Workflow) -> list[_Written]:
     return out
 
 
-def commands_of(workflow: Workflow) -> list[ShellCommand]:
-    return [_command(w) for w in _written(workflow)]
-
-
 def _command(w: _Written) -> ShellCommand:
     value, field, kind, node = w
     return ShellCommand(value.value, value.span, f"the {field} of {kind} '{node}'")
