@@ -1,11 +1,11 @@
 """The crash-safe state store: SQLite in WAL mode. Every statement of lanes lives here.
 
 Tables: runs, nodes (the current state of every node of a run), attempts (one row
-per attempt, written when it starts and again when it ends), rollbacks (what a
-failed rollback gate undoes, planned in the transaction that records the gate's
-failure, each row closed when its command ends) and an append-only event log. A
-runtime killed at any moment leaves the database at its last committed
-transaction. WAL with synchronous=NORMAL survives the death of the process (what
+per attempt, written when it starts and again when it ends, once when both fall in
+one transaction), rollbacks (what a failed rollback gate undoes, planned in the
+transaction that records the gate's failure, each row closed when its command ends)
+and an append-only event log. A runtime killed at any moment leaves the database at
+its last committed transaction. WAL with synchronous=NORMAL survives the death of the process (what
 SIGKILL does); only a power cut may lose the last transactions, never corrupt the file.
 
 Beside the database each run has a directory `runs/RUN_ID/` with a `run.json`
