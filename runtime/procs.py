@@ -20,6 +20,8 @@ LOOK_EVERY_S = 0.05             # how often leftovers still alive are looked at 
 RANGE_TRUSTED_S = 1.0           # pids cannot go all the way round during a shorter task
 _PROBE_MAX = 64                 # more new pids than this: read them from a listing of /proc
 _PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
+_PF_KTHREAD = 0x00200000        # in /proc/PID/stat's flags
+UNSURE_LOOKS = 3                # a process that shows no environment is looked at again this often
 
 
 # -- processes, as /proc shows them ------------------------------------------------------------
@@ -32,6 +34,7 @@ class _Proc:
     pgid: int
     sid: int
     start: int                  # clock ticks after boot: tells a pid's process from a later one
+    kernel: bool = False        # a kernel thread (it has no environment, ever)
 
 
 @lru_cache(maxsize=1)
@@ -57,7 +60,8 @@ def _proc(pid: int) -> _Proc | None:
     fields = data.rsplit(b")", 1)[-1].split()          # the command's name may hold anything
     if len(fields) < 20:
         return None
-    return _Proc(pid, fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]))
+    return _Proc(pid, fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19]),
+                 bool(int(fields[6]) & _PF_KTHREAD))
 
 
 def _environ(pid: int) -> set[bytes] | None:
@@ -244,7 +248,8 @@ class Leftovers:
         self.after = leader                      # pids after this one are new since the last look
         self.full = full
         self.found: dict[int, int] = {}          # pid -> start time, of what was found
-        self.unsure: dict[int, int] = {}         # pid -> start time, of what showed no environment yet
+        self.unsure: dict[int, tuple[int, int]] = {}   # pid -> (start time, looks left), of what
+                                                        # showed no environment yet
         self.kill_at = now + grace
         self.give_up_at = self.kill_at + 1.0     # SIGKILL did not end it (not ours to signal): leave it
         self.next_look = now
@@ -262,16 +267,16 @@ class Leftovers:
         for pid in dict.fromkeys([*self._new(last), *self.found, *self.unsure]):
             p = None if pid == me or pid in skip else _proc(pid)
             known = self.found.pop(pid, None)
-            unsure = self.unsure.pop(pid, None)
+            start, looks = self.unsure.pop(pid, (None, UNSURE_LOOKS))
             if p is None or p.sid == my_session or p.sid in skip or (known is not None and known != p.start) \
-                    or (unsure is not None and unsure != p.start):
+                    or (start is not None and start != p.start):
                 continue                                 # gone, ours (not a task's), another task's
             if known is None and p.sid not in self.sessions:
-                if p.state == "Z" or not self._may_descend(p, me, last):
+                if p.state == "Z" or p.kernel or not self._may_descend(p, me, last):
                     continue
                 carries = self._carries_identity(pid)
-                if carries is None:                      # mid-exec: look again next time
-                    self.unsure[pid] = p.start
+                if carries is None and looks > 0:        # mid-exec, most likely: look again
+                    self.unsure[pid] = (p.start, looks - 1)
                     alive = True
                     continue
                 if not carries:
