@@ -113,21 +113,29 @@ def test_many_tasks_keep_their_exit_codes_and_our_own_children_are_left_alone(tm
     wait_then = "while [ ! -e done ]; do sleep 0.01; done; exit "
     ours = [subprocess.Popen(["sh", "-c", wait_then + "7"], cwd=tmp_path),
             subprocess.Popen(["sh", "-c", wait_then + "8"], cwd=tmp_path, start_new_session=True)]
-    n, started, out = 300, 0, {}
-    while len(out) < n:
-        while started < n and started - len(out) < 4:
-            i = started
-            leaves = f"mkdir o{i} && cd o{i} && setsid {ORPHAN} & {WAIT_FOR_ORPHAN.replace('orphan', f'o{i}/orphan')}"
-            executor.start(launch(tmp_path, f"t{i}", leaves if i % 10 == 0 else f"exit {i % 5}"))
-            started += 1
-        out.update((o.node_id, o) for o in executor.wait(5))
-    assert {k: o.exit_code for k, o in out.items()} == {f"t{i}": 3 if i % 10 == 0 else i % 5 for i in range(n)}
-    orphans = [int((tmp_path / f"o{i}" / "orphan").read_text()) for i in range(0, n, 10)]
-    assert ended(executor, *orphans)
-    assert orphan_groups(KEY) == set()
-    assert [p.poll() for p in ours] == [None, None]       # our own children, no task's: still running
-    (tmp_path / "done").touch()
-    assert [p.wait(timeout=20) for p in ours] == [7, 8]   # and their exit status was not taken from them
+    try:
+        n, started, out = 300, 0, {}
+        while len(out) < n:
+            while started < n and started - len(out) < 4:
+                i = started
+                leaves = (f"mkdir o{i} && cd o{i} && setsid {ORPHAN} & "
+                          f"{WAIT_FOR_ORPHAN.replace('orphan', f'o{i}/orphan')}")
+                executor.start(launch(tmp_path, f"t{i}", leaves if i % 10 == 0 else f"exit {i % 5}"))
+                started += 1
+            out.update((o.node_id, o) for o in executor.wait(5))
+        assert {k: o.exit_code for k, o in out.items()} == {f"t{i}": 3 if i % 10 == 0 else i % 5 for i in range(n)}
+        orphans = [int((tmp_path / f"o{i}" / "orphan").read_text()) for i in range(0, n, 10)]
+        assert ended(executor, *orphans)
+        assert orphan_groups(KEY) == set()
+        assert [p.poll() for p in ours] == [None, None]       # our own children, no task's: still running
+        (tmp_path / "done").touch()
+        assert [p.wait(timeout=20) for p in ours] == [7, 8]   # and their exit status was not taken from them
+    finally:                                                  # a failure above leaves no loop running
+        (tmp_path / "done").touch()
+        for p in ours:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def subreaper() -> int:
