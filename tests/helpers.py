@@ -1,10 +1,10 @@
 """Shared test helpers: write a snippet to a file and compile it."""
 from __future__ import annotations
 
+from pathlib import Path
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import lanes.api as api
 from lanes.dsl.raw import Scalar, Seq

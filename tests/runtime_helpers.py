@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 from lanes.compiler.planfile import Plan, plan_from_dict, to_json
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from lanes.runtime import agent_output
 from lanes.runtime.agent_output import NO_RESULT, parse_agent_output, read_agent_log
 

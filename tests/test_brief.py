@@ -181,6 +181,7 @@ def test_brief_command_never_writes_outside_its_directory(tmp_path):
 
 def test_an_agent_task_brief_shows_its_instructions_and_the_command_lanes_starts_it_with():
     from pathlib import Path
+
     from helpers import lanes_cli
     root = Path(__file__).resolve().parent.parent
     r = lanes_cli("brief", root / "examples" / "agents.yaml", "backend")

@@ -1,9 +1,8 @@
 """E101-E103 and E200-E203 in both forms, each with its line and column."""
 from __future__ import annotations
 
-import pytest
-
 from helpers import codes, compile_text
+import pytest
 
 CASES = {
     "E101 unknown field with suggestion": (

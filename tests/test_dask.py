@@ -17,11 +17,11 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+from runtime_helpers import alive, rollback_chain, run, run_id_of, statuses, wait_for, workflow  # noqa: E402
+
 from lanes.runtime.dask_executor import DaskError, DaskExecutor  # noqa: E402
 from lanes.runtime.executor import Launch  # noqa: E402
 from lanes.runtime.store import Store  # noqa: E402
-
-from runtime_helpers import alive, rollback_chain, run, run_id_of, statuses, wait_for, workflow  # noqa: E402
 
 # the `dask` command; `python -m dask` is the same command line when its script is not installed
 DASK = [shutil.which("dask")] if shutil.which("dask") else [sys.executable, "-m", "dask"]

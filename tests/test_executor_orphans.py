@@ -8,11 +8,12 @@ import os
 import signal
 import subprocess
 
+import pytest
+from runtime_helpers import alive, wait_for
+
 from lanes.runtime.executor import Launch
 from lanes.runtime.local import LocalExecutor
 from lanes.runtime.procs import orphan_groups
-import pytest
-from runtime_helpers import alive, wait_for
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
 

@@ -1,13 +1,11 @@
 """Both front ends: positions, friendly syntax errors, hostile shapes."""
 from __future__ import annotations
 
+from helpers import strip
 import pytest
 
 from lanes.dsl.grammar_front import parse_lanes
 from lanes.dsl.yaml_front import parse_yaml
-from helpers import strip
-
-
 
 
 def test_yaml_keeps_positions_of_keys_and_values():

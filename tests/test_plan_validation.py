@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from pathlib import Path
+import re
 
+from helpers import compile_text, lanes_cli, write
 from hypothesis import given, settings, strategies as st
 import jsonschema
 import pytest
 
-from helpers import compile_text, lanes_cli, write
 from lanes.compiler.plan_check import shape_problems
 from lanes.compiler.plan_invariants import invariant_problems
 from lanes.compiler.plan_quick import invariants_hold, looks_valid
 from lanes.compiler.plan_read import read_plan
-from lanes.compiler.planfile import build_plan, from_json, PlanError, to_json
+from lanes.compiler.planfile import PlanError, build_plan, from_json, to_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "compiler" / "plan.schema.json").read_text())

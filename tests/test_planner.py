@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from helpers import compile_text, lanes_cli, write
 import jsonschema
 import pytest
-
-from helpers import compile_text, lanes_cli, write
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_YAML = '''

@@ -5,13 +5,12 @@ import json
 import sqlite3
 import time
 
+from helpers import lanes_cli, write
 import pytest
 
 import lanes.api as api
 from lanes.runtime.pull import PullError, claim, complete, heartbeat, open_run
 from lanes.runtime.store import Store
-
-from helpers import lanes_cli, write
 
 WORKFLOW = """
 workflow: pulled

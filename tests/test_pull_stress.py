@@ -7,11 +7,11 @@ import sys
 import textwrap
 import time
 
+from helpers import write
+
 import lanes.api as api
 from lanes.runtime.pull import open_run
 from lanes.runtime.store import Store
-
-from helpers import write
 
 # One claimer: claim, complete, until the run is finished. Its own process, as agents are.
 CLAIMER = textwrap.dedent("""

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import shlex
 import subprocess
-from pathlib import Path
 
 import pytest
+
 from lanes.compiler.runners import (
     PRESETS,
     AgentInvocation,

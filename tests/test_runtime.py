@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from runtime_helpers import alive, dashboard, run, run_id_of, statuses, workflow
 
 

@@ -3,18 +3,17 @@ ends the process groups it left behind, and never reruns what had succeeded; a
 dependent never starts before its needs' successes are on disk (SPEC section 7)."""
 from __future__ import annotations
 
+from collections import Counter
 import json
+from pathlib import Path
 import random
 import signal
 import subprocess
 import sys
 import time
-from collections import Counter
-from pathlib import Path
 
 import pytest
-
-from runtime_helpers import alive, run, workflow, wait_for
+from runtime_helpers import alive, run, wait_for, workflow
 
 TASKS = 12
 
@@ -109,7 +108,7 @@ def test_sigkill_right_after_tasks_end(tmp_path):
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         first = 3 + round_ % 6              # let the first tasks through, then end a layer at once
         for i in range(first):
-            assert wait_for(lambda: f"t{i}" in (work / "ran").read_text().split(), timeout=60)
+            assert wait_for(lambda i=i, work=work: f"t{i}" in (work / "ran").read_text().split(), timeout=60)
             (work / f"end{i}").touch()
         time.sleep(rnd.uniform(0.0, 0.03))
         proc.send_signal(signal.SIGKILL)

@@ -5,10 +5,10 @@ import os
 import time
 
 import pytest
+from runtime_helpers import alive, wait_for
 
 from lanes.runtime.executor import Launch, argv_of
 from lanes.runtime.local import LocalExecutor
-from runtime_helpers import alive, wait_for
 
 
 @pytest.fixture
@@ -151,9 +151,10 @@ def test_signals_and_other_directories(tmp_path, executor):
 def test_live_view_has_a_row_per_agent_lane():
     import io
 
+    from runtime_helpers import make_plan
+
     from lanes.runtime.progress import LiveProgress
     from lanes.runtime.scheduler import Scheduler
-    from runtime_helpers import make_plan
     plan = make_plan([{"id": "x", "agent": "api"}, {"id": "y", "agent": "ui"},
                       {"id": "g", "gate": True, "needs": ["x", "y"]}], agents={"api": 1, "ui": 1})
     sched = Scheduler(plan, jobs=2)

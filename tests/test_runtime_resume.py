@@ -2,15 +2,14 @@
 nodes, process groups left behind, and what `status` and `logs` say meanwhile."""
 from __future__ import annotations
 
-import os
 import json
+import os
 import signal
 import sqlite3
 import time
 
 import pytest
-
-from runtime_helpers import alive, rollback_chain, run, run_id_of, start, statuses, wait_for, workflow
+from runtime_helpers import alive, run, run_id_of, start, statuses, wait_for, workflow
 
 
 def two_lanes(tmp_path, slow: str = "sleep 30"):

@@ -5,10 +5,20 @@ from __future__ import annotations
 import random
 
 from hypothesis import given, settings, strategies as st
-
-from lanes.runtime.scheduler import (CANCELLED, FAILED, PENDING, READY, RUNNING, SKIPPED, SUCCEEDED, WAITING,
-                                     Scheduler, priority_order)
 from runtime_helpers import make_plan
+
+from lanes.runtime.scheduler import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    READY,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    WAITING,
+    Scheduler,
+    priority_order,
+)
 
 
 def test_longest_remaining_path_goes_first():

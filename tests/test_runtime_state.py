@@ -7,11 +7,8 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 
 import pytest
-
 from runtime_helpers import alive, run, start, wait_for, workflow
 
 from lanes.runtime.store import explain
@@ -99,10 +96,10 @@ def test_jobs_default_to_no_limit_beyond_the_agent_lanes(tmp_path):
 
 
 def test_logs_separate_attempts_and_pick_one(tmp_path):
-    wf = workflow(tmp_path, f"""
-        agents: {{a: {{}}}}
+    wf = workflow(tmp_path, """
+        agents: {a: {}}
         tasks:
-          t: {{agent: a, retries: 2, backoff: {{initial: 0.01s}}, run: "echo try $LANES_ATTEMPT; [ $LANES_ATTEMPT -ge 3 ]"}}
+          t: {agent: a, retries: 2, backoff: {initial: 0.01s}, run: "echo try $LANES_ATTEMPT; [ $LANES_ATTEMPT -ge 3 ]"}
         """)
     assert run("run", wf, "--no-progress", "--run-id", "l1").returncode == 0
     out = run("logs", "t").stdout                              # the latest run

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from helpers import codes, compile_text, lanes_cli, write
 from hypothesis import given, settings, strategies as st
 
-from helpers import codes, compile_text, lanes_cli, write
 from lanes.runtime.run import rollback_targets
 
 NOTHING_TO_UNDO_YAML = """

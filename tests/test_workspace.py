@@ -11,8 +11,9 @@ import os
 from pathlib import Path
 import subprocess
 
-from lanes.runtime.workspace import Change, WorkspaceError, Workspaces, repo_problem
 import pytest
+
+from lanes.runtime.workspace import Change, WorkspaceError, Workspaces, repo_problem
 
 RUN = "r1"
 

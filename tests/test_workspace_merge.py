@@ -10,9 +10,10 @@ import subprocess
 import sys
 import threading
 
-from lanes.runtime.workspace import Attempt, Change, Merge, WorkspaceError, Workspaces
 import pytest
 from test_workspace import RUN, git, isolate, make_repo, task, workspaces, write
+
+from lanes.runtime.workspace import Attempt, Change, Merge, WorkspaceError, Workspaces
 
 
 @pytest.fixture(autouse=True)

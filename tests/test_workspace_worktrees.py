@@ -6,9 +6,10 @@ import os
 from pathlib import Path
 import subprocess
 
-from lanes.runtime.workspace import WorkspaceError, Workspaces
 import pytest
 from test_workspace import git, isolate, make_repo, task, workspaces, write
+
+from lanes.runtime.workspace import WorkspaceError, Workspaces
 
 
 @pytest.fixture(autouse=True)

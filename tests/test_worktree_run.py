@@ -5,18 +5,16 @@ rollback resets the branch, resume, pull mode, `diff`, `land`, `clean`."""
 from __future__ import annotations
 
 import json
-import os
+from pathlib import Path
 import random
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
-
-from runtime_helpers import run, statuses, wait_for
+from runtime_helpers import run, statuses
 
 
 @pytest.fixture(autouse=True)
