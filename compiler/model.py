@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from lanes.compiler.planfile import Backoff
+from lanes.dsl.frozen import quick_init
 from lanes.dsl.span import Span
 
 
+@quick_init
 @dataclass(frozen=True)
 class Pattern:
     """A resource pattern as written, where it was written, and who declared it."""
@@ -22,6 +24,7 @@ class Pattern:
     owner: str          # "domain contracts", "agent scribe", "task api"
 
 
+@quick_init
 @dataclass(frozen=True)
 class RDomain:
     name: str | None                  # a named domain, None for an inline one
@@ -40,6 +43,7 @@ class RDomain:
 EMPTY_DOMAIN = RDomain(None, (), ())
 
 
+@quick_init
 @dataclass(frozen=True)
 class RAgent:
     id: str
@@ -64,6 +68,7 @@ class RAgent:
         return dict(self.spans).get(field)
 
 
+@quick_init
 @dataclass(frozen=True)
 class RNode:
     id: str
@@ -100,6 +105,7 @@ class RNode:
         return self.kind == "task"
 
 
+@quick_init
 @dataclass(frozen=True)
 class Model:
     workflow: str

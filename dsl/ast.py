@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .frozen import quick_init
 from .span import Span
 
 
+@quick_init
 @dataclass(frozen=True)
 class Name:
     """An identifier or a reference to one (agent, domain, task, gate, skill, on_fail)."""
@@ -19,6 +21,7 @@ class Name:
     span: Span = field(compare=False, repr=False)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Text:
     """A string: a command, a description, a resource pattern, an env value."""
@@ -27,12 +30,14 @@ class Text:
     span: Span = field(compare=False, repr=False)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Number:
     value: int | float
     span: Span = field(compare=False, repr=False)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Flag:
     """A yes-or-no value (`true` or `false`)."""
@@ -41,18 +46,21 @@ class Flag:
     span: Span = field(compare=False, repr=False)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Duration:
     seconds: float
     span: Span = field(compare=False, repr=False)
 
 
+@quick_init
 @dataclass(frozen=True)
 class EnvVar:
     name: Name
     value: Text
 
 
+@quick_init
 @dataclass(frozen=True)
 class Domain:
     """A named domain (`domains:`) or an inline one (id None)."""
@@ -66,6 +74,7 @@ class Domain:
 DomainRef = Name | Domain
 
 
+@quick_init
 @dataclass(frozen=True)
 class Command:
     """A runner given as a command template: `runner: {command: "..."}`."""
@@ -77,6 +86,7 @@ class Command:
 RunnerRef = Name | Command            # a preset (`claude`, `shell`, ...) or a template
 
 
+@quick_init
 @dataclass(frozen=True)
 class Limit:
     """`limits: {claude: 2}`: at most that many tasks of that runner at once."""
@@ -85,6 +95,7 @@ class Limit:
     count: Number
 
 
+@quick_init
 @dataclass(frozen=True)
 class Backoff:
     initial: Duration | None
@@ -93,6 +104,7 @@ class Backoff:
     span: Span = field(compare=False, repr=False)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Defaults:
     timeout: Duration | None
@@ -102,6 +114,7 @@ class Defaults:
     span: Span = field(compare=False, repr=False)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Agent:
     id: Name
@@ -118,6 +131,7 @@ class Agent:
     max_budget_usd: Number | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Axis:
     """One key of a `for_each` and its items: `port: [8000, 8001]`."""
@@ -126,6 +140,7 @@ class Axis:
     items: tuple[Text, ...]
 
 
+@quick_init
 @dataclass(frozen=True)
 class ForEach:
     """`for_each` of a task template (SPEC section 10): one task per item, or per
@@ -136,6 +151,7 @@ class ForEach:
     span: Span = field(compare=False, repr=False)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Task:
     id: Name
@@ -157,6 +173,7 @@ class Task:
     for_each: ForEach | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Gate:
     id: Name
@@ -171,6 +188,7 @@ class Gate:
     span: Span = field(compare=False, repr=False)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Workflow:
     id: Name | None

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .frozen import quick_init
 
+
+@quick_init
 @dataclass(frozen=True, order=True)
 class Span:
     """A region of a source file. Lines and columns are 1-based; the end is exclusive."""
