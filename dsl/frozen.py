@@ -17,14 +17,14 @@ T = TypeVar("T")
 
 def quick_init(cls: type[T]) -> type[T]:
     """Give a frozen dataclass (with a `__dict__`, plain fields) an `__init__` without calls."""
-    params = dataclasses.fields(cls)  # type: ignore[arg-type]
+    params = list(cls.__dataclass_fields__.values())  # type: ignore[attr-defined]  # InitVars too
     if (not cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
             or "__slots__" in cls.__dict__ or hasattr(cls, "__post_init__")):
         raise TypeError(f"{cls.__name__}: quick_init wants a frozen dataclass with a __dict__, no __post_init__")
     defaults: dict[str, object] = {}
     args = []
     for f in params:
-        if not f.init or f.kw_only or f.default_factory is not dataclasses.MISSING \
+        if f.name in ("self", "_dict_") or not f.init or f.kw_only or f.default_factory is not dataclasses.MISSING \
                 or f._field_type is not dataclasses._FIELD:  # type: ignore[attr-defined]
             raise TypeError(f"{cls.__name__}.{f.name}: quick_init takes plain fields only")
         if f.default is dataclasses.MISSING:
