@@ -55,13 +55,28 @@ def addition(r: Path, name: str, body: str) -> Path:
     return p
 
 
-def started(r: Path, wf: Path, rid: str) -> subprocess.Popen:
-    proc = start("run", wf, "--run-id", rid, "--no-progress", cwd=r)
-    assert wait_for(lambda: statuses(r, rid).get("wait") == "running"), proc.stderr
-    return proc
+@pytest.fixture
+def started(tmp_path: Path):
+    """Start `lanes run` of the base workflow; whatever the test does, the run is let go
+    of and ended at teardown (a failed test leaves no process waiting)."""
+    procs: list[subprocess.Popen] = []
+
+    def begin(r: Path, wf: Path, rid: str) -> subprocess.Popen:
+        proc = start("run", wf, "--run-id", rid, "--no-progress", cwd=r)
+        procs.append(proc)
+        assert wait_for(lambda: statuses(r, rid).get("wait") == "running"), proc.stderr
+        return proc
+    yield begin
+    (tmp_path / "go").touch()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
-def test_an_added_task_runs_in_its_worktree_and_is_merged(tmp_path):
+def test_an_added_task_runs_in_its_worktree_and_is_merged(tmp_path, started):
     r, go = repo(tmp_path), tmp_path / "go"
     proc = started(r, base(r, go), "w1")
     more = addition(r, "more.yaml", """
@@ -80,7 +95,7 @@ def test_an_added_task_runs_in_its_worktree_and_is_merged(tmp_path):
     assert "+extra" in run("diff", "extra", cwd=r).stdout
 
 
-def test_an_added_task_writing_outside_its_own_domain_is_e500_and_not_merged(tmp_path):
+def test_an_added_task_writing_outside_its_own_domain_is_e500_and_not_merged(tmp_path, started):
     r, go = repo(tmp_path), tmp_path / "go"
     proc = started(r, base(r, go), "w2")
     more = addition(r, "more.yaml", """
