@@ -64,6 +64,11 @@ class LiveProgress(PlainProgress):
         self.live = Live(console=self.console, refresh_per_second=8, transient=False)
         self.last = 0.0
         self.began = time.monotonic()
+        self._rows(plan)
+
+    def _rows(self, plan: Plan) -> None:
+        """The nodes of each row; again when `lanes add` grew the run's plan."""
+        self.rows_of = plan
         self.lanes: dict[str, list[str]] = {a.id: [] for a in plan.agents}
         self.lanes[GATES_ROW] = []
         for n in plan.nodes:
@@ -84,6 +89,8 @@ class LiveProgress(PlainProgress):
         if now - self.last < 0.1 and not force:
             return
         self.last = now
+        if sched.plan is not self.rows_of:
+            self._rows(sched.plan)
         from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table

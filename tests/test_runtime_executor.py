@@ -178,3 +178,25 @@ def test_without_pidfds_the_loop_polls(tmp_path, executor, monkeypatch):
     assert out["ok"].ok and (tmp_path / "ok.log").read_text() == "fine\n"
     assert out["hang"].timed_out
     assert executor.wait(0.05) == [] and executor.wait(None) == []
+
+
+def test_live_view_rows_take_in_nodes_added_to_the_run():
+    import io
+
+    from runtime_helpers import make_plan
+
+    from lanes.runtime.progress import LiveProgress
+    from lanes.runtime.scheduler import Scheduler
+    first = [{"id": "x", "agent": "api"}, {"id": "y", "agent": "ui"}]
+    plan = make_plan(first, agents={"api": 1, "ui": 1})
+    sched = Scheduler(plan, jobs=2)
+    grown = make_plan([*first, {"id": "added1", "agent": "api", "needs": ["x"]},
+                       {"id": "added2", "agent": "api", "needs": ["x"]}], agents={"api": 1, "ui": 1})
+    sched.extend(grown)                        # what `lanes add` does to a running run
+    sched.next_launches(0)
+    out = io.StringIO()
+    view = LiveProgress(plan, out)
+    with view:
+        view.update(sched)
+    rows = [line for line in out.getvalue().splitlines() if line.strip().startswith("│ api")]
+    assert len(rows) == 1 and rows[0].rstrip(" │").split("│")[-1].strip() == "3", out.getvalue()
