@@ -17,9 +17,9 @@ one operation per (family, task of the non-source side), plus the pairs found.
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
+from lanes.compiler.graph import kahn
 from lanes.compiler.model import Model
 
 CHUNK = 4096
@@ -58,26 +58,13 @@ def _choose_sources(fams: list[Family]) -> list[tuple[tuple[str, ...], tuple[str
 
 
 def _graph(model: Model) -> tuple[list[str], dict[str, int], list[list[int]], list[list[int]]]:
-    """The nodes in topological order (Kahn's, needs first, ties in declaration order: as
-    graph.topological orders them), each one's position, and per position the positions
-    of its needs and of its dependents, each once. One pass over the edges, on indices."""
+    """The nodes in topological order (graph.kahn: needs first, ties in declaration order),
+    each one's position, and per position the positions of its needs and of its
+    dependents, each once. One pass over the edges, on indices."""
     nodes = model.nodes
     index = {n.id: i for i, n in enumerate(nodes)}
     up = [list(dict.fromkeys([index[u] for u in n.needs])) for n in nodes]
-    down: list[list[int]] = [[] for _ in nodes]
-    for i, us in enumerate(up):
-        for u in us:
-            down[u].append(i)
-    indeg = [len(us) for us in up]
-    queue = deque(i for i, d in enumerate(indeg) if d == 0)
-    order: list[int] = []
-    while queue:
-        i = queue.popleft()
-        order.append(i)
-        for m in down[i]:
-            indeg[m] -= 1
-            if indeg[m] == 0:
-                queue.append(m)
+    order, down = kahn(up)
     at = [0] * len(nodes)
     for p, i in enumerate(order):
         at[i] = p

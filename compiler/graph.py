@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 
 def strongly_connected(needs: dict[str, tuple[str, ...]], order: dict[str, int]) -> list[list[str]]:
@@ -81,23 +82,34 @@ def cycles(needs: dict[str, tuple[str, ...]], order: dict[str, int]) -> list[lis
     return found
 
 
-def topological(needs: dict[str, tuple[str, ...]]) -> list[str]:
-    """Kahn's order (needs first), stable in the dict's order. The graph must be acyclic."""
-    indeg = {n: len(set(ups)) for n, ups in needs.items()}
-    down: dict[str, list[str]] = {n: [] for n in needs}
-    for n, ups in needs.items():
-        for u in set(ups):
-            down[u].append(n)
-    queue = deque(n for n, d in indeg.items() if d == 0)
-    out = []
+def kahn(up: Sequence[Sequence[int]]) -> tuple[list[int], list[list[int]]]:
+    """Kahn's order of the nodes 0..n-1 given the positions each one needs, each once
+    (needs first, ties by position), and each node's dependents in position order. On a
+    cyclic graph the nodes on a cycle, or after one, are left out of the order."""
+    down: list[list[int]] = [[] for _ in up]
+    for i, us in enumerate(up):
+        for u in us:
+            down[u].append(i)
+    indeg = [len(us) for us in up]
+    queue = deque(i for i, d in enumerate(indeg) if d == 0)
+    order: list[int] = []
     while queue:
-        n = queue.popleft()
-        out.append(n)
-        for m in down[n]:
+        i = queue.popleft()
+        order.append(i)
+        for m in down[i]:
             indeg[m] -= 1
             if indeg[m] == 0:
                 queue.append(m)
-    return out
+    return order, down
+
+
+def topological(needs: dict[str, tuple[str, ...]]) -> list[str]:
+    """Kahn's order (needs first), stable in the dict's order. On a cyclic graph the nodes
+    on a cycle, or after one, are left out (so it is acyclic when every node is there)."""
+    names = list(needs)
+    index = {n: i for i, n in enumerate(names)}
+    up = [[index[u] for u in (dict.fromkeys(ups) if len(ups) > 1 else ups)] for ups in needs.values()]
+    return [names[i] for i in kahn(up)[0]]
 
 
 def dependents(needs: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:

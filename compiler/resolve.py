@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 import os
 from typing import Protocol, TypedDict, TypeVar
 
-from lanes.compiler.graph import cycles, strongly_connected
+from lanes.compiler.graph import cycles, strongly_connected, topological
 from lanes.compiler.model import EMPTY_DOMAIN, Model, Pattern, RAgent, RDomain, RNode
 from lanes.compiler.planfile import DEFAULT_ESTIMATE_S, Backoff
 from lanes.dsl import ast
@@ -277,7 +277,7 @@ class _Resolver:
     def cut_cycles(self, needs: dict[str, tuple[str, ...]],
                    nodes_ast: dict[str, ASTNode]) -> dict[str, tuple[str, ...]]:
         """E202 for every cycle (listed in order), and the edges that close it removed."""
-        if _acyclic(needs):
+        if len(topological(needs)) == len(needs):       # no cycle: no components to find
             return needs
         order = {k: i for i, k in enumerate(needs)}
         found = cycles(needs, order)
@@ -297,27 +297,6 @@ class _Resolver:
                 for n in scc:
                     out[n] = tuple(u for u in needs[n] if u not in inside or order[u] < order[n])
         return out
-
-
-def _acyclic(needs: dict[str, tuple[str, ...]]) -> bool:
-    """Whether no node needs itself through a chain of needs: Kahn's count, cheaper than
-    the strongly connected components, which are wanted only when there is a cycle."""
-    down: dict[str, list[str]] = {n: [] for n in needs}
-    waiting: dict[str, int] = {}
-    for n, ups in needs.items():
-        distinct = set(ups) if len(ups) > 1 else ups
-        waiting[n] = len(distinct)
-        for u in distinct:
-            down[u].append(n)
-    ready = [n for n, w in waiting.items() if not w]
-    done = 0
-    while ready:
-        done += 1
-        for m in down[ready.pop()]:
-            waiting[m] -= 1
-            if not waiting[m]:
-                ready.append(m)
-    return done == len(needs)
 
 
 def _need_span(node: ASTNode, target: str) -> Span:
