@@ -10,29 +10,12 @@ import textwrap
 
 import pytest
 from runtime_helpers import run, start, statuses, wait_for
+from test_worktree_run import git, repo
 
 
 @pytest.fixture(autouse=True)
 def _state_in_the_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LANES_STATE", str(tmp_path / "repo" / ".lanes"))
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
-def repo(tmp_path: Path) -> Path:
-    r = tmp_path / "repo"
-    r.mkdir()
-    git(r, "init", "-q", "-b", "main")
-    git(r, "config", "user.name", "Test User")
-    git(r, "config", "user.email", "test@example.com")
-    for name, text in {"a/f": "x\n", "b/g": "y\n"}.items():
-        (r / name).parent.mkdir(parents=True, exist_ok=True)
-        (r / name).write_text(text)
-    git(r, "add", "-A")
-    git(r, "commit", "-q", "-m", "init")
-    return r
 
 
 def base(r: Path, go: Path) -> Path:
