@@ -192,7 +192,6 @@ class Run:
         self.batch = Batch()
         self.first_uncommitted: float | None = None
         self.offsets: dict[tuple[str, int], int] = {}   # (node, attempt) -> where its log output begins
-        self.node_env: dict[str, tuple[tuple[str, str], ...]] = {}   # see env()
         self.uncommitted_ok: set[str] = set()     # successes (and passed gates) not yet on disk
         self.journal: int | None = None           # the `launched` journal, opened at the first launch
         self.rollbacks: deque[dict[str, object]] = deque()   # rollback rows still to run, in order
@@ -422,7 +421,7 @@ class Run:
     # -- what to start ----------------------------------------------------------------------------
 
     def log_path(self, node_id: str) -> str:
-        return f"{self.log_dir}{os.sep}{node_id}.log"
+        return os.path.join(self.log_dir, f"{node_id}.log")
 
     def rollback_log(self, node_id: str) -> str:
         return os.path.join(self.log_dir, f"{node_id}.rollback.log")
@@ -430,19 +429,15 @@ class Run:
     def env(self, node: PlanNode, attempt: int) -> tuple[tuple[str, str], ...]:
         """What lanes adds to a command's environment: the agent's env, the node's env, and
         the LANES_* variables of SPEC section 7 (LANES_RUN_KEY finds its processes)."""
-        fixed = self.node_env.get(node.id)
-        if fixed is None:                      # all but the attempt, once per node
-            agent = self.plan.agent_by_id.get(node.agent or "")
-            env = dict(agent.env) if agent else {}
-            env.update(node.env)
-            env.update(LANES_RUN_ID=self.run_id, LANES_RUN_KEY=self.run_key, LANES_TASK=node.id,
-                       LANES_AGENT=node.agent or "", LANES_WRITES="\n".join(node.writes),
-                       LANES_READS="\n".join(node.reads))
-            if node.agent:
-                env["LANES_BRIEF"] = os.path.join(self.brief_dir, f"{node.agent}.md")
-            env.pop("LANES_ATTEMPT", None)
-            fixed = self.node_env[node.id] = tuple(env.items())
-        return (*fixed, ("LANES_ATTEMPT", str(attempt)))
+        agent = self.plan.agent_by_id.get(node.agent or "")
+        env = dict(agent.env) if agent else {}
+        env.update(node.env)
+        env.update(LANES_RUN_ID=self.run_id, LANES_RUN_KEY=self.run_key, LANES_TASK=node.id,
+                   LANES_AGENT=node.agent or "", LANES_ATTEMPT=str(attempt),
+                   LANES_WRITES="\n".join(node.writes), LANES_READS="\n".join(node.reads))
+        if node.agent:
+            env["LANES_BRIEF"] = os.path.join(self.brief_dir, f"{node.agent}.md")
+        return tuple(env.items())
 
     def launches(self, now: float | None = None) -> list[Launch]:
         """What to start now (tasks and run gates; approval gates start waiting instead, and
@@ -866,7 +861,6 @@ class Run:
         added = [n.id for n in plan.nodes if n.id not in self.plan.node_by_id]
         rows = self.store.nodes_of(self.run_id, added)
         self.plan, self.plan_version = plan, version
-        self.node_env.clear()
         for nid in added:
             self.view[nid] = {k: rows[nid][k] for k in VIEW_FIELDS} if nid in rows else \
                 {k: None for k in VIEW_FIELDS} | {"status": State.PENDING, "attempts": 0, "seconds": 0}
