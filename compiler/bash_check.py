@@ -108,7 +108,19 @@ def check_commands(workflow: Workflow, source: Source | None, *, bash: str | Non
         if _NUL in t:
             by_text[t] = BashError(t[:t.index(_NUL)].count("\n") + 1, NUL_MESSAGE)
     text = source.text if source is not None else None
-    return [_diagnostic(_command(w), by_text[w[0].value], text) for w in written if w[0].value in by_text]
+    starts = _line_starts(text) if text is not None else []
+    placed: dict[tuple[Span, str], tuple[Span, str]] = {}      # the tasks of a template share one
+    out = []
+    for w in written:
+        err = by_text.get(w[0].value)
+        if err is not None:
+            cmd = _command(w)
+            key = (cmd.span, cmd.text)
+            if key not in placed:
+                placed[key] = _place(cmd, err, text, starts)
+            span, hint = placed[key]
+            out.append(diag("E104", f"bash cannot parse {cmd.what}: {err.message}{hint}", span))
+    return out
 
 
 def checking_commands(workflow: Workflow, source: Source | None) -> Callable[[], list[Diagnostic]]:
@@ -331,16 +343,15 @@ def _error(text: str, problem: tuple[int, str]) -> BashError:
 
 # -- where it is in the file --------------------------------------------------------------------
 
-def _diagnostic(cmd: ShellCommand, err: BashError, text: str | None) -> Diagnostic:
+def _place(cmd: ShellCommand, err: BashError, text: str | None, starts: list[int]) -> tuple[Span, str]:
+    """Where the problem is in the file, and a hint when YAML cut the command short."""
     lines = cmd.text.split("\n")
     line_text = lines[err.line - 1]
     column = _column_in_line(line_text, err.message)
     offset = sum(len(x) + 1 for x in lines[:err.line - 1]) + column
-    span = _span_in_source(cmd, offset, text) if text is not None else cmd.span
-    message = f"bash cannot parse {cmd.what}: {err.message}"
-    if text is not None:
-        message += _comment_hint(cmd.span, text)
-    return diag("E104", message, span)
+    if text is None:
+        return cmd.span, ""
+    return _span_in_source(cmd, offset, text, starts), _comment_hint(cmd.span, text, starts)
 
 
 def _column_in_line(line: str, message: str) -> int:
@@ -369,8 +380,7 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
-def _span_in_source(cmd: ShellCommand, offset: int, text: str) -> Span:
-    starts = _line_starts(text)
+def _span_in_source(cmd: ShellCommand, offset: int, text: str, starts: list[int]) -> Span:
     if not 1 <= cmd.span.line <= len(starts):
         return cmd.span
     begin = starts[cmd.span.line - 1] + cmd.span.column - 1
@@ -436,16 +446,16 @@ def _opening(text: str, p: int) -> tuple[int, str]:
     return p, "plain"
 
 
-def _comment_hint(span: Span, text: str) -> str:
+def _comment_hint(span: Span, text: str, starts: list[int]) -> str:
     """A plain YAML value ends where ` #` starts a comment: say so when that happened."""
-    starts = _line_starts(text)
     if not 1 <= span.end_line <= len(starts):
         return ""
     first = starts[span.line - 1] + span.column - 1
     if first < len(text) and text[first] in "\"'|>":
         return ""
     end = starts[span.end_line - 1] + span.end_column - 1
-    rest = text[end:text.find("\n", end) if "\n" in text[end:] else len(text)]
+    newline = text.find("\n", end)
+    rest = text[end:newline if newline >= 0 else len(text)]
     if rest.lstrip(" \t").startswith("#") and rest[:1] in (" ", "\t"):
         return " (YAML took the ' #...' after it for a comment: quote the whole command, or use a block `|`)"
     return ""
