@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from runtime_helpers import run, start, wait_for
 
 from lanes.runtime.store import Store
@@ -80,15 +81,35 @@ def events(state: Path, run_id: str) -> list[str]:
         store.close()
 
 
-def started_run(tmp_path: Path, state: Path, run_id: str = "r1") -> subprocess.Popen:
-    proc = start("run", "base.yaml", "--run-id", run_id, "--state", state, "--no-progress", cwd=tmp_path)
-    assert wait_for(lambda: node_status(state, run_id)["wait"] == "running"), proc.stderr
-    return proc
+@pytest.fixture
+def ended(tmp_path: Path):
+    """The processes a test starts; whatever the test does, at teardown `go` is created (the
+    base task's loop ends) and each is waited for, then killed after a timeout."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    (tmp_path / "go").touch()
+    for proc in procs:
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
 
 
-def test_added_tasks_run_in_the_running_run_without_a_restart(tmp_path):
+@pytest.fixture
+def started_run(tmp_path: Path, ended: list[subprocess.Popen]):
+    """Start `lanes run` of base.yaml and wait until its `wait` task runs; ended at teardown."""
+    def begin(state: Path, run_id: str = "r1") -> subprocess.Popen:
+        proc = start("run", "base.yaml", "--run-id", run_id, "--state", state, "--no-progress", cwd=tmp_path)
+        ended.append(proc)
+        assert wait_for(lambda: node_status(state, run_id)["wait"] == "running"), proc.stderr
+        return proc
+    return begin
+
+
+def test_added_tasks_run_in_the_running_run_without_a_restart(tmp_path, started_run):
     state = setup(tmp_path)
-    proc = started_run(tmp_path, state)
+    proc = started_run(state)
     r = run("add", "r1", "more.yaml", "--state", state, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "added 4 nodes to run r1: extra-1, extra-2, after, check" in r.stdout
@@ -109,9 +130,9 @@ def test_added_tasks_run_in_the_running_run_without_a_restart(tmp_path):
     assert status.returncode == 0 and "extra-1" in status.stdout
 
 
-def test_a_refused_addition_names_both_tasks_and_the_witness_and_adds_nothing(tmp_path):
+def test_a_refused_addition_names_both_tasks_and_the_witness_and_adds_nothing(tmp_path, started_run):
     state = setup(tmp_path)
-    proc = started_run(tmp_path, state)
+    proc = started_run(state)
     r = run("add", "clash.yaml", "--state", state, cwd=tmp_path)      # the latest unfinished run
     assert r.returncode == 1
     assert "clash.yaml:3:3: error[E300]: tasks 'wait' and 'clash' may run at the same time and both " \
@@ -130,9 +151,9 @@ def test_a_refused_addition_names_both_tasks_and_the_witness_and_adds_nothing(tm
     assert (tmp_path / "a" / "wait").read_text() == "done\n"
 
 
-def test_an_overlap_with_a_succeeded_task_is_no_conflict(tmp_path):
+def test_an_overlap_with_a_succeeded_task_is_no_conflict(tmp_path, started_run):
     state = setup(tmp_path)
-    proc = started_run(tmp_path, state)
+    proc = started_run(state)
     assert wait_for(lambda: node_status(state, "r1")["other"] == "succeeded")
     (tmp_path / "again.yaml").write_text('workflow: again\ntasks:\n  again: {agent: b, run: "true", '
                                          'writes: ["b/other"]}\n')
@@ -143,9 +164,9 @@ def test_an_overlap_with_a_succeeded_task_is_no_conflict(tmp_path):
     assert node_status(state, "r1")["again"] == "succeeded"
 
 
-def test_a_crash_between_the_check_and_the_commit_adds_nothing(tmp_path):
+def test_a_crash_between_the_check_and_the_commit_adds_nothing(tmp_path, started_run):
     state = setup(tmp_path)
-    proc = started_run(tmp_path, state)
+    proc = started_run(state)
     crashed = subprocess.run([sys.executable, "-m", "lanes", "add", "r1", "more.yaml", "--state", str(state)],
                              cwd=tmp_path, capture_output=True, text=True, timeout=60,
                              env={**os.environ, "LANES_FAULT": "add-before-commit"})
@@ -161,13 +182,13 @@ def test_a_crash_between_the_check_and_the_commit_adds_nothing(tmp_path):
     assert set(node_status(state, "r1").values()) == {"succeeded"} and len(node_status(state, "r1")) == 6
 
 
-def test_concurrent_adds_are_serialised_both_land_or_one_is_refused(tmp_path):
+def test_concurrent_adds_are_serialised_both_land_or_one_is_refused(tmp_path, started_run):
     state = setup(tmp_path)
     for name, path in (("x", "b/x"), ("y", "b/y"), ("z1", "a/z"), ("z2", "a/z")):
         (tmp_path / f"{name}.yaml").write_text(      # each waits with `wait`: none succeeds before the others land
             f'workflow: {name}\ntasks:\n  {name}: {{agent: {path[0]}, run: "while [ ! -e go ]; do sleep 0.02; '
             f'done", writes: ["{path}"]}}\n')
-    proc = started_run(tmp_path, state)
+    proc = started_run(state)
     adds = [start("add", "r1", f"{n}.yaml", "--state", state, cwd=tmp_path) for n in ("x", "y", "z1", "z2")]
     results = [(p.wait(timeout=60), *p.communicate()) for p in adds]
     assert [rc for rc, *_ in results[:2]] == [0, 0]           # compatible: both land
@@ -201,13 +222,13 @@ def test_adding_to_a_finished_run_is_refused_and_a_closing_run_never_loses_an_ad
         store.close()
 
 
-def test_the_agents_of_an_addition_are_the_runs(tmp_path):
+def test_the_agents_of_an_addition_are_the_runs(tmp_path, started_run):
     state = setup(tmp_path)
     (tmp_path / "agents.yaml").write_text(
         "workflow: agents\nagents:\n  a: {domain: {writes: [\"a/**\"]}, instances: 2}\n"
         "  b: {domain: {writes: [\"b/**\", \"c/**\"]}}\n  c: {domain: {writes: [\"c/**\"]}}\n"
         "tasks:\n  t: {agent: c, run: \"true\"}\n  u: {agent: nobody, run: \"true\"}\n")
-    proc = started_run(tmp_path, state)
+    proc = started_run(state)
     r = run("add", "r1", "agents.yaml", "--state", state, "--format", "json", cwd=tmp_path)
     assert r.returncode == 1
     found = sorted((d["code"], d["line"]) for d in json.loads(r.stdout)["diagnostics"])
@@ -216,11 +237,12 @@ def test_the_agents_of_an_addition_are_the_runs(tmp_path):
     assert proc.wait(timeout=60) == 0
 
 
-def test_adding_in_pull_mode_while_workers_claim(tmp_path):
+def test_adding_in_pull_mode_while_workers_claim(tmp_path, ended):
     state = setup(tmp_path)
     r = run("open", "base.yaml", "--run-id", "p1", "--state", state, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     workers = [start("work", "p1", "--worker", f"w{i}", "--state", state, cwd=tmp_path) for i in range(2)]
+    ended.extend(workers)
     assert wait_for(lambda: node_status(state, "p1")["wait"] == "running")
     added = run("add", "p1", "more.yaml", "--state", state, cwd=tmp_path)
     assert added.returncode == 0, added.stdout + added.stderr
@@ -237,9 +259,9 @@ def test_adding_in_pull_mode_while_workers_claim(tmp_path):
     assert (tmp_path / "a" / "after").read_text() == "done\nextra 1\nextra 2\n"
 
 
-def test_resume_after_a_kill_runs_the_added_tasks_from_the_stored_plan(tmp_path):
+def test_resume_after_a_kill_runs_the_added_tasks_from_the_stored_plan(tmp_path, started_run):
     state = setup(tmp_path)
-    proc = started_run(tmp_path, state)
+    proc = started_run(state)
     r = run("add", "r1", "more.yaml", "--state", state, cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     proc.kill()
