@@ -277,7 +277,6 @@ def test_an_addition_racing_the_end_of_the_run_lands_or_is_refused_never_lost(tm
     state = setup(tmp_path)
     (tmp_path / "quick.yaml").write_text('workflow: quick\nagents:\n  a: {domain: {writes: ["a/**"]}}\n'
                                          'tasks:\n  q: {agent: a, run: "sleep 0.4", writes: ["a/q"]}\n')
-    outcomes = set()
     for i in range(8):
         (tmp_path / f"late{i}.yaml").write_text(f'workflow: late\ntasks:\n  late{i}: {{agent: a, run: "true", '
                                                 f'writes: ["a/late{i}"]}}\n')
@@ -289,13 +288,10 @@ def test_an_addition_racing_the_end_of_the_run_lands_or_is_refused_never_lost(tm
         assert proc.wait(timeout=60) == 0
         if r.returncode == 0:                  # it landed: the run ran it before it ended
             assert node_status(state, f"q{i}")[f"late{i}"] == "succeeded"
-            outcomes.add("landed")
         else:                                  # refused: the run had ended, nothing of it is left
-            assert "is succeeded" in r.stderr, r.stdout + r.stderr
+            assert r.returncode == 1 and "is succeeded" in r.stderr, r.stdout + r.stderr
             assert f"late{i}" not in node_status(state, f"q{i}")
-            outcomes.add("refused")
         assert run_row(state, f"q{i}")["status"] == "succeeded"
-    assert outcomes                            # (which of the two happened varies with the timing)
 
 
 def test_extend_plan_keeps_the_runs_nodes_and_points_into_the_added_file(tmp_path):
