@@ -51,7 +51,7 @@ def syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str, loader: Any) -
     stopped = Related("YAML stopped here", Span.point(file, p.line + 1, p.column + 1))
 
     def at(index: int, message: str) -> Diagnostic:
-        line, col = _line_col(text, index)
+        line, col = line_col(text, index)
         return diag("E100", PREFIX + message, Span.point(file, line, col),
                     related=[stopped] if (line, col) != (p.line + 1, p.column + 1) else [])
 
@@ -215,7 +215,7 @@ def _first_nonblank(text: str, index: int) -> int:
     return index
 
 
-def _line_col(text: str, index: int) -> tuple[int, int]:
+def line_col(text: str, index: int) -> tuple[int, int]:
     return text.count("\n", 0, index) + 1, index - _line_start(text, index) + 1
 
 

@@ -36,7 +36,7 @@ from yaml.scanner import ScannerError
 from .diagnostics import Diagnostic, diag
 from .raw import Map, Raw, Scalar, Seq
 from .span import Span
-from .yaml_errors import syntax_error, syntax_error_at_start
+from .yaml_errors import line_col, syntax_error, syntax_error_at_start
 
 # PyYAML may be built without libyaml
 _LOADER: type[yaml.CSafeLoader | yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -293,13 +293,8 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic
     return syntax_error(exc, text, file, _LOADER)
 
 
-def _line_col(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
-
-
 def _point(file: str, text: str, index: int) -> Span:
-    return Span.point(file, *_line_col(text, max(0, index)))
+    return Span.point(file, *line_col(text, max(0, index)))
 
 
 def _tree(text: str, file: str) -> Map | None:

@@ -435,6 +435,13 @@ def test_the_runner_names_agree_across_the_layers():
     assert declared.RUNNERS == ("shell", *runners.PRESETS) == plan_fields.AGENT_RUNNERS
 
 
+def test_the_plan_format_takes_what_the_workflow_declares():
+    """plan_fields.py mirrors plan.schema.json for the runtime, which reads no workflow
+    declaration: its choices and patterns are those of dsl/fields.py."""
+    assert (plan_fields.ON_FAIL, plan_fields.WORKSPACES) == (declared.ON_FAIL, declared.WORKSPACES)
+    assert (plan_fields.ID_PATTERN, plan_fields.ENV_NAME_PATTERN) == (declared.ID_PATTERN, declared.ENV_NAME_PATTERN)
+
+
 def test_the_workflow_schema_is_a_2020_12_schema_with_every_field_described():
     jsonschema.Draft202012Validator.check_schema(WORKFLOW_SCHEMA)
     defs = WORKFLOW_SCHEMA["$defs"]
