@@ -204,7 +204,6 @@ class Run:
         self.busy_s = 0.0                  # summed attempt time in this session
         self.host = socket.gethostname()
         self.spent = sum(_number(r["cost_usd"]) for r in rows.values() if "cost_usd" in r.keys())
-        self.budget_spent = False
         self.isolation: Isolation | None = None
         if worktree_run(plan):
             if allowed is None:
@@ -306,6 +305,10 @@ class Run:
         attempts = {nid: int(r["attempts"]) for nid, r in rows.items() if nid in plan.node_by_id}
         run.sched = Scheduler(plan, options.jobs, options.stages, options.keep_going, status=status,
                               attempts=attempts, tries_before=dict(attempts))
+        run.sched.halted = run.over_budget()
+        if run.sched.halted and plan.max_budget_usd is not None:
+            run.observer.event(f"budget already spent: ${run.spent:.2f} of ${plan.max_budget_usd:.2f}; no agent "
+                               "task starts (resume with a higher max_budget_usd)")
         run.run_row["status"] = "running"
         run.refresh(force=True)
         return run
@@ -325,13 +328,16 @@ class Run:
         plan = self.plan
         status = {nid: State(str(r["status"])) for nid, r in rows.items() if nid in plan.node_by_id}
         if fresh:
-            return Scheduler(plan, self.opts.jobs, self.opts.stages, self.opts.keep_going, status=status)
+            sched = Scheduler(plan, self.opts.jobs, self.opts.stages, self.opts.keep_going, status=status)
+            sched.halted = self.over_budget()
+            return sched
         failures = self.store.failures(self.run_id)
         backoff = [nid for nid in failures if status.get(nid) == State.PENDING]
         for nid in backoff:                     # not queued on construction: they wait for their time
             status[nid] = State.RUNNING
         sched = Scheduler(plan, None, self.opts.stages, self.opts.keep_going, status=status,
                           attempts={nid: n for nid, (n, _) in failures.items()})
+        sched.halted = self.over_budget()
         for nid in backoff:
             sched.rng = _jitter_rng(self.run_id, nid, failures[nid][0])
             sched.finished(nid, False, failures[nid][1])
@@ -543,11 +549,20 @@ class Run:
         from lanes.runtime.agent_output import parse_agent_output  # agent tasks only
         return parse_agent_output(text, self.plan.node_by_id[o.node_id].runner)
 
+    def over_budget(self) -> bool:
+        """What the run has spent has reached its `max_budget_usd`: no agent task starts."""
+        budget = self.plan.max_budget_usd
+        return budget is not None and self.spent >= budget
+
+    @property
+    def budget_spent(self) -> bool:
+        """The budget stopped the agent tasks (the scheduler's `halted`, which only it sets)."""
+        return self.sched.halted
+
     def _check_budget(self) -> None:
         budget = self.plan.max_budget_usd
         if budget is not None and self.spent >= budget and not self.sched.halted:
             self.sched.halted = True
-            self.budget_spent = True
             self.batch.run_events.append(("budget-reached", {"spent_usd": round(self.spent, 6), "budget_usd": budget}))
             self.observer.event(f"budget reached: ${self.spent:.2f} of ${budget:.2f}; no more agent tasks start "
                                 f"(running ones finish; resume with a higher max_budget_usd)")

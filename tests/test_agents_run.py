@@ -125,6 +125,23 @@ def test_the_run_budget_stops_agent_tasks_and_resume_goes_on_with_a_higher_one(t
     assert set(statuses(tmp_path, "b1").values()) == {"succeeded"}
 
 
+def test_a_resume_over_the_budget_starts_no_agent_task(tmp_path):
+    wf = workflow(tmp_path, """
+        max_budget_usd: 1.0
+        agents:
+          coder: {runner: claude, domain: {writes: ["src/**"]}}
+        tasks:
+          one: {agent: coder, prompt: "WRITE src/1: x\\nCOST 1.5"}
+          two: {agent: coder, prompt: "WRITE src/2: x\\nCOST 0.1", needs: [one]}
+        """)
+    assert run("run", wf, "--no-progress", "--run-id", "b2", cwd=tmp_path).returncode == 1
+    assert len(calls(tmp_path)) == 1
+    r = run("resume", "b2", "--no-progress", cwd=tmp_path)      # the same budget: still spent
+    assert r.returncode == 1 and "budget" in r.stdout, r.stdout + r.stderr
+    assert len(calls(tmp_path)) == 1
+    assert statuses(tmp_path, "b2") == {"one": "succeeded", "two": "pending"}
+
+
 def test_in_worktree_mode_a_stray_write_of_the_tool_is_caught(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()

@@ -283,3 +283,25 @@ def test_cli_open_accepts_a_plan_file(tmp_path):
     c = cli_json("claim", run_id, "--state", "st", cwd=tmp_path)
     assert c["node"]["id"] == "schema" and c["workdir"] == str(tmp_path)
     assert (tmp_path / "st" / "runs" / run_id / "briefs" / "arch.md").exists()
+
+
+def test_a_spent_budget_hands_out_no_agent_task(tmp_path):
+    store = opened(tmp_path, """
+workflow: pulled
+max_budget_usd: 1.0
+agents:
+  coder: {runner: claude, domain: {writes: ["src/**"]}}
+  sh:    {domain: {writes: ["out/**"]}}
+tasks:
+  one:   {agent: coder, prompt: "write src/1"}
+  two:   {agent: coder, prompt: "write src/2", needs: [one]}
+  plain: {agent: sh, run: "true"}
+""")
+    db = sqlite3.connect(tmp_path / ".lanes" / "state.db")
+    with db:                                   # what an earlier attempt of it reported it cost
+        db.execute("UPDATE nodes SET cost_usd = 1.5 WHERE run_id = 'r1' AND node_id = 'one'")
+    db.close()
+    assert claim(store, "r1", agent="coder")["node"] is None
+    c = claim(store, "r1")
+    assert c["node"]["id"] == "plain", c                     # a plain task still goes out
+    assert statuses(store)["one"] == "pending" and statuses(store)["two"] == "pending"
