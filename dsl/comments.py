@@ -26,10 +26,8 @@ from bisect import bisect_right
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 import re
 
-from lark import Lark
 from lark.exceptions import LarkError
 import yaml
 from yaml.tokens import ScalarToken
@@ -108,22 +106,16 @@ def yaml_comments(text: str) -> list[Comment]:
 
 
 @lru_cache(maxsize=1)
-def lanes_lexer() -> Lark:
-    """lark over lanes.lark with its basic lexer: its terminals, and tokens when wanted."""
-    grammar = resources.files("lanes.dsl").joinpath("lanes.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="basic")
-
-
-@lru_cache(maxsize=1)
 def _lanes_scanner() -> re.Pattern[str]:
     """The strings and the comments of the grammar form, in one expression made of the
     terminals of lanes.lark (LONG_STRING first, as its priority says). Only strings hold
     a '"' and a '#' outside them starts a comment, so scanning for these alone finds the
     comments that lark's lexer finds (the ignored `#...` and those folded into `_SEP`,
     `_COMMA` and `LBRACE`), ten times faster than lexing every token."""
-    lark = lanes_lexer()
-    terms = {t.name: t.pattern.to_regexp() for t in lark.terminals}
-    comment = next(terms[name] for name in lark.ignore_tokens if terms[name].startswith("#"))
+    from .grammar_front import terminals
+    defined, ignored = terminals()
+    terms = {t.name: t.pattern.to_regexp() for t in defined}
+    comment = next(terms[name] for name in ignored if terms[name].startswith("#"))
     return re.compile(f"{terms['LONG_STRING']}|{terms['STRING']}|(?P<comment>{comment})")
 
 

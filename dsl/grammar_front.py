@@ -13,7 +13,7 @@ so a file with several mistakes gets one E100 for each, at the place of each.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 import gc
 from importlib import resources
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import UnexpectedInput, UnexpectedToken
-from lark.lexer import Lexer
+from lark.lexer import Lexer, TerminalDef
 
 if TYPE_CHECKING:                                  # where lark keeps them varies between versions
     from lark.common import LexerConf
@@ -468,6 +468,13 @@ def _parser() -> Lark:
         # propagate_positions (it costs a fifth of the parse and would have nothing to fill)
         _PARSER = Lark(grammar, parser="lalr", lexer=_Lexer, transformer=_STATEMENTS, maybe_placeholders=True)
     return _PARSER
+
+
+def terminals() -> tuple[Collection[TerminalDef], list[str]]:
+    """The terminals of lanes.lark and the names of those it ignores (dsl/comments.py
+    finds comments with them)."""
+    parser = _parser()
+    return parser.terminals, parser.ignore_tokens
 
 
 @contextmanager

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from helpers import lanes_cli, write
 from hypothesis import HealthCheck, given, settings, strategies as st
+from lark import Lark
 import pytest
 import yaml
 
-from lanes.dsl.comments import comments_of, lanes_lexer
+from lanes.dsl.comments import comments_of
 from lanes.dsl.fmt import Refusal, duration, quote, reformat, to_lanes, to_yaml
 from lanes.dsl.loader import parse_source
 from lanes.dsl.source import Source, read_source
@@ -120,6 +123,13 @@ def workflows(draw) -> str:
     if draw(st.booleans()):
         lines.append(f"gates:\n  g: {{needs: [{', '.join(tasks)}], run: {quote(draw(TEXTS))}}}")
     return "\n".join(lines) + "\n"
+
+
+@lru_cache(maxsize=1)
+def lanes_lexer() -> Lark:
+    """lark's own lexer over lanes.lark: the twin of dsl/comments.py's scanner."""
+    grammar = resources.files("lanes.dsl").joinpath("lanes.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="basic")
 
 
 def _string_lines(text: str, form: str) -> set[int]:
