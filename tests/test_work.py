@@ -10,7 +10,7 @@ import sqlite3
 from runtime_helpers import run, start, wait_for, workflow
 
 
-def test_three_workers_serve_a_run_to_its_end(tmp_path):
+def test_workers_serve_a_run_to_its_end_each_task_once(tmp_path):
     lines = ["agents:"] + [f"  a{i}: {{instances: 2}}" for i in range(3)] + ["tasks:"]
     lines += [f"  t{i}: {{agent: a{i % 3}, run: 'echo $LANES_TASK >> {tmp_path}/ran'"
               + (f", needs: [t{i - 3}]" if i >= 3 else "") + "}" for i in range(30)]
