@@ -24,7 +24,7 @@ This is the one module of the compiler that starts a process: bash, which only r
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -78,14 +78,17 @@ Parse = Callable[[str], "tuple[int, str] | None"]
 _Written = tuple[Text, str, str, str]
 
 
-def _written(workflow: Workflow) -> list[_Written]:
+def _written(workflow: Workflow, skip: Collection[str] = ()) -> list[_Written]:
     out: list[_Written] = []
     for task in workflow.tasks:
+        if task.id.value in skip:
+            continue
         if task.run is not None:
             out.append((task.run, "run", "task", task.id.value))
         if task.rollback is not None:
             out.append((task.rollback, "rollback", "task", task.id.value))
-    out += [(gate.run, "run", "gate", gate.id.value) for gate in workflow.gates if gate.run is not None]
+    out += [(gate.run, "run", "gate", gate.id.value) for gate in workflow.gates
+            if gate.run is not None and gate.id.value not in skip]
     return out
 
 
@@ -94,9 +97,11 @@ def _command(w: _Written) -> ShellCommand:
     return ShellCommand(value.value, value.span, f"the {field} of {kind} '{node}'")
 
 
-def check_commands(workflow: Workflow, source: Source | None, *, bash: str | None = None) -> list[Diagnostic]:
-    """E104 for every `run` and `rollback` that bash cannot parse; [] without bash."""
-    written = _written(workflow)
+def check_commands(workflow: Workflow, source: Source | None, *, bash: str | None = None,
+                   skip: Collection[str] = ()) -> list[Diagnostic]:
+    """E104 for every `run` and `rollback` that bash cannot parse, but those of the nodes
+    in `skip`; [] without bash."""
+    written = _written(workflow, skip)
     bash = bash or shutil.which("bash")
     if not written or bash is None:
         return []
@@ -123,7 +128,8 @@ def check_commands(workflow: Workflow, source: Source | None, *, bash: str | Non
     return out
 
 
-def checking_commands(workflow: Workflow, source: Source | None) -> Callable[[], list[Diagnostic]]:
+def checking_commands(workflow: Workflow, source: Source | None,
+                      skip: Collection[str] = ()) -> Callable[[], list[Diagnostic]]:
     """check_commands started now on a thread of its own, so that bash reads while the
     caller goes on with other checks; the function returned waits for its diagnostics
     (and raises what it raised)."""
@@ -132,7 +138,7 @@ def checking_commands(workflow: Workflow, source: Source | None) -> Callable[[],
 
     def work() -> None:
         try:
-            done.append(check_commands(workflow, source))
+            done.append(check_commands(workflow, source, skip=skip))
         except BaseException as exc:            # re-raised in the caller's thread
             failed.append(exc)
 

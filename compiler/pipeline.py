@@ -1,6 +1,7 @@
 """The compiler's one way through: AST -> expanded AST -> resolved model -> checks -> plan."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -19,13 +20,16 @@ if TYPE_CHECKING:                                # the planner is imported only 
     from lanes.compiler.planfile import Plan
 
 
-def analyse(workflow: Workflow, source: Source | None) -> tuple[Model, list[Diagnostic]]:
+def analyse(workflow: Workflow, source: Source | None,
+            checked_before: Collection[str] = ()) -> tuple[Model, list[Diagnostic]]:
     """Every check after parsing: for_each expanded first, then references, cycles,
     routing, commands bash cannot parse (E104, parsed with `bash -n`, never run),
     workspaces, gates, then the domain proof. A diagnostic about an expanded
     task points at its template and names its item."""
     expanded, origins, diags = expand_workflow(workflow)
-    commands = checking_commands(expanded, source)      # bash reads while the rest is checked
+    # bash reads while the rest is checked; not the commands of nodes `checked_before`
+    # (those of a run that `lanes add` extends)
+    commands = checking_commands(expanded, source, checked_before)
     model, more = resolve(expanded, source)
     if origins:
         model = replace(model, pools=pools(origins))

@@ -58,8 +58,8 @@ def extend_plan(plan: Plan, added: ast.Workflow, source: Source, succeeded: Coll
         workspace=ast.Name(plan.workspace, at),
         limits=tuple(ast.Limit(ast.Name(r, at), ast.Number(k, at)) for r, k in plan.limits),
         max_budget_usd=None if plan.max_budget_usd is None else ast.Number(plan.max_budget_usd, at))
-    model, found = analyse(whole, source)
     old = set(plan.node_by_id)
+    model, found = analyse(whole, source, checked_before=old)     # the run's commands passed E104
     new_ids = {n.id for n in model.nodes} - old
     spans = {n.id: n.span for n in model.nodes if n.id in new_ids and n.span is not None}
     for d in found:

@@ -228,3 +228,23 @@ def test_lanes_check_reports_e104(tmp_path):
 
     diags = json.loads(done.stdout)["diagnostics"]
     assert [(d["code"], d["line"], d["column"]) for d in diags if d["code"] == "E104"] == [("E104", 6, 15)]
+
+
+def test_the_commands_of_nodes_checked_before_are_not_read_again(tmp_path):
+    """What `lanes add` relies on: the run's own commands passed E104 when it was compiled."""
+    source, _ = read_source(str(write(tmp_path, "w.yaml", """
+        workflow: w
+        agents: {a: {}}
+        tasks:
+          old: {agent: a, run: "echo 'open"}
+          new: {agent: a, run: "echo 'open too"}
+        gates:
+          g: {needs: [old], run: "if x; then"}
+        """)))
+    assert source is not None
+    workflow, _ = parse_source(source)
+    assert workflow is not None
+    assert {d.message.split("'")[1] for d in check_commands(workflow, source)} == {"old", "new", "g"}
+    assert [d.message.split("'")[1] for d in check_commands(workflow, source, skip={"old", "g"})] == ["new"]
+    model, diags = pipeline.analyse(workflow, source, checked_before={"old", "g"})
+    assert [d.message.split("'")[1] for d in diags if d.code == "E104"] == ["new"]
