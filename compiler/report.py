@@ -237,8 +237,9 @@ class ConflictGroup(TypedDict):
 
 
 def group_conflicts(plan: Plan, diagnostics: Sequence[Diagnostic]) -> list[ConflictGroup]:
-    """E300/E301 grouped by the pair of agents of their tasks (as `lanes check` groups
-    them), largest group first, each with its count and a few example pairs."""
+    """E300/E301 grouped by the unordered pair of agents of their tasks, both codes in one
+    group (counted per code in `codes`; `lanes check` keeps the codes apart and puts the
+    writer first), largest group first, each with its count and a few example pairs."""
     by_id = plan.node_by_id
     groups: dict[tuple[str, str], list[Diagnostic]] = defaultdict(list)
     for d in diagnostics:
