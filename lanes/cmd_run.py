@@ -192,8 +192,10 @@ def resume(args: argparse.Namespace) -> int:
 
     from lanes.compiler.planfile import PlanError, from_json, to_json
     from lanes.inputs import read_input
+    from lanes.runtime.isolation import problem as isolation_problem
     from lanes.runtime.orphans import end_groups
     from lanes.runtime.run import Run, not_resumable, runtime_alive, up_to_date
+    from lanes.runtime.store import StoreError
     problem = _usage_error(args)
     if problem:
         print(f"lanes: {problem}", file=sys.stderr)
@@ -224,6 +226,10 @@ def resume(args: argparse.Namespace) -> int:
     if up_to_date(store, run_id, plan):
         print(f"run {run_id}\nstate {store.dir}\nlanes: run {run_id} already succeeded; nothing to do")
         return 0
+    refused = isolation_problem(plan)
+    if refused:
+        print(f"lanes: cannot resume run {run_id}: {refused}", file=sys.stderr)
+        return 2
     busy = store.take_over(run_id, runtime_alive)
     if busy is not None:
         print(f"lanes: run {run_id} is in progress (runtime pid {busy['pid']})", file=sys.stderr)
@@ -234,7 +240,16 @@ def resume(args: argparse.Namespace) -> int:
         return 1
     print(f"run {run_id}\nstate {store.dir}", flush=True)
     from lanes.enforce import allowed_by
-    r = Run.resume(store, run_id, plan, _options(args), briefs, end_groups, allowed=allowed_by)
+    try:
+        r = Run.resume(store, run_id, plan, _options(args), briefs, end_groups, allowed=allowed_by)
+    except StoreError as exc:
+        store.set_run(run_id, status="failed")
+        print(f"lanes: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        store.set_run(run_id, status="failed")
+        print(f"lanes: cannot write the run's files in {store.dir}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     store.set_run(run_id, plan_json=to_json(plan))
     return execute(r, args)
 

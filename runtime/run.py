@@ -255,7 +255,10 @@ class Run:
         run = cls(store, run_id, plan, options, observer, allowed=allowed)
         run.write_briefs(briefs)
         if run.isolation is not None:
-            run.isolation.begin()              # the integration branch exists: kept as it is
+            try:
+                run.isolation.begin()          # the integration branch exists: kept as it is
+            except WorkspaceError as exc:
+                raise StoreError(f"workspace: worktree: {exc}") from None
         recorded = [int(r["pgid"]) for r in rows.values()
                     if r["status"] in (State.RUNNING, State.CANCELLED, State.WAITING) and r["pgid"]]
         for pgid in end_groups(run.run_key, recorded):

@@ -196,6 +196,28 @@ def test_a_worktree_run_outside_a_repository_refuses_to_start(tmp_path):
     assert run("open", wf, cwd=d).returncode == 2
 
 
+def test_a_resume_that_cannot_set_up_its_worktrees_says_why_without_a_traceback(tmp_path):
+    r = repo(tmp_path)
+    wf = flow(r, AGENTS + f"""
+    tasks:
+      ta: {{agent: aa, run: "test -e {tmp_path}/fixed && echo 1 >> a/f"}}
+    """)
+    assert run("run", wf, "--no-progress", "--run-id", "rz", cwd=r).returncode == 1
+    (tmp_path / "fixed").touch()
+    base = r / ".lanes" / "runs" / "rz" / "base"
+    kept = base.read_text()
+    base.unlink()                              # the branch is there but no longer shown to be the run's
+    res = run("resume", "rz", "--no-progress", cwd=r)
+    assert res.returncode == 1 and "not this run's" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    base.write_text(kept)
+    (r / ".git").rename(tmp_path / "git-away")  # no repository any more
+    res = run("resume", "rz", "--no-progress", cwd=r)
+    assert res.returncode == 2 and "git repository" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    (tmp_path / "git-away").rename(r / ".git")
+    res = run("resume", "rz", "--no-progress", cwd=r)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 def test_pull_mode_hands_out_the_worktree_and_complete_enforces_and_merges(tmp_path):
     r = repo(tmp_path)
     wf = flow(r, AGENTS + """
