@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def work(args: argparse.Namespace) -> int:
     from lanes.enforce import allowed_by
     from lanes.runtime.pull import PullError
+    from lanes.runtime.store import StoreError
     from lanes.runtime.work import Worker
     store = open_store(args)
     if store is None:
@@ -40,6 +41,9 @@ def work(args: argparse.Namespace) -> int:
         tally = worker.serve()
     except PullError as exc:
         print(f"lanes: {exc}", file=sys.stderr)
+        return 1
+    except StoreError as exc:
+        print(f"lanes: run {run_id}: the state store failed: {exc}", file=sys.stderr)
         return 1
     if tally.signal is not None:
         print(f"lanes: worker stopped; its node was given back to run {run_id}", file=sys.stderr)

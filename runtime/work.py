@@ -22,7 +22,7 @@ from lanes.runtime.executor import Launch, Outcome
 from lanes.runtime.isolation import Allowed
 from lanes.runtime.local import LocalExecutor
 from lanes.runtime.pull import DEFAULT_LEASE_S, Puller, PullError
-from lanes.runtime.store import Store
+from lanes.runtime.store import Store, StoreError
 
 POLL_S = 0.2                 # how often an idle worker asks again (sooner when a retry is due)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -93,11 +93,10 @@ class Worker:
         while outcome is None:
             if self.tally.signal is not None:
                 self.executor.cancel_all()
-                for o in self._drain():
-                    outcome = o
+                self._drain()
                 try:
                     self.puller.release(node_id, token)
-                except PullError:
+                except StoreError:             # (PullError too) its lease runs out instead
                     pass
                 return
             ended = self.executor.wait(min(beat, POLL_S * 5))
@@ -111,6 +110,8 @@ class Worker:
                 self.executor.cancel_all()
                 self._drain()
                 return
+            except StoreError as exc:          # the store is busy (locked): try at the next beat
+                self.say(f"{self.name}: heartbeat of {node_id} not recorded ({exc}); trying again")
         error = outcome.error or (None if outcome.ok else f"exit {outcome.exit_code}")
         try:
             done = self.puller.complete(node_id, token, failed=not outcome.ok, error=error)

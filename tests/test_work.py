@@ -61,3 +61,53 @@ def test_a_stopped_worker_gives_its_node_back_and_another_finishes_it(tmp_path):
     r = run("work", "s", "--worker", "second")
     assert r.returncode == 0, r.stdout + r.stderr
     assert (tmp_path / "tries").read_text().split() == ["1", "2"]
+
+
+def test_a_heartbeat_the_store_refuses_is_tried_again_at_the_next_beat(tmp_path, monkeypatch):
+    import lanes.api as api
+    from lanes.runtime.pull import open_run
+    from lanes.runtime.store import Store, StoreError
+    from lanes.runtime.work import Worker
+    wf = workflow(tmp_path, """
+        agents: {a: {}}
+        tasks:
+          slow: {agent: a, run: "sleep 2.5"}
+        """)
+    plan = api.compile(str(wf)).plan
+    assert plan is not None
+    store = Store(str(tmp_path / ".lanes"))
+    open_run(store, plan, "hb", None)
+    said: list[str] = []
+    worker = Worker(store, "hb", None, "w", lease_s=3.0, say=said.append)
+    real, beats = worker.puller.heartbeat, []
+
+    def heartbeat(*args, **kwargs):
+        beats.append(args)
+        if len(beats) == 1:
+            raise StoreError("database is locked")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker.puller, "heartbeat", heartbeat)
+    tally = worker.serve()
+    assert tally.run_status == "succeeded" and tally.ran == 1 and tally.failed == 0, said
+    assert len(beats) >= 2 and any("database is locked" in s for s in said)
+
+
+def test_a_store_error_ends_lanes_work_with_a_message(tmp_path, monkeypatch, capsys):
+    from lanes.cli import main
+    from lanes.runtime.store import StoreError
+    from lanes.runtime.work import Worker
+    wf = workflow(tmp_path, """
+        agents: {a: {}}
+        tasks:
+          t: {agent: a, run: "true"}
+        """)
+    monkeypatch.chdir(tmp_path)
+    assert run("open", wf, "--run-id", "se", cwd=tmp_path).returncode == 0
+
+    def serve(self):
+        raise StoreError("database is locked")
+
+    monkeypatch.setattr(Worker, "serve", serve)
+    assert main(["work", "se"]) == 1
+    assert "database is locked" in capsys.readouterr().err
