@@ -145,7 +145,7 @@ class _Pulled(Run):
         if self.isolation is not None:         # its worktree, made before it is handed out
             try:
                 place = self.isolation.enter(self.plan.node_by_id[nid], attempt)
-            except WorkspaceError as exc:
+            except (WorkspaceError, OSError) as exc:
                 raise PullError(f"cannot prepare the worktree of '{nid}': {exc}") from None
         self.sched.started(nid)
         self.note(nid, "claimed", {"attempt": attempt, "worker": worker, "agent": agent,

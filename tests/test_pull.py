@@ -305,3 +305,34 @@ tasks:
     c = claim(store, "r1")
     assert c["node"]["id"] == "plain", c                     # a plain task still goes out
     assert statuses(store)["one"] == "pending" and statuses(store)["two"] == "pending"
+
+
+def test_a_worktree_that_cannot_be_written_refuses_the_claim(tmp_path, monkeypatch):
+    import subprocess
+
+    from lanes.enforce import allowed_by
+    from lanes.runtime.workspace import Workspaces
+    for args in (["init", "-q", "-b", "main"], ["config", "user.name", "T"], ["config", "user.email", "t@e"]):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True)
+    (tmp_path / "README").write_text("r\n")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "commit", "-q", "-m", "init"], check=True)
+    comp = api.compile(write(tmp_path, "w.yaml", """
+workflow: wt
+workspace: worktree
+agents:
+  a: {domain: {writes: ["src/**"]}}
+tasks:
+  t: {agent: a, run: "true"}
+"""))
+    assert not comp.has_errors, comp.diagnostics
+    store = Store(str(tmp_path / ".lanes"))
+    open_run(store, comp.plan, "r1", None, allowed=allowed_by)
+
+    def prepare(self, node_id, attempt):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Workspaces, "prepare", prepare)
+    with pytest.raises(PullError, match="cannot prepare the worktree of 't'.*No space left"):
+        claim(store, "r1", allowed=allowed_by)
+    assert statuses(store) == {"t": "pending"}
