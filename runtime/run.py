@@ -499,15 +499,16 @@ class Run:
             try:
                 place = self.isolation.enter(node, attempt)
             except (WorkspaceError, OSError) as exc:
-                self.note(node_id, "started", {"attempt": attempt}, {"attempt": attempt, "started_at": now},
-                          status=State.RUNNING, attempts=attempt, started_at=now)
-                self.finished(Outcome(node_id, attempt, None, False, False,
-                                      f"cannot prepare its worktree: {exc}", now, time.time()))
+                self._not_launched(node_id, attempt, now, f"cannot prepare its worktree: {exc}")
                 return None
             if place is not None:
                 cwd, extra = place
         if node.prompt is not None:
-            extra += self.agent_env(node, attempt)
+            try:
+                extra += self.agent_env(node, attempt)
+            except OSError as exc:
+                self._not_launched(node_id, attempt, now, f"cannot write its prompt file: {exc}")
+                return None
         log = self.log_path(node_id)
         try:
             offset = os.stat(log).st_size
@@ -521,6 +522,12 @@ class Run:
         self.observer.event(f"started {node_id} ({node.agent or 'gate'}, attempt {attempt})")
         return Launch(self.run_id, node_id, attempt, node.command or node.run or "true", cwd,
                       self.env(node, attempt) + extra, log, node.timeout_s)
+
+    def _not_launched(self, node_id: str, attempt: int, now: float, error: str) -> None:
+        """An attempt that could not be set up: started and failed at once (a retry may follow)."""
+        self.note(node_id, "started", {"attempt": attempt}, {"attempt": attempt, "started_at": now},
+                  status=State.RUNNING, attempts=attempt, started_at=now)
+        self.finished(Outcome(node_id, attempt, None, False, False, error, now, time.time()))
 
     # -- coding agents ----------------------------------------------------------------------------
 

@@ -142,6 +142,26 @@ def test_a_resume_over_the_budget_starts_no_agent_task(tmp_path):
     assert statuses(tmp_path, "b2") == {"one": "succeeded", "two": "pending"}
 
 
+def test_a_prompt_file_that_cannot_be_written_fails_the_attempt(tmp_path):
+    wf = workflow(tmp_path, """
+        agents:
+          coder: {runner: claude, domain: {writes: ["src/**"]}}
+        tasks:
+          t: {agent: coder, prompt: "WRITE src/x.py: 1\\nFAIL error"}
+        """)
+    assert run("run", wf, "--no-progress", "--run-id", "pf", cwd=tmp_path).returncode == 1
+    prompts = tmp_path / ".lanes" / "runs" / "pf" / "prompts"
+    for f in prompts.iterdir():
+        f.unlink()
+    prompts.rmdir()
+    prompts.write_text("not a folder")                     # so the next prompt file cannot be written
+    r = run("resume", "pf", "--no-progress", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    error = json.loads(run("status", "pf", "--format", "json", cwd=tmp_path).stdout)["tasks"]["t"]["error"]
+    assert "cannot write its prompt file" in error, error
+    assert len(calls(tmp_path)) == 1                       # the tool was not started again
+
+
 def test_in_worktree_mode_a_stray_write_of_the_tool_is_caught(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
