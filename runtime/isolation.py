@@ -32,7 +32,6 @@ class Verdict:
     ok: bool
     error: str | None = None          # "E500: ..." and the like
     changed: int | None = None        # paths the task changed
-    merged: str | None = None         # the integration commit that holds its work
     before: str | None = None         # the integration commit it was merged onto
 
 
@@ -89,8 +88,10 @@ class Isolation:
     def verdict(self, node: PlanNode, attempt: int, ok: bool) -> Verdict:
         """After the command ended: a task's change enforced and merged; a gate's worktree
         dropped. A failed attempt keeps its worktree (the next attempt salvages it)."""
+        if not self.isolated(node):
+            return Verdict(ok)
         a = self.attempt_of(node.id, attempt)
-        if a is None or not self.isolated(node):
+        if a is None:
             return Verdict(ok)
         if node.is_gate:
             self._drop(a)
@@ -115,7 +116,7 @@ class Isolation:
         if not merge.ok:
             return Verdict(False, f"E502: {node.id} was not merged: {merge.message}", len(change.paths))
         self._drop(a)
-        return Verdict(True, None, len(change.paths), merge.commit, merge.before)
+        return Verdict(True, None, len(change.paths), merge.before)
 
     def _drop(self, a: Attempt) -> None:
         self.live.pop((a.node_id, a.attempt), None)

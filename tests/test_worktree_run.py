@@ -283,3 +283,31 @@ def test_a_failed_attempts_change_is_salvaged_before_the_retry(tmp_path):
     patch = r / ".lanes" / "runs" / "sv" / "salvage" / "t.1.patch"
     assert "+try 1" in patch.read_text()                       # the first attempt's work, saved
     assert git(r, "show", "lanes/sv:a/f") == "x\ntry 2\n"       # the retry started afresh
+
+
+def test_the_verdict_of_a_shared_task_looks_for_no_worktree(tmp_path, monkeypatch):
+    import lanes.api as api
+    from lanes.enforce import allowed_by
+    from lanes.runtime.isolation import Isolation
+    r = repo(tmp_path)
+    wf = flow(r, """
+    agents:
+      aa: {domain: {writes: ["a/**"]}}
+      bb: {domain: {writes: ["b/**"]}, workspace: shared}
+    tasks:
+      ta: {agent: aa, run: "true"}
+      tb: {agent: bb, run: "true"}
+    """)
+    comp = api.compile(str(wf))
+    assert comp.plan is not None and not comp.has_errors, comp.diagnostics
+    plan = comp.plan
+    assert plan.node_by_id["tb"].workspace == "shared"
+    iso = Isolation(plan, str(tmp_path / "run"), "v1", allowed_by)
+
+    def attempt_of(node_id, attempt):
+        raise AssertionError(f"looked for the worktree of {node_id}")
+
+    monkeypatch.setattr(iso, "attempt_of", attempt_of)
+    for ok in (True, False):
+        v = iso.verdict(plan.node_by_id["tb"], 1, ok)
+        assert (v.ok, v.error, v.changed, v.before) == (ok, None, None, None)
