@@ -123,7 +123,14 @@ class Writer:
             try:
                 write_dashboard(self.path, text)
             except OSError as exc:
-                self.error = exc
+                with self.cond:
+                    self.error = exc
+
+    def take_error(self) -> OSError | None:
+        """The error of a write since the last call (None: they went well)."""
+        with self.cond:
+            error, self.error = self.error, None
+        return error
 
     def close(self, text: str | None = None) -> None:
         if text is not None:

@@ -411,11 +411,18 @@ class Run:
             self.dirty = False
             if self.writer is not None:
                 self.writer.put(self.board.text())
+                self._writer_error(self.writer)
                 return
             try:
                 write_dashboard(self.dashboard_path, self.board.text())
             except OSError as exc:
                 self.observer.event(f"cannot write {self.dashboard_path}: {exc.strerror or exc}")
+
+    def _writer_error(self, writer: Writer) -> None:
+        """Say so when a write in the background failed (as a failed write at once does)."""
+        exc = writer.take_error()
+        if exc is not None:
+            self.observer.event(f"cannot write {self.dashboard_path}: {exc.strerror or exc}")
 
     def background(self) -> None:
         """Dashboard writes from here on happen in a thread of their own (until `close`)."""
@@ -910,6 +917,7 @@ class Run:
         if self.writer is not None:            # the last state, written before we return
             writer, self.writer = self.writer, None
             writer.close(self.board.text())
+            self._writer_error(writer)
             self.dirty = False
         else:
             self.refresh(force=True)

@@ -35,3 +35,33 @@ def test_live_dashboard_matches_a_full_encoding(turns, final):
         assert list(json.loads(text)["tasks"]) == NODES        # plan order, always
     run_row["status"] = final
     assert json.loads(board.text()) == dashboard(run_row, view)
+
+
+def test_a_failed_background_write_of_the_dashboard_is_reported(tmp_path):
+    import time
+
+    from runtime_helpers import make_plan
+
+    from lanes.runtime.run import Options, Run
+    from lanes.runtime.store import Store
+
+    class Seen:
+        def __init__(self) -> None:
+            self.events: list[str] = []
+
+        def event(self, text: str) -> None:
+            self.events.append(text)
+
+    seen = Seen()
+    plan = make_plan([{"id": "x"}], workdir=str(tmp_path))
+    run = Run.create(Store(str(tmp_path / ".lanes")), plan, "d1", "{}", None, "run", Options(), {}, seen)
+    run.background()
+    assert run.writer is not None
+    run.writer.path = str(tmp_path / "gone" / "dashboard.json")     # its folder is not there
+    run.refresh(force=True)
+    deadline = time.monotonic() + 10
+    while run.writer.error is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    run.refresh(force=True)
+    assert any(e.startswith("cannot write ") for e in seen.events), seen.events
+    run.writer.close()
