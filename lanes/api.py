@@ -5,10 +5,7 @@ plan. Problems come back as diagnostics, never as exceptions.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-import gc
 import hashlib
 import os
 from typing import TYPE_CHECKING
@@ -17,6 +14,7 @@ from lanes.dsl.ast import Workflow
 from lanes.dsl.diagnostics import Diagnostic, sort_diagnostics
 from lanes.dsl.loader import parse_source
 from lanes.dsl.source import Source, read_source
+from lanes.gcpause import paused
 
 if TYPE_CHECKING:                                # the compiler is imported only when it runs
     from lanes.compiler.model import Model
@@ -58,23 +56,8 @@ class Compilation:
         return {s.path: s.text} if s is not None else {}
 
 
-@contextmanager
-def _without_gc_pauses() -> Iterator[None]:
-    """Compiling builds a large acyclic tree of small objects; the cyclic collector
-    would rescan it again and again (half the time of a 100k-task check). Pause it,
-    then freeze what was built so later collections skip it."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
 def load(path: PathArg) -> Loaded:
-    with _without_gc_pauses():
+    with paused():
         return _load(path)
 
 
@@ -99,7 +82,7 @@ def compile(path: PathArg) -> Compilation:  # noqa: A001 - the verb users expect
 
 
 def _compile(loaded: Loaded, *, with_plan: bool) -> Compilation:
-    with _without_gc_pauses():
+    with paused():
         return _analyse(loaded, with_plan)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import sys
 from typing import TYPE_CHECKING
 
+from lanes.gcpause import paused
 from lanes.state import add_state, new_run_id, open_store, pick_run, run_id_problem, state_dir
 
 if TYPE_CHECKING:
@@ -183,11 +184,19 @@ def create_run(args: argparse.Namespace, mode: str, options: "Options") -> "Run 
 
 
 def run(args: argparse.Namespace) -> int:
-    r = create_run(args, "run", _options(args))
+    with paused():                      # what is built before the loop lives as long as the run
+        r = create_run(args, "run", _options(args))
     return r if isinstance(r, int) else execute(r, args)
 
 
 def resume(args: argparse.Namespace) -> int:
+    with paused():
+        r = _take_over(args)
+    return r if isinstance(r, int) else execute(r, args)
+
+
+def _take_over(args: argparse.Namespace) -> Run | int:
+    """`lanes resume`'s run, taken over and ready to drive; or the exit status after saying why not."""
     import os
 
     from lanes.compiler.planfile import PlanError, from_json, to_json
@@ -251,7 +260,7 @@ def resume(args: argparse.Namespace) -> int:
         print(f"lanes: cannot write the run's files in {store.dir}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     store.set_run(run_id, plan_json=to_json(plan))
-    return execute(r, args)
+    return r
 
 
 __all__ = ["execute", "register", "resume", "run", "state_dir"]
