@@ -72,11 +72,14 @@ def _answer(operation: Callable[[], object]) -> int:
 
 
 def open_cmd(args: argparse.Namespace) -> int:
-    from lanes.cmd_run import create_run
+    from lanes.cmd_run import briefs_written, create_run
     from lanes.runtime.run import Options
-    r = create_run(args, "pull", Options(keep_going=args.keep_going))
-    if isinstance(r, int):
-        return r
+    opened = create_run(args, "pull", Options(keep_going=args.keep_going))
+    if isinstance(opened, int):
+        return opened
+    r, briefs = opened
+    if not briefs_written(r, briefs):
+        return 1
     print(f"claim its nodes with: lanes claim {r.run_id}" +
           (f" --state {r.store.dir}" if args.state else ""), file=sys.stderr)
     return 0

@@ -9,7 +9,6 @@ Ctrl-C; 143 SIGTERM, 129 SIGHUP): the run is resumable.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 import sys
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from lanes.gcpause import paused
 from lanes.state import add_state, new_run_id, open_store, pick_run, run_id_problem, state_dir
 
 if TYPE_CHECKING:
+    from lanes.brief_job import BriefJob
     from lanes.compiler.planfile import Plan
     from lanes.runtime.driver import Driver
     from lanes.runtime.executor import Executor
@@ -73,17 +73,24 @@ def _options(args: argparse.Namespace) -> Options:
     return Options(jobs=args.jobs, stages=args.stages, keep_going=args.keep_going, yes=args.yes)
 
 
-def _briefs(plan: Plan, state: str | None = None) -> Mapping[str, str] | None:
-    """Every agent's brief, rendered here from the plan (the runtime writes them; the
-    template's bytecode is kept in the state directory)."""
+def _start_briefs(plan: Plan, store: Store, run_id: str) -> BriefJob:
+    """Every agent's brief, rendered from the plan beside the set-up of the run (see
+    lanes.brief_job); the template's bytecode is kept in the state directory."""
     import os
 
-    from lanes.compiler.brief import BriefError, render_briefs
-    try:
-        return render_briefs(plan, cache_dir=os.path.join(state, "cache") if state else None)
-    except BriefError as exc:
-        print(f"lanes: cannot render the agent briefs: {exc}", file=sys.stderr)
-        return None
+    from lanes.brief_job import BriefJob
+    from lanes.runtime.run import briefs_dir
+    return BriefJob.start(plan, briefs_dir(store.run_dir(run_id)), os.path.join(store.dir, "cache"))
+
+
+def briefs_written(run: Run, briefs: BriefJob) -> bool:
+    """Wait for the briefs (before the first launch); a run without them fails at once."""
+    problem = briefs.wait()
+    if problem is None:
+        return True
+    print(f"lanes: cannot render the agent briefs: {problem}", file=sys.stderr)
+    run.close("failed")
+    return False
 
 
 def _executor(args: argparse.Namespace, driver: Driver) -> Executor:
@@ -101,8 +108,9 @@ def _progress(args: argparse.Namespace, plan: Plan) -> object:
     return PlainProgress()
 
 
-def execute(run: Run, args: argparse.Namespace) -> int:
-    """Drive a run that exists in the store to its end, then print its summary."""
+def execute(run: Run, args: argparse.Namespace, briefs: BriefJob) -> int:
+    """Drive a run that exists in the store to its end, then print its summary (its
+    briefs, being rendered, are waited for before the first task starts)."""
     from lanes.runtime.driver import Driver
     from lanes.runtime.progress import summary
     from lanes.runtime.store import StoreError
@@ -112,10 +120,13 @@ def execute(run: Run, args: argparse.Namespace) -> int:
     try:
         driver.executor = _executor(args, driver)
     except Exception as exc:   # noqa: BLE001 (a cluster that cannot be reached, a missing package)
+        briefs.wait()
         print(f"lanes: cannot start the {args.executor} executor: {exc}", file=sys.stderr)
         run.close("failed")
         return 1
     try:
+        if not briefs_written(run, briefs):
+            return 1
         ok = driver.drive()
     except StoreError as exc:
         print(f"lanes: {exc}", file=sys.stderr)
@@ -136,10 +147,11 @@ def _store(args: argparse.Namespace, create: bool) -> Store | None:
     return open_store(args, create=create)
 
 
-def create_run(args: argparse.Namespace, mode: str, options: "Options") -> "Run | int":
-    """`lanes run` and `lanes open`: read FILE, check that the run can start here, render
-    the briefs and create the run (printing `run RUN_ID` and `state DIR`); or the exit
-    status after saying why not."""
+def create_run(args: argparse.Namespace, mode: str, options: Options) -> tuple[Run, BriefJob] | int:
+    """`lanes run` and `lanes open`: read FILE, check that the run can start here, create
+    the run (printing `run RUN_ID` and `state DIR`) and start rendering its briefs (wait
+    for them before the first launch: `briefs_written`); or the exit status after saying
+    why not."""
     import os
 
     from lanes.compiler.planfile import to_json
@@ -167,35 +179,35 @@ def create_run(args: argparse.Namespace, mode: str, options: "Options") -> "Run 
     if store is None:
         return 2
     run_id = args.run_id or new_run_id()
-    briefs = _briefs(plan, store.dir)
-    if briefs is None:
-        return 1
+    briefs = _start_briefs(plan, store, run_id)
     try:
         r = Run.create(store, plan, run_id, inp.plan_text or to_json(plan), inp.source_path, mode,
-                       options, briefs, allowed=allowed_by)
+                       options, None, allowed=allowed_by)
     except StoreError as exc:
+        briefs.wait()
         print(f"lanes: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
+        briefs.wait()
         print(f"lanes: cannot write the run's files in {store.dir}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(f"run {run_id}\nstate {store.dir}", flush=True)
-    return r
+    return r, briefs
 
 
 def run(args: argparse.Namespace) -> int:
     with paused():                      # what is built before the loop lives as long as the run
         r = create_run(args, "run", _options(args))
-    return r if isinstance(r, int) else execute(r, args)
+    return r if isinstance(r, int) else execute(r[0], args, r[1])
 
 
 def resume(args: argparse.Namespace) -> int:
     with paused():
         r = _take_over(args)
-    return r if isinstance(r, int) else execute(r, args)
+    return r if isinstance(r, int) else execute(r[0], args, r[1])
 
 
-def _take_over(args: argparse.Namespace) -> Run | int:
+def _take_over(args: argparse.Namespace) -> tuple[Run, BriefJob] | int:
     """`lanes resume`'s run, taken over and ready to drive; or the exit status after saying why not."""
     import os
 
@@ -243,24 +255,23 @@ def _take_over(args: argparse.Namespace) -> Run | int:
     if busy is not None:
         print(f"lanes: run {run_id} is in progress (runtime pid {busy['pid']})", file=sys.stderr)
         return 1
-    briefs = _briefs(plan, store.dir)
-    if briefs is None:
-        store.set_run(run_id, status="failed")
-        return 1
+    briefs = _start_briefs(plan, store, run_id)
     print(f"run {run_id}\nstate {store.dir}", flush=True)
     from lanes.enforce import allowed_by
     try:
-        r = Run.resume(store, run_id, plan, _options(args), briefs, end_groups, allowed=allowed_by)
+        r = Run.resume(store, run_id, plan, _options(args), None, end_groups, allowed=allowed_by)
     except StoreError as exc:
+        briefs.wait()
         store.set_run(run_id, status="failed")
         print(f"lanes: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
+        briefs.wait()
         store.set_run(run_id, status="failed")
         print(f"lanes: cannot write the run's files in {store.dir}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     store.set_run(run_id, plan_json=to_json(plan))
-    return r
+    return r, briefs
 
 
-__all__ = ["execute", "register", "resume", "run", "state_dir"]
+__all__ = ["briefs_written", "create_run", "execute", "register", "resume", "run", "state_dir"]

@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 import os
 import random
-import socket
 import time
 from typing import TYPE_CHECKING, Protocol
 
@@ -160,6 +159,11 @@ def rollback_targets(plan: Plan, status: Mapping[str, object], completed: Mappin
     return sorted(done, key=lambda t: completed[t] or 0.0, reverse=True)
 
 
+def briefs_dir(run_dir: str) -> str:
+    """Where a run's agents' briefs are: `AGENT.md` each."""
+    return os.path.join(run_dir, "briefs")
+
+
 class Run:
     """One run of one plan. `Run.create` makes a new one, `Run.resume` takes a stopped one
     over, `Run.attach` (pull mode) reads one that other processes also change."""
@@ -178,7 +182,7 @@ class Run:
         self.mode = str(row["mode"])
         self.run_dir = store.run_dir(run_id)
         self.log_dir = os.path.join(self.run_dir, "logs")
-        self.brief_dir = os.path.join(self.run_dir, "briefs")
+        self.brief_dir = briefs_dir(self.run_dir)
         self.dashboard_path = os.path.join(self.run_dir, "dashboard.json")
         self.run_row: dict[str, object] = {"run_id": run_id, "workflow": row["workflow"],
                                            "started_at": row["started_at"], "status": row["status"]}
@@ -191,6 +195,7 @@ class Run:
         self.board = LiveDashboard(self.run_row, self.view, self.rollback_view)
         self.batch = Batch()
         self.first_uncommitted: float | None = None
+        self.envs: dict[str, tuple[PlanNode, tuple[tuple[str, str], ...]]] = {}  # env() but the attempt
         self.offsets: dict[tuple[str, int], int] = {}   # (node, attempt) -> where its log output begins
         self.uncommitted_ok: set[str] = set()     # successes (and passed gates) not yet on disk
         self.journal: int | None = None           # the `launched` journal, opened at the first launch
@@ -202,7 +207,7 @@ class Run:
         self.last_poll = 0.0
         self.dirty = True
         self.busy_s = 0.0                  # summed attempt time in this session
-        self.host = socket.gethostname()
+        self.host = os.uname().nodename           # gethostname(), without loading socket
         self.spent = sum(_number(r["cost_usd"]) for r in rows.values() if "cost_usd" in r.keys())
         self.isolation: Isolation | None = None
         if worktree_run(plan):
@@ -219,11 +224,12 @@ class Run:
 
     @classmethod
     def create(cls, store: Store, plan: Plan, run_id: str, plan_text: str, source_path: str | None,
-               mode: str, options: Options, briefs: Mapping[str, str],
+               mode: str, options: Options, briefs: Mapping[str, str] | None,
                observer: Observer | None = None, allowed: Allowed | None = None) -> Run:
-        """A new run, with the agents' briefs (rendered by the caller from the plan). A
-        worktree run creates its integration branch at HEAD (`allowed`: the matcher of a
-        task's writes, which worktree mode enforces)."""
+        """A new run, with the agents' briefs (rendered by the caller from the plan; None:
+        the caller writes them into `briefs_dir` before the first launch). A worktree run
+        creates its integration branch at HEAD (`allowed`: the matcher of a task's writes,
+        which worktree mode enforces)."""
         store.create_run(run_id, new_run_key(), plan, plan_text, source_path, mode,
                          {"jobs": options.jobs, "stages": options.stages, "keep_going": options.keep_going})
         run = cls(store, run_id, plan, options, observer, allowed=allowed)
@@ -238,7 +244,7 @@ class Run:
         return run
 
     @classmethod
-    def resume(cls, store: Store, run_id: str, plan: Plan, options: Options, briefs: Mapping[str, str],
+    def resume(cls, store: Store, run_id: str, plan: Plan, options: Options, briefs: Mapping[str, str] | None,
                end_groups: Callable[[str, Iterable[int]], list[int]],
                observer: Observer | None = None, allowed: Allowed | None = None) -> Run:
         """Take over a stopped run (the caller has made this process its runtime with
@@ -316,8 +322,10 @@ class Run:
         run.refresh(force=True)
         return run
 
-    def write_briefs(self, briefs: Mapping[str, str]) -> None:
-        """`briefs/AGENT.md` for every agent, what LANES_BRIEF points at."""
+    def write_briefs(self, briefs: Mapping[str, str] | None) -> None:
+        """`briefs/AGENT.md` for every agent, what LANES_BRIEF points at (None: the caller's)."""
+        if briefs is None:
+            return
         os.makedirs(self.brief_dir, exist_ok=True)
         for agent_id, text in briefs.items():
             with open(os.path.join(self.brief_dir, f"{agent_id}.md"), "w", encoding="utf-8") as f:
@@ -445,15 +453,19 @@ class Run:
     def env(self, node: PlanNode, attempt: int) -> tuple[tuple[str, str], ...]:
         """What lanes adds to a command's environment: the agent's env, the node's env, and
         the LANES_* variables of SPEC section 7 (LANES_RUN_KEY finds its processes)."""
-        agent = self.plan.agent_by_id.get(node.agent or "")
-        env = dict(agent.env) if agent else {}
-        env.update(node.env)
-        env.update(LANES_RUN_ID=self.run_id, LANES_RUN_KEY=self.run_key, LANES_TASK=node.id,
-                   LANES_AGENT=node.agent or "", LANES_ATTEMPT=str(attempt),
-                   LANES_WRITES="\n".join(node.writes), LANES_READS="\n".join(node.reads))
-        if node.agent:
-            env["LANES_BRIEF"] = os.path.join(self.brief_dir, f"{node.agent}.md")
-        return tuple(env.items())
+        made = self.envs.get(node.id)
+        if made is None or made[0] is not node:
+            agent = self.plan.agent_by_id.get(node.agent or "")
+            env = dict(agent.env) if agent else {}
+            env.update(node.env)
+            env.update(LANES_RUN_ID=self.run_id, LANES_RUN_KEY=self.run_key, LANES_TASK=node.id,
+                       LANES_AGENT=node.agent or "", LANES_WRITES="\n".join(node.writes),
+                       LANES_READS="\n".join(node.reads))
+            env.pop("LANES_ATTEMPT", None)
+            if node.agent:
+                env["LANES_BRIEF"] = os.path.join(self.brief_dir, f"{node.agent}.md")
+            made = self.envs[node.id] = (node, tuple(env.items()))
+        return (*made[1], ("LANES_ATTEMPT", str(attempt)))
 
     def launches(self, now: float | None = None) -> list[Launch]:
         """What to start now (tasks and run gates; approval gates start waiting instead, and
@@ -517,10 +529,12 @@ class Run:
                 self._not_launched(node_id, attempt, now, f"cannot write its prompt file: {exc}")
                 return None
         log = self.log_path(node_id)
-        try:
-            offset = os.stat(log).st_size
-        except OSError:
-            offset = 0
+        offset = 0                             # a first attempt has no log yet (the journal
+        if attempt > 1:                        # keeps attempt numbers unique across crashes)
+            try:
+                offset = os.stat(log).st_size
+            except OSError:
+                pass
         self.offsets[(node_id, attempt)] = offset
         self.note(node_id, "started", {"attempt": attempt},
                   {"attempt": attempt, "started_at": now, "worker": self.host, "log_offset": offset},
@@ -588,7 +602,8 @@ class Run:
         """An executor started a command (pgid for crash recovery), committed with the next batch."""
         if pgid is not None and self.sched.status.get(node_id) == State.RUNNING and \
                 self.sched.attempts[node_id] == attempt:
-            self.note(node_id, None, pgid=pgid)
+            self.batch.changes.append(change(node_id, None, pgid=pgid))   # no view shows it
+            self._dirtied()
 
     # -- outcomes ---------------------------------------------------------------------------------
 
