@@ -42,9 +42,9 @@ def _read_plan_file(path: str, allow_errors: bool) -> Input:
     that are not ids."""
     from lanes.compiler.plan_read import read_plan_bytes
     from lanes.dsl.source import read_regular
-    from lanes.render import safe
     data, problem = read_regular(path, MAX_PLAN_BYTES)
     if data is None or len(data) > MAX_PLAN_BYTES:
+        from lanes.render import safe
         why = problem or f"{path}: larger than {MAX_PLAN_BYTES >> 20} MB; refused"
         print(f"lanes: {safe(why)}", file=sys.stderr)
         return Input(None, None, 2)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+import contextlib
 from functools import lru_cache
 import json
 import os
-import tempfile
 import threading
 from typing import Any
 
@@ -141,10 +141,28 @@ class Writer:
         self.thread.join()
 
 
+def _beside(path: str) -> tuple[int, str]:
+    """A new file of our own (mode 0600, as mkstemp makes) in the target's directory;
+    its descriptor and name (tempfile is not loaded for this)."""
+    directory, name = os.path.split(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}-{os.getpid()}-{os.urandom(4).hex()}")
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no unused temporary name beside {path}")
+
+
 def write_dashboard(path: str, data: Mapping[str, object] | str) -> None:
     """Write beside the target and rename over it: a reader sees the old or the new file."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".dashboard-", dir=directory)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(data if isinstance(data, str) else _compact(data))  # the C encoder
-    os.replace(tmp, path)
+    fd, tmp = _beside(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(data if isinstance(data, str) else _compact(data))  # the C encoder
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):       # a full disk leaves no half-written file behind
+            os.unlink(tmp)
+        raise

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-import difflib
 import fcntl
 import json
 import os
@@ -101,6 +100,7 @@ class StoreError(Exception):
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
+    import difflib
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
