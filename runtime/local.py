@@ -120,6 +120,7 @@ class LocalExecutor:
         self.poller = select.poll()
         self.finished: list[Outcome] = []        # ended before `wait` was asked
         self.base_env = dict(os.environ)
+        self.envs: dict[str, dict[str, str]] = {}   # base_env with PWD, per directory
         self.leftovers: list[Leftovers] = []     # of ended tasks, still being ended
         self.ended: list[_Running] = []          # ended tasks whose leftovers are still to look for
         self.forks = forks()
@@ -128,8 +129,8 @@ class LocalExecutor:
         hold_subreaper(True)
 
     def start(self, launch: Launch) -> None:
-        # PWD as a shell would set it after `cd`: posix_spawn does not change it
-        env = {**self.base_env, "PWD": launch.cwd, **dict(launch.env)}
+        env = self._env_in(launch.cwd).copy()
+        env.update(launch.env)
         log = LogFile(launch.log_path)
         started = time.time()
         out = into = None
@@ -163,6 +164,14 @@ class LocalExecutor:
                 self.poller.register(fd, select.POLLIN)
         if self.on_started:
             self.on_started(launch.node_id, launch.attempt, pid)
+
+    def _env_in(self, cwd: str) -> dict[str, str]:
+        """Our environment with PWD as a shell would set it after `cd` (posix_spawn does not
+        change it), made once per directory."""
+        env = self.envs.get(cwd)
+        if env is None:
+            env = self.envs[cwd] = {**self.base_env, "PWD": cwd}
+        return env
 
     def wait(self, timeout: float | None) -> list[Outcome]:
         """Outcomes of the commands that ended; [] when none did within `timeout`."""
