@@ -58,18 +58,24 @@ RUNNER_FIELDS = declared.RUNNER.names
 TASK_FIELDS = declared.TASK.names
 GATE_FIELDS = declared.GATE.names
 BACKOFF_FIELDS = declared.BACKOFF.names
+_MORE_TASK_FIELDS = frozenset(TASK_FIELDS) - {"for_each", "agent", "requires", "needs", "run", "prompt"}
 
 _Node = TypeVar("_Node")
 
 
 class _Fields(dict[str, tuple[Scalar, Raw]]):
-    """The fields of a mapping by name: (key, value)."""
+    """The fields of a mapping by name: (key, value). `value` gives a field's value, None
+    when the field is not written (set by `_fields`: no __init__ of our own, as one is
+    made for every mapping)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.by_name: dict[str, Raw] = {}
-        # the value of a field, None when the field is not written
-        self.value: Callable[[str], Raw | None] = self.by_name.get
+    __slots__ = ("value",)
+    value: Callable[[str], Raw | None]
+
+
+def _fields(by_name: dict[str, Raw]) -> _Fields:
+    out = _Fields()
+    out.value = by_name.get
+    return out
 
 
 class _Builder:
@@ -85,13 +91,14 @@ class _Builder:
 
     def fields(self, node: Raw, allowed: tuple[str, ...], what: str) -> _Fields:
         """The entries of a mapping by field name; unknown and repeated fields reported."""
-        out = _Fields()
-        if isinstance(node, Scalar) and node.value is None:
-            return out
+        by_name: dict[str, Raw] = {}
+        out = _fields(by_name)
         if not isinstance(node, Map):
-            self.error("E102", f"{what} must be a mapping of fields", node.span)
+            if not (isinstance(node, Scalar) and node.value is None):
+                self.error("E102", f"{what} must be a mapping of fields", node.span)
             return out
-        for key, value in node.entries:
+        for entry in node.entries:
+            key = entry[0]
             name = key.value or ""
             if name not in allowed:
                 self.error("E101", f"unknown field '{name}' in {what}{did_you_mean(name, allowed)}",
@@ -99,8 +106,8 @@ class _Builder:
             elif name in out:
                 self.error("E102", f"field '{name}' is given twice in {what}", key.span)
             else:
-                out[name] = (key, value)
-                out.by_name[name] = value
+                out[name] = entry
+                by_name[name] = entry[1]
         return out
 
     def entries(self, node: Raw | None, what: str) -> tuple[tuple[Scalar, Raw], ...]:
@@ -139,7 +146,9 @@ class _Builder:
 
     def ident(self, value: str | None, span: Span, what: str) -> Name | None:
         # most ids come again (needs, agents): each text is matched once
-        if value is None or (value not in self.ids and not ID.match(value)):
+        if value in self.ids:
+            return Name(value, span)
+        if value is None or not ID.match(value):
             self.error("E102", f"{what} '{value}' is not a valid id "
                        "(letters, digits, '_' and '-', not starting with a digit or '-')", span)
             return None
@@ -149,13 +158,24 @@ class _Builder:
     def id_of(self, node: Raw | None, what: str) -> Name | None:
         if node is None:
             return None
-        value = self.scalar(node, what)
-        return None if value is None else self.ident(value, node.span, what)
+        if isinstance(node, Scalar) and node.value is not None:      # as scalar() says, sooner
+            return self.ident(node.value, node.span, what)
+        self.scalar(node, what)
+        return None
 
     def names(self, node: Raw | None, what: str, keys: tuple[str, ...] = ()) -> tuple[Name, ...]:
         """Ids; with `keys` (a template's for_each), ids that hold `{KEY}` placeholders too."""
         if node is None:
             return ()
+        if isinstance(node, Seq) and not keys:
+            # the usual list: ids already seen (needs of earlier tasks), nothing to report
+            ids, known = self.ids, []
+            for item in node.items:
+                if not (isinstance(item, Scalar) and item.value in ids):
+                    break
+                known.append(Name(item.value, item.span))
+            else:
+                return tuple(known)
         if keys:
             return tuple(n for n in (self.template_ident(value, span, what, keys)
                                      for value, span in self.items(node, what)) if n is not None)
@@ -213,8 +233,10 @@ class _Builder:
     def text(self, node: Raw | None, what: str) -> Text | None:
         if node is None:
             return None
-        value = self.scalar(node, what)
-        return None if value is None else Text(value, node.span)
+        if isinstance(node, Scalar) and node.value is not None:      # as scalar() says, sooner
+            return Text(node.value, node.span)
+        self.scalar(node, what)
+        return None
 
     def texts(self, node: Raw | None, what: str) -> tuple[Text, ...]:
         return () if node is None else tuple(Text(value, span) for value, span in self.items(node, what))
@@ -415,16 +437,21 @@ class _Builder:
                        "(instructions for a coding agent)" + (", not both" if "run" in f else ""),
                        f["prompt"][0].span if "run" in f else ident.span)
         requires = self.names(get("requires"), "skill") if "requires" in f else None
-        for_each = self.for_each(get("for_each"), what)
+        for_each = self.for_each(get("for_each"), what) if "for_each" in f else None
         keys = () if for_each is None else tuple(a.key.value for a in for_each.axes)
+        # most tasks write only agent, run and needs: the other fields are not looked up one by one
+        more = not f.keys().isdisjoint(_MORE_TASK_FIELDS)
         return Task(ident, self.id_of(get("agent"), "agent"), requires, self.names(get("needs"), "need", keys),
-                    self.text(get("run"), "run"), self.task_domain(f, what),
-                    self.duration(get("estimate"), "estimate"), self.duration(get("timeout"), "timeout"),
-                    self.integer(get("retries"), "retries", 0), self.backoff(get("backoff"), what),
-                    self.text(get("rollback"), "rollback"), self.env(get("env"), what),
-                    self.text(get("description"), "description"), node.span,
-                    expect_changes=self.flag(get("expect_changes"), "expect_changes"),
-                    prompt=self.text(get("prompt"), "prompt"), for_each=for_each)
+                    self.text(get("run"), "run"), self.task_domain(f, what) if more else None,
+                    self.duration(get("estimate"), "estimate") if more else None,
+                    self.duration(get("timeout"), "timeout") if more else None,
+                    self.integer(get("retries"), "retries", 0) if more else None,
+                    self.backoff(get("backoff"), what) if more else None,
+                    self.text(get("rollback"), "rollback") if more else None,
+                    self.env(get("env"), what) if more else (),
+                    self.text(get("description"), "description") if more else None, node.span,
+                    expect_changes=self.flag(get("expect_changes"), "expect_changes") if more else None,
+                    prompt=self.text(get("prompt"), "prompt") if "prompt" in f else None, for_each=for_each)
 
     def gate(self, ident: Name, node: Raw) -> Gate:
         what = f"gate '{ident.value}'"

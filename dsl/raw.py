@@ -7,13 +7,18 @@ the same fields, the same checks and the same diagnostics.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .span import Span
 
 
-@dataclass(frozen=True, slots=True)
-class Scalar:
-    """A leaf. `value` is the text (unescaped), None for a YAML null."""
+class Scalar(NamedTuple):
+    """A leaf. `value` is the text (unescaped), None for a YAML null.
+
+    A named tuple, not a frozen dataclass like the others: a workflow holds hundreds of
+    thousands of leaves, and a tuple is made without a call (yaml_front.py) and read as
+    quickly as slots. So a Scalar equals the plain tuple (value, span); compare leaves
+    with `isinstance` and their fields, never with `==` against another kind of node."""
 
     value: str | None
     span: Span

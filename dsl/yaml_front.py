@@ -61,6 +61,8 @@ _NOT_A_MAPPING = ("a workflow file is a mapping of fields ('workflow:', 'tasks:'
                   "not a single value or a list")
 _KEY_NOT_NAME = "a mapping key must be a single name, not "
 _TOO_MANY = f"the document holds more than {MAX_NODES:,} values; refused"
+# A Scalar made as the tuple it is, without a call of its __new__: a third of a scalar's cost
+_new_scalar = tuple.__new__
 
 
 class _Mark(Protocol):
@@ -101,11 +103,6 @@ class _Open:
         # any other item starts and ends)
         self.aliased: dict[int, tuple[_Mark | None, _Mark | None]] = {}
         self.merge_keys: list[tuple[int, _Mark | None]] = []   # (item index, mark) of plain `<<` keys
-
-    @property
-    def size(self) -> int:
-        """Values in the expanded subtree, itself included."""
-        return 1 + len(self.items) + self.extra
 
 
 def _tag_name(tag: str) -> str:
@@ -214,7 +211,8 @@ def _build(events: Iterable[Event], file: str) -> Map | None:
                 value = _special_value(ev, top)
             start, end = ev.start_mark, ev.end_mark
             assert start is not None and end is not None      # both parsers mark every event
-            node: Raw = Scalar(value, Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1))
+            span = Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+            node: Raw = _new_scalar(Scalar, (value, span))
             if ev.anchor:
                 anchors[ev.anchor] = (node, 1, 0)
             nodes += 1
@@ -244,7 +242,7 @@ def _build(events: Iterable[Event], file: str) -> Map | None:
         if isinstance(ev, CollectionEndEvent):
             done = stack.pop()
             node = _close(done, ev, file)
-            size, height = done.size, done.height
+            size, height = 1 + len(done.items) + done.extra, done.height   # values in its expanded subtree
             if done.anchor:
                 anchors[done.anchor] = (node, size, height)
             if not stack:       # the root: a mapping (a list was refused at its start)
