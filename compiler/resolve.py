@@ -7,6 +7,7 @@ is dropped and a cycle is cut, so later stages and the diagrams keep working.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 import os
 from typing import Protocol, TypedDict, TypeVar
 
@@ -33,19 +34,6 @@ V = TypeVar("V")
 ASTNode = ast.Task | ast.Gate
 
 
-class _Common(TypedDict):
-    """The fields that tasks and gates resolve alike."""
-
-    id: str
-    needs: tuple[str, ...]
-    estimate_s: float
-    timeout_s: float | None
-    retries: int
-    description: str | None
-    span: Span | None
-    order: int
-
-
 class _Prompt(TypedDict):
     """A task's fields of SPEC section 9."""
 
@@ -54,8 +42,6 @@ class _Prompt(TypedDict):
     runner: str | None
     command: str | None
 
-
-_NO_PROMPT = _Prompt(prompt=None, prompt_span=None, runner=None, command=None)
 
 
 class _CodingAgent(TypedDict):
@@ -175,7 +161,10 @@ class _Resolver:
         envs: dict[str | None, tuple[tuple[str, str], ...]] = {}      # agent -> env of its tasks without one
         found_needs: dict[str, tuple[str, ...]] = {}
         for ident, n in nodes_ast.items():
-            found_needs[ident] = tuple(x.value for x in n.needs if self.lookup(x, nodes_ast, "task or gate"))
+            found = [x.value for x in n.needs if x.value in nodes_ast]
+            if len(found) < len(n.needs):           # an undefined one: each reported, in order
+                found = [x.value for x in n.needs if self.lookup(x, nodes_ast, "task or gate")]
+            found_needs[ident] = tuple(found)
         needs = self.cut_cycles(found_needs, nodes_ast)
 
         work = {a: 0.0 for a in agents}
@@ -194,19 +183,19 @@ class _Resolver:
                     work[routed] += estimates[ident]
 
         nodes = []
+        # RNode's first fields given by position: keywords, matched by name among its 28
+        # parameters, cost twice the call (10k nodes)
         for order, (ident, n) in enumerate(nodes_ast.items()):
-            common = _Common(
-                id=ident, needs=needs[ident], estimate_s=estimates[ident],
-                timeout_s=n.timeout.seconds if n.timeout else base_timeout,
-                retries=int(n.retries.value) if n.retries else base_retries,
-                description=n.description.value if n.description else None,
-                span=n.id.span, order=order)
+            timeout_s = n.timeout.seconds if n.timeout else base_timeout
+            retries = int(n.retries.value) if n.retries else base_retries
+            description = n.description.value if n.description else None
             if isinstance(n, ast.Gate):
-                nodes.append(RNode(kind="gate", backoff=base_backoff, env=gate_env,
+                nodes.append(RNode(ident, "gate", needs[ident], estimates[ident], timeout_s, retries,
+                                   base_backoff, gate_env, description, n.id.span, order,
                                    run=n.run.value if n.run else None,
                                    approve=n.approve.value if n.approve else None,
                                    on_fail=n.on_fail.value if n.on_fail else "stop",
-                                   on_fail_span=n.on_fail.span if n.on_fail else None, **common))
+                                   on_fail_span=n.on_fail.span if n.on_fail else None))
                 continue
             agent = agents.get(chosen.get(ident) or "")
             own = isinstance(n.domain, (ast.Domain, ast.Name))
@@ -223,15 +212,16 @@ class _Resolver:
                 if key not in envs:
                     envs[key] = _env(base_env, agent.env) if agent else gate_env
                 env = envs[key]
-            nodes.append(RNode(
-                kind="task", backoff=self.backoff(n.backoff, base_backoff), env=env,
+            node = RNode(
+                ident, "task", needs[ident], estimates[ident], timeout_s, retries,
+                self.backoff(n.backoff, base_backoff), env, description, n.id.span, order,
                 agent=agent.id if agent else None,
-                requires=tuple(s.value for s in n.requires or ()),
+                requires=tuple([s.value for s in n.requires]) if n.requires else (),
                 run=n.run.value if n.run else None, domain=dom, own_domain=own,
                 rollback=n.rollback.value if n.rollback else None,
                 workspace=(agent.workspace if agent else None) or workspace,
-                expect_changes=bool(n.expect_changes and n.expect_changes.value),
-                **self.prompt(ident, n, agent, dom), **common))
+                expect_changes=bool(n.expect_changes and n.expect_changes.value))
+            nodes.append(node if n.prompt is None else replace(node, **self.prompt(ident, n, agent, dom)))
 
         directory = self.source.directory if self.source else os.getcwd()
         workdir = os.path.normpath(os.path.join(directory, wf.workdir.value if wf.workdir else "."))
@@ -244,8 +234,7 @@ class _Resolver:
             max_budget_usd=float(wf.max_budget_usd.value) if wf.max_budget_usd else None)
 
     def prompt(self, ident: str, n: ast.Task, agent: RAgent | None, dom: RDomain) -> _Prompt:
-        if n.prompt is None:
-            return _NO_PROMPT
+        assert n.prompt is not None
         runner = command = None
         if agent is not None:
             from lanes.compiler.agent_commands import task_command
