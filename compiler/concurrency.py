@@ -18,6 +18,8 @@ one operation per (family, task of the non-source side), plus the pairs found.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import and_
 
 from lanes.compiler.graph import kahn
 from lanes.compiler.model import Model
@@ -80,9 +82,11 @@ def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
     topo, pos, ups, downs = _graph(model)
     agents = model.agent_by_id
     lane: dict[str, str] = {}                 # task -> its agent, when that agent is one lane
+    lane_positions: dict[str, list[int]] = {}    # such an agent -> the positions of its tasks
     for n in model.nodes:
         if n.is_task and n.agent and n.agent in agents and agents[n.agent].instances == 1:
             lane[n.id] = n.agent
+            lane_positions.setdefault(n.agent, []).append(pos[n.id])
     sides = _choose_sources(fams)
     sources: dict[str, None] = {}
     for src in {id(src): src for src, _ in sides}.values():      # sides are shared tuples
@@ -114,6 +118,11 @@ def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
             for d in downs[i]:
                 v |= desc[d] | own[d]
             desc[i] = v
+        # the sources that may not run with the node: ordered with it, itself, or in its lane
+        blocked = [a | d | s for a, d, s in zip(anc, desc, own)]
+        for agent, bits in lanes.items():
+            for i in lane_positions[agent]:
+                blocked[i] |= bits
         masks: dict[int, int] = {}
         for k, (src, others) in enumerate(sides):
             fam = fams[k]
@@ -130,10 +139,13 @@ def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
                 masks[id(src)] = mask
             if not mask:
                 continue
+            # the usual family: every source blocked for every task of the other side, found
+            # with one AND over the side (no Python loop per task)
+            if not mask & ~reduce(and_, map(blocked.__getitem__, map(pos.__getitem__, others)), -1):
+                continue
             src_is_left = src is fam.left
             for o in others:
-                i = pos[o]
-                free = mask & ~(anc[i] | desc[i] | own[i] | lanes.get(lane.get(o, ""), 0))
+                free = mask & ~blocked[pos[o]]
                 while free:
                     low = free & -free
                     free ^= low
