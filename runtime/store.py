@@ -266,7 +266,8 @@ class Store:
                    mode: str, options: Mapping[str, object] | None = None) -> None:
         now = time.time()
         run_dir = self.run_dir(run_id)
-        with self.transaction() as db:
+        os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)    # (a directory without run.json
+        with self.transaction() as db:                                 # claims no run id)
             if db.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() or \
                     os.path.exists(os.path.join(run_dir, "run.json")):
                 raise StoreError(f"run '{run_id}' already exists in {self.dir} (use `lanes resume {run_id}`)")
@@ -279,10 +280,21 @@ class Store:
                            "VALUES (?,?,?,?,?,?)",
                            [(run_id, n.id, "pending", 0, n.agent, n.digest) for n in plan.nodes])
             self._event(db, run_id, None, "run-created", {"mode": mode, "source": source_path})
-            os.makedirs(os.path.join(run_dir, "logs"), exist_ok=True)
-            marker = {"run_id": run_id, "run_key": run_key, "workflow": plan.workflow, "started_at": iso(now)}
-            with open(os.path.join(run_dir, "run.json"), "w", encoding="utf-8") as f:
+        # run.json says "the database knew this run": written once the row is committed, never
+        # before (a process killed in between would leave a directory that `status` takes for
+        # a damaged database, and a run id no command could use again)
+        marker = {"run_id": run_id, "run_key": run_key, "workflow": plan.workflow, "started_at": iso(now)}
+        tmp = os.path.join(run_dir, ".run.json.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(marker, f)
+            os.replace(tmp, os.path.join(run_dir, "run.json"))
+        except OSError:
+            with self.transaction() as db:                     # all or nothing, as before
+                db.execute("DELETE FROM nodes WHERE run_id=?", (run_id,))
+                db.execute("DELETE FROM events WHERE run_id=?", (run_id,))
+                db.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
+            raise
 
     def run(self, run_id: str) -> sqlite3.Row:
         rows = self._read("SELECT * FROM runs WHERE run_id=?", (run_id,))

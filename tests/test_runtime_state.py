@@ -199,3 +199,31 @@ def test_a_failed_attempts_last_lines_are_shown_where_it_is_reported(tmp_path):
     assert r.returncode == 1
     shown = [line for line in r.stdout.splitlines() if line.startswith("    | ")]
     assert shown == ["    | line 4", "    | line 5", "    | line 6", "    | line 7", "    | the real error"]
+
+
+def test_a_run_id_is_taken_only_once_the_database_has_the_run(tmp_path, monkeypatch):
+    """run.json (which makes `status` report a run the database lost) is written after the
+    run's row is committed; when it cannot be, the row goes too and the id stays free."""
+    from runtime_helpers import make_plan
+
+    from lanes.runtime import store as store_module
+    from lanes.runtime.store import Store, StoreError
+    plan = make_plan([{"id": "t"}], workdir=str(tmp_path))
+    store = Store(str(tmp_path / "state"))
+    seen = []
+    real_replace = os.replace
+
+    def replace(src, dst):
+        seen.append(store.has_run("r1"))           # committed before the marker appears
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "replace", replace)
+    with pytest.raises(OSError):
+        store.create_run("r1", "key", plan, "{}", None, "run")
+    assert seen == [True]
+    assert not store.has_run("r1") and not (tmp_path / "state" / "runs" / "r1" / "run.json").exists()
+    monkeypatch.setattr(store_module.os, "replace", real_replace)
+    store.create_run("r1", "key", plan, "{}", None, "run")         # the id is free
+    assert store.has_run("r1")
+    with pytest.raises(StoreError, match="already exists"):
+        store.create_run("r1", "key", plan, "{}", None, "run")
