@@ -173,7 +173,11 @@ class _Resolver:
         chosen: dict[str, str | None] = {}
         for ident, n in nodes_ast.items():
             if isinstance(n, ast.Task) and n.agent is not None:
-                given = chosen[ident] = n.agent.value if self.lookup(n.agent, agents, "agent") else None
+                given: str | None = n.agent.value
+                if given not in agents:
+                    self.lookup(n.agent, agents, "agent")       # E201
+                    given = None
+                chosen[ident] = given
                 if given:
                     work[given] += estimates[ident]
         for ident, n in nodes_ast.items():          # routing: least work so far, then declaration
@@ -198,13 +202,13 @@ class _Resolver:
                                    on_fail_span=n.on_fail.span if n.on_fail else None))
                 continue
             agent = agents.get(chosen.get(ident) or "")
-            own = isinstance(n.domain, (ast.Domain, ast.Name))
-            if isinstance(n.domain, ast.Name):
-                dom = self.lookup(n.domain, named, "domain") or EMPTY_DOMAIN
-            elif isinstance(n.domain, ast.Domain):
-                dom = _domain(n.domain, f"task {ident}")
-            else:
+            own = n.domain is not None
+            if n.domain is None:
                 dom = agent.domain if agent else EMPTY_DOMAIN
+            elif isinstance(n.domain, ast.Name):
+                dom = self.lookup(n.domain, named, "domain") or EMPTY_DOMAIN
+            else:
+                dom = _domain(n.domain, f"task {ident}")
             if n.env:
                 env = _env(base_env, agent.env, n.env) if agent else _env(base_env, n.env)
             else:
@@ -214,7 +218,8 @@ class _Resolver:
                 env = envs[key]
             node = RNode(
                 ident, "task", needs[ident], estimates[ident], timeout_s, retries,
-                self.backoff(n.backoff, base_backoff), env, description, n.id.span, order,
+                base_backoff if n.backoff is None else self.backoff(n.backoff, base_backoff), env, description,
+                n.id.span, order,
                 agent=agent.id if agent else None,
                 requires=tuple([s.value for s in n.requires]) if n.requires else (),
                 run=n.run.value if n.run else None, domain=dom, own_domain=own,
