@@ -83,8 +83,8 @@ def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
     agents = model.agent_by_id
     lane: dict[str, str] = {}                 # task -> its agent, when that agent is one lane
     lane_positions: dict[str, list[int]] = {}    # such an agent -> the positions of its tasks
-    for n in model.nodes:
-        if n.is_task and n.agent and n.agent in agents and agents[n.agent].instances == 1:
+    for n in model.tasks:
+        if n.agent and n.agent in agents and agents[n.agent].instances == 1:
             lane[n.id] = n.agent
             lane_positions.setdefault(n.agent, []).append(pos[n.id])
     sides = _choose_sources(fams)

@@ -56,7 +56,7 @@ def check_escapes(model: Model) -> tuple[list[Diagnostic], set[str]]:
     seen: set[tuple[str, Span | None]] = set()
     declared = [d for d in model.domains]
     declared += [a.domain for a in model.agents if a.domain.name is None]
-    declared += [n.domain for n in model.nodes if n.is_task and n.own_domain and n.domain.name is None]
+    declared += [n.domain for n in model.tasks if n.own_domain and n.domain.name is None]
     for dom in declared:
         for p in (*dom.writes, *dom.reads):
             if (p.text, p.span) in seen:
@@ -72,7 +72,7 @@ def check_escapes(model: Model) -> tuple[list[Diagnostic], set[str]]:
 
 def check_unused(model: Model) -> list[Diagnostic]:
     diags = []
-    busy = {n.agent for n in model.nodes if n.is_task}
+    busy = {n.agent for n in model.tasks}
     for a in model.agents:
         if a.id not in busy:
             diags.append(diag("W400", f"agent '{a.id}' has no tasks", a.span))
@@ -92,8 +92,8 @@ def check_containment(model: Model, bad: set[str]) -> list[Diagnostic]:
     diags = []
     indexes: dict[tuple[str, str], tuple[_OverlapIndex, set[str]]] = {}
     answers: dict[tuple[str, str, str], str | None] = {}
-    for n in model.nodes:
-        if not (n.is_task and n.own_domain and n.agent):
+    for n in model.tasks:
+        if not (n.own_domain and n.agent):
             continue
         agent = model.agent_by_id[n.agent]
         for verb, mine in (("writes", n.domain.writes), ("reads", n.domain.reads)):
@@ -155,9 +155,7 @@ def _groups(model: Model, bad: set[str]) -> list[_Group]:
     agents = model.agent_by_id
     keyed: dict[tuple[str | None, tuple[str, ...], tuple[str, ...]], list[str]] = {}
     by_domain: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-    for n in model.nodes:
-        if not n.is_task:
-            continue
+    for n in model.tasks:
         texts = by_domain.get(id(n.domain))
         if texts is None:
             texts = by_domain[id(n.domain)] = (
@@ -273,8 +271,8 @@ def _agent_probes(model: Model, bad: set[str]) -> list[Family]:
     """W401 probes: agents with tasks whose write domains meet; a probe with no concurrent
     pair at all becomes the warning."""
     tasks_of: dict[str, list[str]] = {}
-    for n in model.nodes:
-        if n.is_task and n.agent:
+    for n in model.tasks:
+        if n.agent:
             tasks_of.setdefault(n.agent, []).append(n.id)
     agents = [a for a in model.agents if tasks_of.get(a.id)]
     owners: dict[str, list[int]] = {}

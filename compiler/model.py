@@ -122,6 +122,12 @@ class Model:
     pools: tuple[tuple[str, tuple[str, ...]], ...] = ()   # for_each template -> the ids of its tasks
 
     @cached_property
+    def tasks(self) -> tuple[RNode, ...]:
+        """The nodes that are tasks, in declaration order (the domain proof looks at them
+        again and again)."""
+        return tuple(n for n in self.nodes if n.is_task)
+
+    @cached_property
     def node_by_id(self) -> dict[str, RNode]:
         return {n.id: n for n in self.nodes}
 

@@ -58,7 +58,13 @@ DEEP = 8             # a bucket of at least this many patterns is worth a deeper
 
 def _all_settled(left: Sequence[int] | frozenset[int], right: Sequence[int] | frozenset[int],
                  settled: Settled, deep: bool) -> bool:
-    return len(left) * len(right) <= CHEAP and all(settled(a, b, deep) for a in left for b in right)
+    if len(left) * len(right) > CHEAP:
+        return False
+    for a in left:                      # loops, not all() over a generator: a call per bucket
+        for b in right:
+            if not settled(a, b, deep):
+                return False
+    return True
 
 
 def meetings(left: Mapping[str, Sequence[int]], right: Mapping[str, Sequence[int]],
