@@ -30,6 +30,10 @@ _MODULE_OF = {
 # Commands that only compile and write: they start no thread, process or pool that
 # needs atexit, so a process that ran one may end without freeing its objects.
 _COMPILE_ONLY = frozenset({"brief", "check", "fmt", "graph", "plan", "report", "schema"})
+# So may a run with the local executor once it returns: its commands are reaped, its
+# threads joined, every transition committed (an exit without closing the state
+# database is what SQLite's WAL is made to survive). A Dask run leaves that to atexit.
+_RUNS = frozenset({"run", "resume"})
 
 
 def _parser(modules: list[str]) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
@@ -61,8 +65,9 @@ def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    command, status = _main(argv)
-    if argv is None and command in _COMPILE_ONLY:
+    args, status = _main(argv)
+    if argv is None and (args.command in _COMPILE_ONLY or
+                         (args.command in _RUNS and getattr(args, "executor", None) == "local")):
         _end_now(status)
     return status
 
@@ -82,10 +87,10 @@ def _end_now(status: int) -> None:
     os._exit(status)
 
 
-def _main(argv: list[str] | None) -> tuple[str, int]:
-    """The subcommand the arguments name, and its exit status."""
+def _main(argv: list[str] | None) -> tuple[argparse.Namespace, int]:
+    """The parsed arguments, and the exit status of the subcommand they name."""
     args = _parser_for(sys.argv[1:] if argv is None else argv).parse_args(argv)
-    return args.command, _status(args)
+    return args, _status(args)
 
 
 def _status(args: argparse.Namespace) -> int:
