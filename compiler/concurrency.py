@@ -65,7 +65,8 @@ def _graph(model: Model) -> tuple[list[str], dict[str, int], list[list[int]], li
     dependents, each once. One pass over the edges, on indices."""
     nodes = model.nodes
     index = {n.id: i for i, n in enumerate(nodes)}
-    up = [list(dict.fromkeys([index[u] for u in n.needs])) for n in nodes]
+    up = [list(dict.fromkeys([index[u] for u in n.needs])) if len(n.needs) > 1 else [index[u] for u in n.needs]
+          for n in nodes]
     order, down = kahn(up)
     at = [0] * len(nodes)
     for p, i in enumerate(order):
