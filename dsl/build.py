@@ -459,7 +459,7 @@ class _Builder:
         get = f.value
         needs = self.names(get("needs"), "need")
         raw_needs = get("needs")
-        if raw_needs is None or raw_needs == Scalar(None, raw_needs.span) or (
+        if raw_needs is None or (isinstance(raw_needs, Scalar) and raw_needs.value is None) or (
                 isinstance(raw_needs, Seq) and not raw_needs.items):
             self.error("E103", f"{what} needs a non-empty 'needs' list",
                        f["needs"][0].span if "needs" in f else ident.span)

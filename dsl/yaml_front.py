@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 import gc
-from typing import Protocol, cast
+from typing import Protocol
 
 import yaml
 from yaml.events import (
@@ -61,8 +61,8 @@ _NOT_A_MAPPING = ("a workflow file is a mapping of fields ('workflow:', 'tasks:'
                   "not a single value or a list")
 _KEY_NOT_NAME = "a mapping key must be a single name, not "
 _TOO_MANY = f"the document holds more than {MAX_NODES:,} values; refused"
-# A Scalar made as the tuple it is, without a call of its __new__: a third of a scalar's cost
-_new_scalar = tuple.__new__
+# A node made as the tuple it is (raw.py), without a call of its __new__: a third of a scalar's cost
+_new_node = tuple.__new__
 
 
 class _Mark(Protocol):
@@ -139,12 +139,12 @@ def _close(top: _Open, end_ev: CollectionEndEvent, file: str) -> Raw:
             end_line, end_column = items[last].span.end_line, items[last].span.end_column
         span = Span(file, line, column, end_line, end_column)
     if not top.is_map:
-        return Seq(tuple(items), span)
+        return _new_node(Seq, (tuple(items), span))
     # keys are scalars: _build refuses a collection or an alias to one in a key's place
-    entries = cast("tuple[tuple[Scalar, Raw], ...]", tuple(zip(items[::2], items[1::2])))
+    entries: tuple[tuple[Scalar, Raw], ...] = tuple(zip(items[::2], items[1::2]))  # type: ignore[arg-type]
     if top.merge_keys:
         entries = _merge(entries, top.merge_keys)
-    return Map(entries, span)
+    return _new_node(Map, (entries, span))
 
 
 def _one_based(mark: _Mark | None) -> tuple[int, int]:
@@ -212,7 +212,7 @@ def _build(events: Iterable[Event], file: str) -> Map | None:
             start, end = ev.start_mark, ev.end_mark
             assert start is not None and end is not None      # both parsers mark every event
             span = Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
-            node: Raw = _new_scalar(Scalar, (value, span))
+            node: Raw = _new_node(Scalar, (value, span))
             if ev.anchor:
                 anchors[ev.anchor] = (node, 1, 0)
             nodes += 1
@@ -222,7 +222,8 @@ def _build(events: Iterable[Event], file: str) -> Map | None:
             continue
         if isinstance(ev, CollectionStartEvent):
             is_map = isinstance(ev, MappingStartEvent)
-            _check_tag(ev)
+            if ev.tag is not None:
+                _check_tag(ev)
             if top is None:
                 if not is_map:
                     raise _Refused(_NOT_A_MAPPING, ev.start_mark)
