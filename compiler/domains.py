@@ -54,6 +54,7 @@ def check_escapes(model: Model) -> tuple[list[Diagnostic], set[str]]:
     diags: list[Diagnostic] = []
     bad: set[str] = set()
     seen: set[tuple[str, Span | None]] = set()
+    problems: dict[str, str | None] = {}           # text -> its problem (the same text is written often)
     declared = [d for d in model.domains]
     declared += [a.domain for a in model.agents if a.domain.name is None]
     declared += [n.domain for n in model.tasks if n.own_domain and n.domain.name is None]
@@ -62,7 +63,9 @@ def check_escapes(model: Model) -> tuple[list[Diagnostic], set[str]]:
             if (p.text, p.span) in seen:
                 continue
             seen.add((p.text, p.span))
-            problem = pattern_problem(p.text)
+            if p.text not in problems:
+                problems[p.text] = pattern_problem(p.text)
+            problem = problems[p.text]
             if problem:
                 bad.add(p.text)
                 diags.append(diag("E303", f"pattern \"{p.text}\" of {p.owner} escapes the workdir "
