@@ -59,28 +59,27 @@ def _choose_sources(fams: list[Family]) -> list[tuple[tuple[str, ...], tuple[str
     return out
 
 
-def _graph(model: Model) -> tuple[list[str], dict[str, int], list[list[int]], list[list[int]]]:
-    """The nodes in topological order (graph.kahn: needs first, ties in declaration order),
-    each one's position, and per position the positions of its needs and of its
-    dependents, each once. One pass over the edges, on indices."""
+def _graph(model: Model) -> tuple[dict[str, int], list[list[int]], list[list[int]], list[int], list[int]]:
+    """Each node's position among the model's nodes, and per position the positions of
+    its needs and of its dependents, each once; the positions in topological order
+    (graph.kahn: needs first, ties in declaration order), and each position's rank in
+    that order. One pass over the edges, on indices."""
     nodes = model.nodes
-    index = {n.id: i for i, n in enumerate(nodes)}
-    up = [list(dict.fromkeys([index[u] for u in n.needs])) if len(n.needs) > 1 else [index[u] for u in n.needs]
+    pos = {n.id: i for i, n in enumerate(nodes)}
+    up = [list(dict.fromkeys([pos[u] for u in n.needs])) if len(n.needs) > 1 else [pos[u] for u in n.needs]
           for n in nodes]
-    order, down = kahn(up)
-    at = [0] * len(nodes)
-    for p, i in enumerate(order):
-        at[i] = p
-    topo = [nodes[i].id for i in order]
-    return (topo, {t: p for p, t in enumerate(topo)}, [[at[u] for u in up[i]] for i in order],
-            [[at[d] for d in down[i]] for i in order])
+    topo, down = kahn(up)
+    rank = [0] * len(nodes)
+    for r, i in enumerate(topo):
+        rank[i] = r
+    return pos, up, down, topo, rank
 
 
 def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
     found = Found([[] for _ in fams])
     if not fams:
         return found
-    topo, pos, ups, downs = _graph(model)
+    pos, ups, downs, topo, rank = _graph(model)
     agents = model.agent_by_id
     lane: dict[str, str] = {}                 # task -> its agent, when that agent is one lane
     lane_positions: dict[str, list[int]] = {}    # such an agent -> the positions of its tasks
@@ -92,7 +91,7 @@ def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
     sources: dict[str, None] = {}
     for src in {id(src): src for src, _ in sides}.values():      # sides are shared tuples
         sources.update(dict.fromkeys(src))
-    ordered_sources = sorted(sources, key=pos.__getitem__)   # chunks follow the graph's order
+    ordered_sources = sorted(sources, key=lambda t: rank[pos[t]])   # chunks follow the graph's order
     bit_of = {t: i for i, t in enumerate(ordered_sources)}
     order = {n.id: n.order for n in model.nodes}
     claimed: set[tuple[str, str, str]] = set()
@@ -106,15 +105,15 @@ def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
             own[pos[t]] = bit
             if t in lane:
                 lanes[lane[t]] = lanes.get(lane[t], 0) | bit
-        first, last = pos[chunk[0]], pos[chunk[-1]]
+        first, last = rank[pos[chunk[0]]], rank[pos[chunk[-1]]]
         anc = [0] * len(topo)                 # sources among the node's ancestors
-        for i in range(first + 1, len(topo)):
+        for i in topo[first + 1:]:
             v = 0
             for u in ups[i]:
                 v |= anc[u] | own[u]
             anc[i] = v
         desc = [0] * len(topo)                # sources among its descendants
-        for i in range(last - 1, -1, -1):
+        for i in reversed(topo[:last]):
             v = 0
             for d in downs[i]:
                 v |= desc[d] | own[d]
