@@ -33,6 +33,7 @@ from lanes.runtime.procs import (
     Leftovers,
     forks,
     hold_subreaper,
+    none_but,
     pid_max,
     signal_group,
 )
@@ -256,8 +257,11 @@ class LocalExecutor:
             count = forks()
             full = count is None or r.forks is None or count - r.forks >= pid_max() // 2
             self.forks = count
+        leaders = {r.pid for r in self.running.values()}
+        if not full and none_but(r.pid, leaders):
+            return
         left = Leftovers(r.pid, r.launch.env, self.grace_s, full)
-        if left.look({r.pid for r in self.running.values()}):
+        if left.look(leaders):
             self.leftovers.append(left)
 
     def _forget(self, fd: int) -> None:
