@@ -39,6 +39,7 @@ from lanes.runtime.procs import (
 )
 
 _RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)     # Python ignores these; a command must not
+_LEADERS_KEPT = 256                             # more than procs' probe of new pids looks at
 
 
 @lru_cache(maxsize=4096)
@@ -100,6 +101,7 @@ class _Running:
     begun: float                     # monotonic
     forks: int | None                # the machine's fork count (as last read) when it started
     timeout_at: float | None         # monotonic
+    serial: int                      # the executor's count of starts, this one included
     kill_at: float | None = None     # SIGKILL due (after a SIGTERM)
     timed_out: bool = False
     cancelled: bool = False
@@ -125,6 +127,8 @@ class LocalExecutor:
         self.leftovers: list[Leftovers] = []     # of ended tasks, still being ended
         self.ended: list[_Running] = []          # ended tasks whose leftovers are still to look for
         self.forks = forks()
+        self.leaders: dict[int, int] = {}         # pid -> serial, of the last commands we started
+        self.serial = 0
         self.closed = False
         _keep_descriptors_to_ourselves()
         hold_subreaper(True)
@@ -151,13 +155,18 @@ class LocalExecutor:
             if into is not None:
                 os.close(into)
         os.set_blocking(out, False)
+        self.serial += 1
+        self.leaders.pop(pid, None)                 # (a pid used again goes to the end)
+        self.leaders[pid] = self.serial
+        if len(self.leaders) > _LEADERS_KEPT:
+            del self.leaders[next(iter(self.leaders))]
         try:
             pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):            # not Linux: `wait` polls the pid instead
             pidfd = None
         begun = time.monotonic()
         timeout_at = None if launch.timeout_s is None else begun + launch.timeout_s
-        r = _Running(launch, pid, pidfd, out, log, started, begun, self.forks, timeout_at)
+        r = _Running(launch, pid, pidfd, out, log, started, begun, self.forks, timeout_at, self.serial)
         self.running[launch.node_id] = r
         for fd in (out, pidfd):
             if fd is not None:
@@ -258,7 +267,7 @@ class LocalExecutor:
             full = count is None or r.forks is None or count - r.forks >= pid_max() // 2
             self.forks = count
         leaders = {r.pid for r in self.running.values()}
-        if not full and none_but(r.pid, leaders):
+        if not full and none_but(r.pid, lambda pid: self.leaders.get(pid, -1) > r.serial):
             return
         left = Leftovers(r.pid, r.launch.env, self.grace_s, full)
         if left.look(leaders):

@@ -108,16 +108,16 @@ def _last_pid() -> int | None:
     return last if last is not None else _last_field("/proc/loadavg")
 
 
-def none_but(leader: int, skip: Container[int]) -> bool:
-    """Has every pid handed out since `leader`'s gone to a process in `skip` (as when a
-    task that started nothing ends while the others run)? Then nothing it started can
-    be alive, and its leftovers need no look (pids cannot have gone round: the caller
-    knows how long it ran)."""
+def none_but(leader: int, ours: Callable[[int], bool]) -> bool:
+    """Has every pid handed out since `leader`'s gone to a process `ours` names (the
+    commands started after it, as when a task that started nothing ends while others
+    run)? Then nothing it started can be alive, and its leftovers need no look (pids
+    cannot have gone round: the caller knows how long it ran)."""
     last = _last_pid()
     if last is None:
         return False
     span = (last - leader) % pid_max()
-    return span <= _PROBE_MAX and all((leader + i) % pid_max() in skip for i in range(1, span + 1))
+    return span <= _PROBE_MAX and all(ours((leader + i) % pid_max()) for i in range(1, span + 1))
 
 
 @lru_cache(maxsize=1)
