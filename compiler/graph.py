@@ -112,6 +112,13 @@ def topological(needs: dict[str, tuple[str, ...]]) -> list[str]:
     return [names[i] for i in kahn(up)[0]]
 
 
+def acyclic(needs: dict[str, tuple[str, ...]]) -> bool:
+    """Whether no node reaches itself through needs (every need is a node of `needs`).
+    Kahn's algorithm on indices; a need written twice is two edges, which it counts alike."""
+    index = {n: i for i, n in enumerate(needs)}
+    return len(kahn([[index[u] for u in ups] for ups in needs.values()])[0]) == len(needs)
+
+
 def dependents(needs: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
     down: dict[str, list[str]] = {n: [] for n in needs}
     for n, ups in needs.items():

@@ -11,7 +11,7 @@ from dataclasses import replace
 import os
 from typing import Protocol, TypedDict, TypeVar
 
-from lanes.compiler.graph import cycles, strongly_connected, topological
+from lanes.compiler.graph import acyclic, cycles, strongly_connected
 from lanes.compiler.model import EMPTY_DOMAIN, Model, Pattern, RAgent, RDomain, RNode
 from lanes.compiler.planfile import DEFAULT_ESTIMATE_S, Backoff
 from lanes.dsl import ast
@@ -271,7 +271,7 @@ class _Resolver:
     def cut_cycles(self, needs: dict[str, tuple[str, ...]],
                    nodes_ast: dict[str, ASTNode]) -> dict[str, tuple[str, ...]]:
         """E202 for every cycle (listed in order), and the edges that close it removed."""
-        if len(topological(needs)) == len(needs):       # no cycle: no components to find
+        if acyclic(needs):                              # no cycle: no components to find
             return needs
         order = {k: i for i, k in enumerate(needs)}
         found = cycles(needs, order)
