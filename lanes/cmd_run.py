@@ -73,14 +73,14 @@ def _options(args: argparse.Namespace) -> Options:
     return Options(jobs=args.jobs, stages=args.stages, keep_going=args.keep_going, yes=args.yes)
 
 
-def _start_briefs(plan: Plan, store: Store, run_id: str) -> BriefJob:
+def _start_briefs(plan: Plan, plan_json: str, store: Store, run_id: str) -> BriefJob:
     """Every agent's brief, rendered from the plan beside the set-up of the run (see
-    lanes.brief_job); the template's bytecode is kept in the state directory."""
+    lanes.brief_job); they and the template's bytecode are cached in the state directory."""
     import os
 
     from lanes.brief_job import BriefJob
     from lanes.runtime.run import briefs_dir
-    return BriefJob.start(plan, briefs_dir(store.run_dir(run_id)), os.path.join(store.dir, "cache"))
+    return BriefJob.start(plan, plan_json, briefs_dir(store.run_dir(run_id)), os.path.join(store.dir, "cache"))
 
 
 def briefs_written(run: Run, briefs: BriefJob) -> bool:
@@ -179,10 +179,10 @@ def create_run(args: argparse.Namespace, mode: str, options: Options) -> tuple[R
     if store is None:
         return 2
     run_id = args.run_id or new_run_id()
-    briefs = _start_briefs(plan, store, run_id)
+    plan_json = inp.plan_text or to_json(plan)
+    briefs = _start_briefs(plan, plan_json, store, run_id)
     try:
-        r = Run.create(store, plan, run_id, inp.plan_text or to_json(plan), inp.source_path, mode,
-                       options, None, allowed=allowed_by)
+        r = Run.create(store, plan, run_id, plan_json, inp.source_path, mode, options, None, allowed=allowed_by)
     except StoreError as exc:
         briefs.wait()
         print(f"lanes: {exc}", file=sys.stderr)
@@ -255,7 +255,8 @@ def _take_over(args: argparse.Namespace) -> tuple[Run, BriefJob] | int:
     if busy is not None:
         print(f"lanes: run {run_id} is in progress (runtime pid {busy['pid']})", file=sys.stderr)
         return 1
-    briefs = _start_briefs(plan, store, run_id)
+    plan_json = to_json(plan)
+    briefs = _start_briefs(plan, plan_json, store, run_id)
     print(f"run {run_id}\nstate {store.dir}", flush=True)
     from lanes.enforce import allowed_by
     try:
@@ -270,7 +271,7 @@ def _take_over(args: argparse.Namespace) -> tuple[Run, BriefJob] | int:
         store.set_run(run_id, status="failed")
         print(f"lanes: cannot write the run's files in {store.dir}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    store.set_run(run_id, plan_json=to_json(plan))
+    store.set_run(run_id, plan_json=plan_json)
     return r, briefs
 
 
