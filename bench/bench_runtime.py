@@ -127,7 +127,7 @@ EXECUTOR_ONLY = """
 import os, tempfile
 from lanes.runtime.executor import Launch
 from lanes.runtime.local import LocalExecutor
-ex, logs, todo, running = LocalExecutor(), tempfile.mkdtemp(), 1000, 0
+ex, logs, todo, running = LocalExecutor(), tempfile.mkdtemp(dir=os.getcwd()), 1000, 0   # in the bench's directory
 env = tuple((k, "") for k in ("LANES_RUN_ID", "LANES_TASK", "LANES_AGENT", "LANES_ATTEMPT", "LANES_WRITES",
                               "LANES_READS", "LANES_BRIEF"))
 while todo or running:
