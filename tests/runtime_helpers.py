@@ -73,6 +73,18 @@ def write_plan(path: Path, plan: Plan) -> Path:
     return path
 
 
+def let_go(procs: list[subprocess.Popen], go: Path) -> None:
+    """The end of a test that started processes waiting for `go`: create it, wait for each
+    (reading its pipes), kill what is still there after 30 s. No process outlives a test."""
+    go.touch()
+    for proc in procs:
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
 def run(*args, cwd=None, timeout=120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lanes", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout)

@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from runtime_helpers import run, start, wait_for
+from runtime_helpers import let_go, run, start, wait_for
 
 from lanes.runtime.store import Store
 
@@ -87,13 +87,7 @@ def ended(tmp_path: Path):
     base task's loop ends) and each is waited for, then killed after a timeout."""
     procs: list[subprocess.Popen] = []
     yield procs
-    (tmp_path / "go").touch()
-    for proc in procs:
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+    let_go(procs, tmp_path / "go")
 
 
 @pytest.fixture

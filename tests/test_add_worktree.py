@@ -9,7 +9,7 @@ import subprocess
 import textwrap
 
 import pytest
-from runtime_helpers import run, start, statuses, wait_for
+from runtime_helpers import let_go, run, start, statuses, wait_for
 from test_worktree_run import git, repo
 
 
@@ -50,13 +50,7 @@ def started(tmp_path: Path):
         assert wait_for(lambda: statuses(r, rid).get("wait") == "running"), proc.stderr
         return proc
     yield begin
-    (tmp_path / "go").touch()
-    for proc in procs:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    let_go(procs, tmp_path / "go")
 
 
 def test_an_added_task_runs_in_its_worktree_and_is_merged(tmp_path, started):
