@@ -266,11 +266,10 @@ class LocalExecutor:
             count = forks()
             full = count is None or r.forks is None or count - r.forks >= pid_max() // 2
             self.forks = count
-        leaders = {r.pid for r in self.running.values()}
         if not full and none_but(r.pid, lambda pid: self.leaders.get(pid, -1) > r.serial):
             return
         left = Leftovers(r.pid, r.launch.env, self.grace_s, full)
-        if left.look(leaders):
+        if left.look({r.pid for r in self.running.values()}):
             self.leftovers.append(left)
 
     def _forget(self, fd: int) -> None:

@@ -16,6 +16,7 @@ what to do.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
+import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -290,6 +291,8 @@ class Store:
                 json.dump(marker, f)
             os.replace(tmp, os.path.join(run_dir, "run.json"))
         except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             with self.transaction() as db:                     # all or nothing, as before
                 db.execute("DELETE FROM nodes WHERE run_id=?", (run_id,))
                 db.execute("DELETE FROM events WHERE run_id=?", (run_id,))
