@@ -23,6 +23,7 @@ from lanes.compiler.planfile import Plan
 
 _MAX_MESSAGE = 1 << 16
 KEPT = 16                      # plans whose briefs the cache keeps
+KEPT_CHARS = 8 << 20           # and no plan whose briefs are longer (16 of them would be too much disk)
 # whose code decides what a brief says (with the template and the plan)
 _RENDERERS = ("lanes.compiler.brief", "lanes.compiler.planfile", "lanes.dsl.durations", "jinja2")
 
@@ -92,7 +93,7 @@ def _write_briefs(plan: Plan, plan_json: str, folder: str, cache_dir: str) -> st
             briefs = render_briefs(plan, cache_dir=cache_dir)
         except BriefError as exc:
             return str(exc)
-        if key is not None:
+        if key is not None and sum(map(len, briefs.values())) <= KEPT_CHARS:
             _keep(kept, key, briefs)
     try:
         os.makedirs(folder, exist_ok=True)

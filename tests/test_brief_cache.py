@@ -26,8 +26,7 @@ def _run(tmp_path: Path, wf: Path, rid: str) -> Path:
 
 
 def _entries(tmp_path: Path) -> list[Path]:
-    kept = tmp_path / ".lanes" / "cache" / "briefs"
-    return sorted(p for p in kept.iterdir() if not p.name.startswith("."))
+    return sorted(_entries_in(tmp_path / ".lanes" / "cache" / "briefs"))
 
 
 def test_a_plan_run_again_takes_its_briefs_from_the_cache_and_a_changed_plan_does_not(tmp_path):
@@ -81,3 +80,19 @@ def test_the_digest_covers_the_plan_and_the_template(tmp_path, monkeypatch):
     monkeypatch.setattr(brief_job.importlib.util, "find_spec",
                         lambda name: Spec if name == "lanes.templates" else real(name))
     assert brief_job._digest('{"a": 1}') not in (None, one)
+
+
+def test_briefs_too_long_to_keep_are_rendered_and_not_cached(tmp_path, monkeypatch):
+    from runtime_helpers import make_plan
+    plan = make_plan([{"id": "t"}], workdir=str(tmp_path))
+    monkeypatch.setattr(brief_job, "KEPT_CHARS", 10)
+    assert brief_job._write_briefs(plan, "{}", str(tmp_path / "out"), str(tmp_path / "cache")) is None
+    assert (tmp_path / "out" / "a.md").read_text().startswith("# Brief for agent `a`")
+    assert not (tmp_path / "cache" / "briefs").exists()
+    monkeypatch.setattr(brief_job, "KEPT_CHARS", 8 << 20)
+    assert brief_job._write_briefs(plan, "{}", str(tmp_path / "out"), str(tmp_path / "cache")) is None
+    assert len(_entries_in(tmp_path / "cache" / "briefs")) == 1
+
+
+def _entries_in(kept: Path) -> list[Path]:
+    return [p for p in kept.iterdir() if not p.name.startswith(".")]
