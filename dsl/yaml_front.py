@@ -61,7 +61,8 @@ _NOT_A_MAPPING = ("a workflow file is a mapping of fields ('workflow:', 'tasks:'
                   "not a single value or a list")
 _KEY_NOT_NAME = "a mapping key must be a single name, not "
 _TOO_MANY = f"the document holds more than {MAX_NODES:,} values; refused"
-# A node made as the tuple it is (raw.py), without a call of its __new__: a third of a scalar's cost
+# A node or a span made as the tuple it is (raw.py, span.py), without a call of its __new__:
+# a third of a scalar's cost
 _new_node = tuple.__new__
 
 
@@ -121,7 +122,7 @@ def _close(top: _Open, end_ev: CollectionEndEvent, file: str) -> Raw:
     if top.flow or not items:
         start, end = top.start, end_ev.end_mark
         assert start is not None and end is not None      # both parsers mark every event
-        span = Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+        span = _new_node(Span, (file, start.line + 1, start.column + 1, end.line + 1, end.column + 1))
     else:
         # a block collection ends at its last item (its end event sits on the next line),
         # and a block mapping starts at its first key (not at an anchor or tag before it)
@@ -137,7 +138,7 @@ def _close(top: _Open, end_ev: CollectionEndEvent, file: str) -> Raw:
             end_line, end_column = _one_based(top.aliased[last][1])
         else:
             end_line, end_column = items[last].span.end_line, items[last].span.end_column
-        span = Span(file, line, column, end_line, end_column)
+        span = _new_node(Span, (file, line, column, end_line, end_column))
     if not top.is_map:
         return _new_node(Seq, (tuple(items), span))
     # keys are scalars: _build refuses a collection or an alias to one in a key's place
@@ -211,7 +212,7 @@ def _build(events: Iterable[Event], file: str) -> Map | None:
                 value = _special_value(ev, top)
             start, end = ev.start_mark, ev.end_mark
             assert start is not None and end is not None      # both parsers mark every event
-            span = Span(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+            span = _new_node(Span, (file, start.line + 1, start.column + 1, end.line + 1, end.column + 1))
             node: Raw = _new_node(Scalar, (value, span))
             if ev.anchor:
                 anchors[ev.anchor] = (node, 1, 0)
