@@ -78,3 +78,18 @@ def test_yaml_aliases_share_and_are_bounded():
 def test_grammar_escapes():
     raw, _ = parse_lanes('workflow w "tab\\there \\"q\\" \\u00e9"\n', "f.lanes")
     assert strip(raw)[1] == ("description", 'tab\there "q" é')
+
+
+def test_a_loaded_workflow_keeps_its_raw_tree(tmp_path):
+    """lanes.load keeps the raw tree with the workflow (freed with it, not as soon as the
+    workflow is built); the tree takes no part in equality."""
+    from lanes import api
+    from lanes.dsl.raw import Map
+    path = tmp_path / "w.yaml"
+    path.write_text("workflow: w\ntasks:\n  a: {agent: x, run: make}\n")
+    loaded = api.load(path)
+    assert isinstance(loaded.tree, Map) and loaded.tree.entries[0][0].value == "workflow"
+    assert loaded == api.load(path) and "tree" not in repr(loaded)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workflow: [\n")
+    assert api.load(bad).tree is None and api.load(tmp_path / "missing.yaml").tree is None
