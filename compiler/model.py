@@ -6,11 +6,12 @@ Spans stay on every pattern so that domain diagnostics can point at them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
-from lanes.compiler.planfile import Backoff
+from lanes.compiler.backoff import Backoff
 from lanes.dsl.frozen import quick_init
+from lanes.dsl.source import Source
 from lanes.dsl.span import Span
 
 
@@ -111,7 +112,6 @@ class Model:
     workflow: str
     description: str | None
     workdir: str                      # absolute
-    source_digest: str
     agents: tuple[RAgent, ...]
     nodes: tuple[RNode, ...]          # declaration order: tasks, then gates
     domains: tuple[RDomain, ...]      # the named ones
@@ -120,6 +120,13 @@ class Model:
     limits: tuple[tuple[str, int], ...] = ()    # runner -> tasks at once, as written
     max_budget_usd: float | None = None
     pools: tuple[tuple[str, tuple[str, ...]], ...] = ()   # for_each template -> the ids of its tasks
+    source: Source | None = field(default=None, compare=False, repr=False)   # the file it was read from
+
+    @cached_property
+    def source_digest(self) -> str:
+        """The digest of the workflow file, which a plan records; made when asked (a check,
+        which builds no plan, then neither hashes the file nor imports hashlib)."""
+        return self.source.digest if self.source is not None else ""
 
     @cached_property
     def tasks(self) -> tuple[RNode, ...]:

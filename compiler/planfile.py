@@ -12,31 +12,16 @@ from functools import cached_property
 import json
 from typing import Any
 
+from lanes.compiler.backoff import Backoff
 from lanes.compiler.plan_fields import PLAN_VERSION
 
 # A JSON object as json.loads gives it: Any, because nothing here knows its shape; plan_read.py
 # checks the shape of a plan file before `build_plan` reads one.
 JSONObject = dict[str, Any]
 
-DEFAULT_ESTIMATE_S = 60
-
 
 class PlanError(ValueError):
     """A plan file that is not one lanes wrote."""
-
-
-@dataclass(frozen=True)
-class Backoff:
-    initial_s: float = 1
-    factor: float = 2
-    max_s: float = 60
-
-    def delay(self, attempt: int) -> float:
-        """Delay before retry number `attempt` (1 = the first retry), without jitter."""
-        try:
-            return min(self.max_s, self.initial_s * self.factor ** (attempt - 1))
-        except OverflowError:               # factor ** attempt beyond a float: long past max_s
-            return self.max_s
 
 
 @dataclass(frozen=True)

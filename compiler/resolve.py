@@ -11,9 +11,9 @@ from dataclasses import replace
 import os
 from typing import Protocol, TypedDict, TypeVar
 
+from lanes.compiler.backoff import DEFAULT_ESTIMATE_S, Backoff
 from lanes.compiler.graph import acyclic, cycles, strongly_connected
 from lanes.compiler.model import EMPTY_DOMAIN, Model, Pattern, RAgent, RDomain, RNode
-from lanes.compiler.planfile import DEFAULT_ESTIMATE_S, Backoff
 from lanes.dsl import ast
 from lanes.dsl.diagnostics import Diagnostic, Related, diag, did_you_mean
 from lanes.dsl.source import Source
@@ -232,7 +232,7 @@ class _Resolver:
         workdir = os.path.normpath(os.path.join(directory, wf.workdir.value if wf.workdir else "."))
         return Model(
             workflow=wf.id.value if wf.id else "", description=wf.description.value if wf.description else None,
-            workdir=workdir, source_digest=self.source.digest if self.source else "",
+            workdir=workdir, source=self.source,
             agents=tuple(agents.values()), nodes=tuple(nodes), domains=tuple(named.values()),
             workspace=workspace, workspace_span=wf.workspace.span if wf.workspace else None,
             limits=tuple((x.runner.value, int(x.count.value)) for x in wf.limits),

@@ -6,7 +6,6 @@ plan. Problems come back as diagnostics, never as exceptions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import hashlib
 import os
 from typing import TYPE_CHECKING
 
@@ -60,6 +59,13 @@ class Compilation:
         s = self.loaded.source
         return {s.path: s.text} if s is not None else {}
 
+    @property
+    def agent_of(self) -> dict[tuple[str, str], str | None]:
+        """(file, task id) -> agent: what the printer of diagnostics groups conflicts by
+        (as lanes.inputs.agents_of, without importing the plan file's module)."""
+        m, path = self.model, self.loaded.path
+        return {} if m is None else {(path, n.id): n.agent for n in m.nodes if n.is_task}
+
 
 def load(path: PathArg) -> Loaded:
     with paused():
@@ -103,4 +109,5 @@ def _analyse(loaded: Loaded, with_plan: bool) -> Compilation:
 
 
 def source_digest(text: bytes) -> str:
+    import hashlib  # here: a check hashes nothing (OpenSSL takes 3 ms to load)
     return "sha256:" + hashlib.sha256(text).hexdigest()

@@ -61,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     # imported here: every `lanes` command parses all subcommands, so they start light
     from lanes import api
-    from lanes.inputs import agents_of
     from lanes.render import print_diagnostics, safe
     status = 0
     diagnostics: list[Diagnostic] = []
@@ -79,7 +78,7 @@ def _check(args: argparse.Namespace) -> int:
             continue
         diagnostics += comp.diagnostics
         sources.update(comp.sources)
-        agent_of.update(agents_of(path, comp.model))
+        agent_of.update(comp.agent_of)
         if comp.has_errors:
             status = max(status, 1)
         elif args.format == "human" and not comp.diagnostics and comp.model is not None:
