@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from functools import reduce
 from operator import and_
 
-from lanes.compiler.graph import kahn
 from lanes.compiler.model import Model
 
 CHUNK = 4096
@@ -61,15 +60,11 @@ def _choose_sources(fams: list[Family]) -> list[tuple[tuple[str, ...], tuple[str
 
 def _graph(model: Model) -> tuple[dict[str, int], list[list[int]], list[list[int]], list[int], list[int]]:
     """Each node's position among the model's nodes, and per position the positions of
-    its needs and of its dependents, each once; the positions in topological order
-    (graph.kahn: needs first, ties in declaration order), and each position's rank in
-    that order. One pass over the edges, on indices."""
-    nodes = model.nodes
-    pos = {n.id: i for i, n in enumerate(nodes)}
-    up = [list(dict.fromkeys([pos[u] for u in n.needs])) if len(n.needs) > 1 else [pos[u] for u in n.needs]
-          for n in nodes]
-    topo, down = kahn(up)
-    rank = [0] * len(nodes)
+    its needs and of its dependents; the positions in topological order (graph.kahn:
+    needs first, ties in declaration order), and each position's rank in that order.
+    The graph is the model's (Model.graph: made once, when resolve looked for cycles)."""
+    pos, up, down, topo = model.graph
+    rank = [0] * len(topo)
     for r, i in enumerate(topo):
         rank[i] = r
     return pos, up, down, topo, rank

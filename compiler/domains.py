@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from lanes.compiler.concurrency import Family, Found, concurrent_pairs
-from lanes.compiler.graph import topological
 from lanes.compiler.model import Model, Pattern, RNode
 from lanes.compiler.overlaps import CHEAP, Meeting, PrefixTable, meetings
 from lanes.compiler.patterns import compile_pattern, pattern_problem, uncovered
@@ -189,7 +188,8 @@ class _Order:
 
     @cached_property
     def pos(self) -> dict[str, int]:                  # only when a search is needed at all
-        return {n: i for i, n in enumerate(topological(self.needs))}
+        nodes = self.model.nodes
+        return {nodes[i].id: rank for rank, i in enumerate(self.model.graph.order)}
 
     def ordered(self, a: str, b: str) -> bool:
         if self.pos[a] > self.pos[b]:

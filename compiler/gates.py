@@ -11,22 +11,21 @@ something to undo.
 """
 from __future__ import annotations
 
-from lanes.compiler.graph import topological
 from lanes.compiler.model import Model
 from lanes.dsl.diagnostics import WARNING, Diagnostic, Related
 
 
 def undoable(model: Model) -> dict[str, bool]:
     """task id -> whether it or a task upstream of it, before any gate, has a `rollback`
-    or runs in a worktree (whose merge a rollback undoes). One pass in topological order
-    (the model's needs are acyclic: cycles were cut)."""
-    by_id = model.node_by_id
+    or runs in a worktree (whose merge a rollback undoes). One pass in the model's
+    topological order (Model.graph; its needs are acyclic: cycles were cut)."""
+    nodes = model.nodes
     out: dict[str, bool] = {}
-    for nid in topological({n.id: n.needs for n in model.nodes}):
-        n = by_id[nid]
+    for i in model.graph.order:
+        n = nodes[i]
         if n.is_task:
-            out[nid] = (n.rollback is not None or n.workspace == "worktree"
-                        or any(out.get(up, False) for up in n.needs))
+            out[n.id] = (n.rollback is not None or n.workspace == "worktree"
+                         or any(out.get(up, False) for up in n.needs))
     return out
 
 

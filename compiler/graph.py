@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from typing import NamedTuple
 
 
 def strongly_connected(needs: dict[str, tuple[str, ...]], order: dict[str, int]) -> list[list[str]]:
@@ -112,11 +113,23 @@ def topological(needs: dict[str, tuple[str, ...]]) -> list[str]:
     return [names[i] for i in kahn(up)[0]]
 
 
-def acyclic(needs: dict[str, tuple[str, ...]]) -> bool:
-    """Whether no node reaches itself through needs (every need is a node of `needs`).
-    Kahn's algorithm on indices; a need written twice is two edges, which it counts alike."""
+class Positions(NamedTuple):
+    """A graph of needs on the positions of its nodes (their order in the `needs` dict)."""
+
+    pos: dict[str, int]             # node id -> its position
+    up: list[list[int]]             # per position, the positions of its needs
+    down: list[list[int]]           # per position, the positions of its dependents
+    order: list[int]                # Kahn's order (kahn): all positions when it is acyclic
+
+
+def positions(needs: dict[str, tuple[str, ...]]) -> Positions:
+    """The graph of `needs` on positions, in one pass over its edges (every need is a node
+    of `needs`). A need written twice is two edges, which neither the order nor a walk
+    along `up` or `down` tells from one."""
     index = {n: i for i, n in enumerate(needs)}
-    return len(kahn([[index[u] for u in ups] for ups in needs.values()])[0]) == len(needs)
+    up = [[index[u] for u in ups] for ups in needs.values()]
+    order, down = kahn(up)
+    return Positions(index, up, down, order)
 
 
 def dependents(needs: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from lanes.compiler.backoff import Backoff
+from lanes.compiler.graph import Positions, positions
 from lanes.dsl.frozen import quick_init
 from lanes.dsl.source import Source
 from lanes.dsl.span import Span
@@ -121,6 +122,16 @@ class Model:
     max_budget_usd: float | None = None
     pools: tuple[tuple[str, tuple[str, ...]], ...] = ()   # for_each template -> the ids of its tasks
     source: Source | None = field(default=None, compare=False, repr=False)   # the file it was read from
+    # the graph of `graph`, when resolve.py has it already from its check for cycles
+    needs_graph: Positions | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def graph(self) -> Positions:
+        """The needs on the nodes' positions (their order in `nodes`), with Kahn's order;
+        acyclic, as cycles were cut."""
+        if self.needs_graph is not None:
+            return self.needs_graph
+        return positions({n.id: n.needs for n in self.nodes})
 
     @cached_property
     def source_digest(self) -> str:

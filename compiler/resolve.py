@@ -12,7 +12,7 @@ import os
 from typing import Protocol, TypedDict, TypeVar
 
 from lanes.compiler.backoff import DEFAULT_ESTIMATE_S, Backoff
-from lanes.compiler.graph import acyclic, cycles, strongly_connected
+from lanes.compiler.graph import Positions, cycles, positions, strongly_connected
 from lanes.compiler.model import EMPTY_DOMAIN, Model, Pattern, RAgent, RDomain, RNode
 from lanes.dsl import ast
 from lanes.dsl.diagnostics import Diagnostic, Related, diag, did_you_mean
@@ -165,7 +165,7 @@ class _Resolver:
             if len(found) < len(n.needs):           # an undefined one: each reported, in order
                 found = [x.value for x in n.needs if self.lookup(x, nodes_ast, "task or gate")]
             found_needs[ident] = tuple(found)
-        needs = self.cut_cycles(found_needs, nodes_ast)
+        needs, graph = self.cut_cycles(found_needs, nodes_ast)
 
         work = {a: 0.0 for a in agents}
         estimates = {i: (n.estimate.seconds if n.estimate else DEFAULT_ESTIMATE_S)
@@ -232,7 +232,7 @@ class _Resolver:
         workdir = os.path.normpath(os.path.join(directory, wf.workdir.value if wf.workdir else "."))
         return Model(
             workflow=wf.id.value if wf.id else "", description=wf.description.value if wf.description else None,
-            workdir=workdir, source=self.source,
+            workdir=workdir, source=self.source, needs_graph=graph,
             agents=tuple(agents.values()), nodes=tuple(nodes), domains=tuple(named.values()),
             workspace=workspace, workspace_span=wf.workspace.span if wf.workspace else None,
             limits=tuple((x.runner.value, int(x.count.value)) for x in wf.limits),
@@ -269,10 +269,12 @@ class _Resolver:
         return min(able, key=lambda a: (work[a.id], a.order)).id
 
     def cut_cycles(self, needs: dict[str, tuple[str, ...]],
-                   nodes_ast: dict[str, ASTNode]) -> dict[str, tuple[str, ...]]:
-        """E202 for every cycle (listed in order), and the edges that close it removed."""
-        if acyclic(needs):                              # no cycle: no components to find
-            return needs
+                   nodes_ast: dict[str, ASTNode]) -> tuple[dict[str, tuple[str, ...]], Positions | None]:
+        """E202 for every cycle (listed in order), and the edges that close it removed; with
+        the graph on positions when there was no cycle (the model's then, see Model.graph)."""
+        graph = positions(needs)
+        if len(graph.order) == len(needs):             # no cycle: no components to find
+            return needs, graph
         order = {k: i for i, k in enumerate(needs)}
         found = cycles(needs, order)
         out = dict(needs)
@@ -290,7 +292,7 @@ class _Resolver:
                 inside = set(scc)
                 for n in scc:
                     out[n] = tuple(u for u in needs[n] if u not in inside or order[u] < order[n])
-        return out
+        return out, None
 
 
 def _need_span(node: ASTNode, target: str) -> Span:
