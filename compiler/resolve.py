@@ -74,6 +74,10 @@ def _coding_agent(a: ast.Agent) -> _CodingAgent:
         spans=tuple(spans.items()))
 
 
+_SHELL = _CodingAgent(runner=None, command_template=None, model=None, max_turns=None, max_budget_usd=None,
+                      spans=())
+
+
 def _env(*groups: Iterable[ast.EnvVar | tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     """Later groups override earlier ones; the result is sorted for determinism."""
     out: dict[str, str] = {}
@@ -88,8 +92,8 @@ def _env(*groups: Iterable[ast.EnvVar | tuple[str, str]]) -> tuple[tuple[str, st
 
 def _domain(d: ast.Domain, owner: str) -> RDomain:
     return RDomain(d.id.value if d.id else None,
-                   tuple(Pattern(t.value, t.span, owner) for t in d.writes),
-                   tuple(Pattern(t.value, t.span, owner) for t in d.reads))
+                   tuple([Pattern(t.value, t.span, owner) for t in d.writes]),
+                   tuple([Pattern(t.value, t.span, owner) for t in d.reads]))
 
 
 class _Resolver:
@@ -140,12 +144,14 @@ class _Resolver:
                 dom = _domain(a.domain, f"agent {a.id.value}")
             else:
                 dom = EMPTY_DOMAIN
+            # most agents are the shell's: their fields of section 9 are all the defaults
+            coding = _coding_agent(a) if a.runner or a.model or a.max_turns or a.max_budget_usd else _SHELL
             agents[a.id.value] = RAgent(
-                a.id.value, tuple(s.value for s in a.skills),
+                a.id.value, tuple([s.value for s in a.skills]),
                 int(a.instances.value) if a.instances else 1, dom,
-                a.description.value if a.description else None, _env(a.env), a.id.span, order,
+                a.description.value if a.description else None, _env(a.env) if a.env else (), a.id.span, order,
                 workspace=a.workspace.value if a.workspace else None,
-                workspace_span=a.workspace.span if a.workspace else None, **_coding_agent(a))
+                workspace_span=a.workspace.span if a.workspace else None, **coding)
             if a.runner is not None:                # a coding agent (SPEC section 9); the shell has nothing to build
                 from lanes.compiler.agent_commands import agent_problems
                 self.diags += agent_problems(agents[a.id.value])
@@ -187,8 +193,8 @@ class _Resolver:
                     work[routed] += estimates[ident]
 
         nodes = []
-        # RNode's first fields given by position: keywords, matched by name among its 28
-        # parameters, cost twice the call (10k nodes)
+        # RNode's fields given by position (a task's all, in the order of model.py):
+        # keywords, matched by name among its 28 parameters, cost twice the call (10k nodes)
         for order, (ident, n) in enumerate(nodes_ast.items()):
             timeout_s = n.timeout.seconds if n.timeout else base_timeout
             retries = int(n.retries.value) if n.retries else base_retries
@@ -220,12 +226,12 @@ class _Resolver:
                 ident, "task", needs[ident], estimates[ident], timeout_s, retries,
                 base_backoff if n.backoff is None else self.backoff(n.backoff, base_backoff), env, description,
                 n.id.span, order,
-                agent=agent.id if agent else None,
-                requires=tuple([s.value for s in n.requires]) if n.requires else (),
-                run=n.run.value if n.run else None, domain=dom, own_domain=own,
-                rollback=n.rollback.value if n.rollback else None,
-                workspace=(agent.workspace if agent else None) or workspace,
-                expect_changes=bool(n.expect_changes and n.expect_changes.value))
+                agent.id if agent else None,                                   # agent
+                tuple([s.value for s in n.requires]) if n.requires else (),   # requires
+                n.run.value if n.run else None, dom, own,                      # run, domain, own_domain
+                n.rollback.value if n.rollback else None,                      # rollback
+                (agent.workspace if agent else None) or workspace,             # workspace
+                bool(n.expect_changes and n.expect_changes.value))             # expect_changes
             nodes.append(node if n.prompt is None else replace(node, **self.prompt(ident, n, agent, dom)))
 
         directory = self.source.directory if self.source else os.getcwd()
