@@ -1,10 +1,9 @@
 """What the runtime and emitters accept: a plan file, or a workflow compiled on the spot."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lanes.compiler.planfile import Plan
 
@@ -13,8 +12,7 @@ if TYPE_CHECKING:                   # diagnostics are imported when there are so
     from lanes.dsl.diagnostics import Diagnostic
 
 
-@dataclass(frozen=True)
-class Input:
+class Input(NamedTuple):
     plan: Plan | None
     source_path: str | None        # absolute, for resume to reread
     status: int                    # 0, or the exit status to return (1 errors, 2 unreadable)

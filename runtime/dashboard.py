@@ -4,18 +4,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 import contextlib
 from functools import lru_cache
-import json
 import os
 import threading
 from typing import Any
 
 from lanes.runtime.states import STATES
-from lanes.runtime.store import Row, iso
+from lanes.runtime.store import Row, iso, json_encoder
 
 _iso = lru_cache(maxsize=1 << 16)(iso)     # a timestamp is formatted once, not on every rewrite
-_COMPACT = (",", ":")
-_compact = json.JSONEncoder(separators=_COMPACT).encode   # json.dumps(x, separators=...) builds
-                                                         # an encoder on every call
+_compact = json_encoder(",", ":")
 
 
 def _task(r: Row) -> dict[str, object]:
@@ -84,7 +81,7 @@ class LiveDashboard:
 
     def text(self) -> str:
         for nid in self.dirty:
-            self.fragments[nid] = json.dumps(nid) + ":" + _compact(_task(self.view[nid]))
+            self.fragments[nid] = _compact(nid) + ":" + _compact(_task(self.view[nid]))
         self.dirty.clear()
         head = _compact(_head(self.run_row))
         rollbacks = [rollback(self.rollbacks[k]) for k in sorted(self.rollbacks)]

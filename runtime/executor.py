@@ -5,11 +5,10 @@ those); the driver hands them a `Launch` and collects `Outcome`s.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 import os
 import re
 import shlex
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 # Characters that need a shell. Without any of them a command is split into argv
 # and executed directly, as make does: no bash start-up per task.
@@ -30,8 +29,7 @@ def argv_of(command: str) -> list[str]:
     return ["bash", "-c", command]
 
 
-@dataclass(frozen=True)
-class Launch:
+class Launch(NamedTuple):          # (tuples: made for every attempt, cheaply)
     run_id: str
     node_id: str
     attempt: int                          # 1-based
@@ -42,8 +40,7 @@ class Launch:
     timeout_s: float | None
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     node_id: str
     attempt: int
     exit_code: int | None                 # None when it never ran or was killed by a signal

@@ -13,9 +13,8 @@ writes comes from the caller (the runtime reads plans, not pattern languages).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lanes.compiler.planfile import Plan, PlanNode
 from lanes.runtime.git import WorkspaceError
@@ -27,8 +26,7 @@ Allowed = Callable[[PlanNode], Callable[[str], bool]]
 MAX_LISTED = 20
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     ok: bool
     error: str | None = None          # "E500: ..." and the like
     changed: int | None = None        # paths the task changed

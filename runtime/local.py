@@ -17,7 +17,6 @@ the grace period). While an executor is open its process is a child subreaper
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 import os
 import select
@@ -90,21 +89,22 @@ def _keep_descriptors_to_ourselves() -> None:
                 pass
 
 
-@dataclass
 class _Running:
-    launch: Launch
-    pid: int
-    pidfd: int | None
-    out: int | None                  # the read end of its output pipe, None once closed
-    log: LogFile
-    started: float
-    begun: float                     # monotonic
-    forks: int | None                # the machine's fork count (as last read) when it started
-    timeout_at: float | None         # monotonic
-    serial: int                      # the executor's count of starts, this one included
-    kill_at: float | None = None     # SIGKILL due (after a SIGTERM)
-    timed_out: bool = False
-    cancelled: bool = False
+    __slots__ = ("launch", "pid", "pidfd", "out", "log", "started", "begun", "forks", "timeout_at", "serial",
+                 "kill_at", "timed_out", "cancelled")
+
+    def __init__(self, launch: Launch, pid: int, pidfd: int | None, out: int | None, log: LogFile,
+                 started: float, begun: float, forks: int | None, timeout_at: float | None, serial: int) -> None:
+        self.launch, self.pid, self.pidfd, self.log = launch, pid, pidfd, log
+        self.out = out                       # the read end of its output pipe, None once closed
+        self.started = started
+        self.begun = begun                   # monotonic
+        self.forks = forks                   # the machine's fork count (as last read) when it started
+        self.timeout_at = timeout_at         # monotonic
+        self.serial = serial                 # the executor's count of starts, this one included
+        self.kill_at: float | None = None    # SIGKILL due (after a SIGTERM)
+        self.timed_out = False
+        self.cancelled = False
 
 
 class LocalExecutor:
@@ -199,10 +199,10 @@ class LocalExecutor:
                 r = self.fds.get(fd)
                 if r is None:
                     continue
-                if fd == r.out:
-                    self._copy(r)
-                else:
+                if fd != r.out:
                     out.append(self._end(r))
+                elif self._copy(r) and self._exited(r):     # a command closes its output as it
+                    out.append(self._end(r))                # exits: often gone already, no poll more
             for r in [r for r in self.running.values() if r.pidfd is None]:
                 if os.waitid(os.P_PID, r.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
                     out.append(self._end(r))
@@ -224,19 +224,29 @@ class LocalExecutor:
             ms = 50 if ms < 0 else min(ms, 50)
         return ms
 
-    def _copy(self, r: _Running) -> None:
-        """Move what the command wrote into its log; close the pipe at its end."""
+    def _copy(self, r: _Running) -> bool:
+        """Move what the command wrote into its log; close the pipe at its end (then True)."""
         while r.out is not None:
             try:
                 data = os.read(r.out, 65536)
             except BlockingIOError:
-                return
+                return False
             if data:
                 r.log.write(data)
                 continue
             self._forget(r.out)
             os.close(r.out)
             r.out = None
+            return True
+        return False
+
+    @staticmethod
+    def _exited(r: _Running) -> bool:
+        """Has the command exited (not reaped yet: `_end` does that)?"""
+        try:
+            return os.waitid(os.P_PID, r.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return False
 
     def _enforce(self, now: float) -> None:
         for r in self.running.values():

@@ -5,12 +5,12 @@ Dask worker and resume; it starts nothing itself."""
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable
-from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 import os
 import signal
 import sys
 import time
+from typing import NamedTuple
 
 GRACE_S = 5.0
 # What marks a command and everything it starts (inherited environment) as one attempt
@@ -26,8 +26,7 @@ UNSURE_LOOKS = 3                # a process that shows no environment is looked 
 
 # -- processes, as /proc shows them ------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Proc:
+class _Proc(NamedTuple):
     pid: int
     state: str                  # "Z": a zombie, waiting for its parent to reap it
     ppid: int
@@ -40,8 +39,14 @@ class _Proc:
 @lru_cache(maxsize=1)
 def _proc_is_ours() -> bool:
     """Does /proc show our pid namespace (so its pids are the ones we signal)?"""
+    return _proc_shows(os.getpid())
+
+
+@lru_cache(maxsize=4)
+def _proc_shows(pid: int) -> bool:
+    """(Asked once per process: a fork's child has another pid, so it asks again.)"""
     try:
-        return os.readlink("/proc/self") == str(os.getpid())
+        return os.readlink("/proc/self") == str(pid)
     except OSError:
         return False
 
@@ -116,8 +121,14 @@ def none_but(leader: int, ours: Callable[[int], bool]) -> bool:
     last = _last_pid()
     if last is None:
         return False
-    span = (last - leader) % pid_max()
-    return span <= _PROBE_MAX and all(ours((leader + i) % pid_max()) for i in range(1, span + 1))
+    top = pid_max()
+    span = (last - leader) % top
+    if span > _PROBE_MAX:
+        return False
+    for i in range(1, span + 1):
+        if not ours((leader + i) % top):
+            return False
+    return True
 
 
 @lru_cache(maxsize=1)

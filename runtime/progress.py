@@ -27,12 +27,17 @@ class PlainProgress:
         self.stream = stream or sys.stdout
         self._second = -1
         self._stamp = ""
+        self._lines: list[str] | None = None     # while entered: the lines of this turn
+                                                 # (kept here: PYTHONUNBUFFERED makes every
+                                                 # write to stdout a system call)
 
     def __enter__(self) -> PlainProgress:
+        self._lines = []
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.flush()
+        self._lines = None
 
     def _time(self) -> str:
         now = int(time.time())
@@ -42,12 +47,18 @@ class PlainProgress:
         return self._stamp
 
     def event(self, text: str) -> None:
-        self.stream.write(self._time() + text + "\n")
+        if self._lines is None:
+            self.stream.write(self._time() + text + "\n")
+        else:
+            self._lines.append(self._time() + text + "\n")
 
     def update(self, sched: Scheduler, force: bool = False) -> None:
         pass
 
     def flush(self) -> None:
+        if self._lines:
+            self.stream.write("".join(self._lines))
+            self._lines.clear()
         self.stream.flush()
 
 

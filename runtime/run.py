@@ -27,11 +27,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 import os
 import random
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from lanes.compiler.planfile import Plan, PlanNode, from_json as plan_from_json
 from lanes.runtime.dashboard import LiveDashboard, Writer, write_dashboard
@@ -40,7 +39,7 @@ from lanes.runtime.git import WorkspaceError
 from lanes.runtime.isolation import Allowed, Isolation, worktree_run
 from lanes.runtime.scheduler import Scheduler
 from lanes.runtime.states import FINAL, State
-from lanes.runtime.store import Batch, Row, Store, StoreError, change, process_start
+from lanes.runtime.store import Batch, Change, Row, Store, StoreError, change, process_start
 
 if TYPE_CHECKING:
     from lanes.runtime.agent_output import AgentResult
@@ -58,8 +57,7 @@ FINAL_CHARS = 2000           # of an agent's final message kept per attempt
 TAIL_LINES = 5               # of a failed attempt's output shown where the failure is reported
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     jobs: int | None = None       # None: no limit beyond the agent lanes
     stages: bool = False
     keep_going: bool = False
@@ -159,6 +157,15 @@ def rollback_targets(plan: Plan, status: Mapping[str, object], completed: Mappin
     return sorted(done, key=lambda t: completed[t] or 0.0, reverse=True)
 
 
+def _created_view(plan: Plan) -> dict[str, dict[str, object]]:
+    """The view of a run `Store.create_run` has just written: each node pending with no
+    attempt, every other column at its default (tests/test_run_view.py holds this to
+    what the database gives back)."""
+    blank: dict[str, object] = dict.fromkeys(VIEW_FIELDS)
+    blank.update(status="pending", attempts=0, seconds=0.0, waited_s=0.0, cost_usd=0.0)
+    return {n.id: {**blank, "agent": n.agent} for n in plan.nodes}
+
+
 def briefs_dir(run_dir: str) -> str:
     """Where a run's agents' briefs are: `AGENT.md` each."""
     return os.path.join(run_dir, "briefs")
@@ -171,7 +178,7 @@ class Run:
     def __init__(self, store: Store, run_id: str, plan: Plan, options: Options,
                  observer: Observer | None = None, row: Row | None = None,
                  rows: Mapping[str, Row] | None = None, scheduler: bool = True,
-                 allowed: Allowed | None = None) -> None:
+                 allowed: Allowed | None = None, created: bool = False) -> None:
         self.store, self.run_id, self.plan, self.opts = store, run_id, plan, options
         self.observer: Observer = observer or _Silent()
         if row is None:
@@ -186,10 +193,14 @@ class Run:
         self.dashboard_path = os.path.join(self.run_dir, "dashboard.json")
         self.run_row: dict[str, object] = {"run_id": run_id, "workflow": row["workflow"],
                                            "started_at": row["started_at"], "status": row["status"]}
-        if rows is None:
-            rows = store.nodes(run_id)
-        self.view: dict[str, dict[str, object]] = {
-            n.id: {k: rows[n.id][k] for k in VIEW_FIELDS} for n in plan.nodes}
+        self.view: dict[str, dict[str, object]]
+        if rows is None and created:
+            self.view = _created_view(plan)          # what create_run just wrote, not read back
+            rows = self.view
+        else:
+            if rows is None:
+                rows = store.nodes(run_id)
+            self.view = {n.id: {k: rows[n.id][k] for k in VIEW_FIELDS} for n in plan.nodes}
         self.rollback_view: dict[tuple[int, int], dict[str, object]] = {
             (int(r["round"]), int(r["ord"])): dict(r) for r in store.rollbacks(run_id)}
         self.board = LiveDashboard(self.run_row, self.view, self.rollback_view)
@@ -232,7 +243,7 @@ class Run:
         which worktree mode enforces)."""
         store.create_run(run_id, new_run_key(), plan, plan_text, source_path, mode,
                          {"jobs": options.jobs, "stages": options.stages, "keep_going": options.keep_going})
-        run = cls(store, run_id, plan, options, observer, allowed=allowed)
+        run = cls(store, run_id, plan, options, observer, allowed=allowed, created=True)
         run.write_briefs(briefs)
         if run.isolation is not None:
             try:
@@ -369,13 +380,15 @@ class Run:
     def note(self, node_id: str, event: str | None, data: Mapping[str, object] | None = None,
              attempt: Mapping[str, object] | None = None, /, **fields: object) -> None:
         """Queue one transition for the next commit and show it in the view at once."""
-        self.batch.changes.append(change(node_id, event, data, attempt, **fields))
+        self.batch.changes.append(Change(node_id, fields, event, data, attempt))
         view = self.view[node_id]
         for k, v in fields.items():
             if k in view:
                 view[k] = v
         self.board.touch(node_id)
-        self._dirtied()
+        self.dirty = True
+        if self.first_uncommitted is None:
+            self.first_uncommitted = time.monotonic()
 
     def record_rollback(self, row: dict[str, object]) -> None:
         """Queue a rollback row (planned, started, ended) for the next commit and the view."""
@@ -445,7 +458,7 @@ class Run:
     # -- what to start ----------------------------------------------------------------------------
 
     def log_path(self, node_id: str) -> str:
-        return os.path.join(self.log_dir, f"{node_id}.log")
+        return f"{self.log_dir}/{node_id}.log"        # os.path.join's result (an id is one name)
 
     def rollback_log(self, node_id: str) -> str:
         return os.path.join(self.log_dir, f"{node_id}.rollback.log")
@@ -602,7 +615,7 @@ class Run:
         """An executor started a command (pgid for crash recovery), committed with the next batch."""
         if pgid is not None and self.sched.status.get(node_id) == State.RUNNING and \
                 self.sched.attempts[node_id] == attempt:
-            self.batch.changes.append(change(node_id, None, pgid=pgid))   # no view shows it
+            self.batch.changes.append(Change(node_id, {"pgid": pgid}, None, None, None))   # no view shows it
             self._dirtied()
 
     # -- outcomes ---------------------------------------------------------------------------------

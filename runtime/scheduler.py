@@ -21,7 +21,6 @@ nothing) and `started(node)`. A retry waiting for its backoff holds no agent lan
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 import heapq
 import random
 
@@ -48,20 +47,18 @@ def priority_order(plan: Plan) -> dict[str, Rank]:
     return {n.id: (-tail[n.id], i) for i, n in enumerate(plan.nodes)}
 
 
-@dataclass
 class Scheduler:
-    plan: Plan
-    jobs: int | None                   # job slots; None: no limit beyond the agent lanes
-    stages: bool = False
-    keep_going: bool = False
-    status: dict[str, State] = field(default_factory=dict)
-    attempts: dict[str, int] = field(default_factory=dict)   # attempts so far (numbering goes on)
-    rng: random.Random = field(default_factory=random.Random)
-    # attempts made before this scheduler (a resumed run): the retry budget starts afresh
-    tries_before: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        plan = self.plan
+    def __init__(self, plan: Plan, jobs: int | None, stages: bool = False, keep_going: bool = False,
+                 status: dict[str, State] | None = None, attempts: dict[str, int] | None = None,
+                 rng: random.Random | None = None, tries_before: dict[str, int] | None = None) -> None:
+        self.plan = plan
+        self.jobs = jobs                     # job slots; None: no limit beyond the agent lanes
+        self.stages, self.keep_going = stages, keep_going
+        self.status: dict[str, State] = {} if status is None else status
+        self.attempts: dict[str, int] = {} if attempts is None else attempts  # so far (numbering goes on)
+        self.rng = random.Random() if rng is None else rng
+        # attempts made before this scheduler (a resumed run): the retry budget starts afresh
+        self.tries_before: dict[str, int] = {} if tries_before is None else tries_before
         for n in plan.nodes:
             self.status.setdefault(n.id, PENDING)
             self.attempts.setdefault(n.id, 0)

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, KeysView, Mapping
 import contextlib
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 import fcntl
 import json
@@ -83,6 +82,20 @@ _ROLLBACK_COLUMNS = ("round", "ord", "node_id", "gate", "command", "status", "ex
 
 
 
+def json_encoder(item_separator: str = ", ", key_separator: str = ": ") -> Callable[[object], str]:
+    """`json.dumps` with these separators, its C encoder made once: `json.dumps` makes one
+    on every call, which is half the cost of encoding the small dicts a run records."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:                                           # no C accelerator here
+        return json.JSONEncoder(separators=(item_separator, key_separator)).encode
+    encode = make(None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None,
+                  key_separator, item_separator, False, False, True)
+    return lambda obj: "".join(encode(obj, 0))
+
+
+dumps = json_encoder()           # json.dumps(obj), for what a run records (never a cycle)
+
+
 class Row(Protocol):
     """A row by column name: an sqlite3.Row, or a dict of the same columns."""
     def __getitem__(self, key: str) -> Any: ...
@@ -126,8 +139,7 @@ def explain(exc: sqlite3.Error, path: str) -> str:
     return f"the lanes state {path} cannot be used: {text}"
 
 
-@dataclass(frozen=True)
-class Addition:
+class Addition(NamedTuple):
     """What `lanes add` records: the run's new plan (and its JSON) and the ids it adds."""
     plan: Plan
     plan_json: str
@@ -151,14 +163,16 @@ def change(node_id: str, event: str | None, data: Mapping[str, object] | None = 
     return Change(node_id, fields, event, data, attempt)
 
 
-@dataclass
 class Batch:
     """What one transaction writes: node changes, rollback rows (inserted or replaced),
     run columns and run-level events."""
-    changes: list[Change] = field(default_factory=list)
-    rollbacks: list[Mapping[str, object]] = field(default_factory=list)
-    run_fields: dict[str, object] = field(default_factory=dict)
-    run_events: list[tuple[str, Mapping[str, object] | None]] = field(default_factory=list)
+    __slots__ = ("changes", "rollbacks", "run_fields", "run_events")
+
+    def __init__(self, changes: list[Change] | None = None, run_fields: dict[str, object] | None = None) -> None:
+        self.changes: list[Change] = [] if changes is None else changes
+        self.rollbacks: list[Mapping[str, object]] = []
+        self.run_fields: dict[str, object] = {} if run_fields is None else run_fields
+        self.run_events: list[tuple[str, Mapping[str, object] | None]] = []
 
     def __bool__(self) -> bool:
         return bool(self.changes or self.rollbacks or self.run_fields or self.run_events)
@@ -448,7 +462,7 @@ class Store:
                                      "WHERE run_id=? AND node_id=?", args)
                 if cur.rowcount != len(args):
                     raise StoreError(f"no such node among {[a[-1] for a in args]} of run {run_id}")
-            attempts = [(run_id, nid, *(a.get(k) for k in _ATTEMPT_COLUMNS)) for (nid, _), a in rows.items()]
+            attempts = [(run_id, nid, *map(a.get, _ATTEMPT_COLUMNS)) for (nid, _), a in rows.items()]
             if attempts:
                 db.executemany(f"INSERT OR REPLACE INTO attempts (run_id, node_id, {', '.join(_ATTEMPT_COLUMNS)}) "
                                f"VALUES (?,?,{','.join('?' * len(_ATTEMPT_COLUMNS))})", attempts)
@@ -457,9 +471,9 @@ class Store:
                                f"VALUES (?,{','.join('?' * len(_ROLLBACK_COLUMNS))})",
                                [(run_id, *(r.get(k) for k in _ROLLBACK_COLUMNS)) for r in batch.rollbacks])
             events: list[tuple[str, float, str | None, str, str | None]] = [
-                (run_id, now, c.node_id, c.event, None if c.data is None else json.dumps(c.data))
+                (run_id, now, c.node_id, c.event, None if c.data is None else dumps(c.data))
                 for c in batch.changes if c.event is not None]
-            events += [(run_id, now, None, kind, None if data is None else json.dumps(data))
+            events += [(run_id, now, None, kind, None if data is None else dumps(data))
                        for kind, data in batch.run_events]
             if events:
                 db.executemany("INSERT INTO events (run_id, at, node_id, kind, data) VALUES (?,?,?,?,?)", events)
