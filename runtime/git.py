@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 import os
 import shlex
-import subprocess
 
 _DROPPED = frozenset({
     "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
@@ -36,6 +35,7 @@ def environment() -> dict[str, str]:
 def run(cwd: str, args: Sequence[str], *, ok: Sequence[int] = (0,), stdin: bytes | None = None,
         env: dict[str, str] | None = None) -> tuple[int, bytes]:
     """`git -C cwd ARGS`: (exit status, stdout) when the status is in `ok`."""
+    import subprocess                      # (not at import: a run without worktrees loads none of it)
     argv = ["git", "-C", cwd, *args]
     try:
         done = subprocess.run(argv, input=stdin, capture_output=True, check=False,
