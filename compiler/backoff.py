@@ -13,6 +13,8 @@ DEFAULT_ESTIMATE_S = 60
 
 @dataclass(frozen=True)
 class Backoff:
+    """The delays between the retries of a node: initial_s, then times factor, at most max_s."""
+
     initial_s: float = 1
     factor: float = 2
     max_s: float = 60

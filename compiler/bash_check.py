@@ -66,6 +66,8 @@ class ShellCommand:
 
 @dataclass(frozen=True)
 class BashError:
+    """What `bash -n` says about a command."""
+
     line: int                    # 1-based, in the command
     message: str                 # bash's own words
 

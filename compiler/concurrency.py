@@ -28,6 +28,8 @@ CHUNK = 4096
 
 @dataclass(frozen=True, eq=False)
 class Family:
+    """Two sides of tasks whose patterns meet, and the patterns with their witness."""
+
     code: str                            # "E300", "E301", or "W401" (a probe: any pair at all?)
     left: tuple[str, ...]                # task ids (the writers for E301); shared tuples
     right: tuple[str, ...]

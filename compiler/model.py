@@ -29,6 +29,8 @@ class Pattern:
 @quick_init
 @dataclass(frozen=True)
 class RDomain:
+    """A domain as a task or an agent has it: its patterns, each where it was written."""
+
     name: str | None                  # a named domain, None for an inline one
     writes: tuple[Pattern, ...]
     reads: tuple[Pattern, ...]
@@ -48,6 +50,8 @@ EMPTY_DOMAIN = RDomain(None, (), ())
 @quick_init
 @dataclass(frozen=True)
 class RAgent:
+    """An agent with its domain resolved and its defaults folded in."""
+
     id: str
     skills: tuple[str, ...]
     instances: int
@@ -73,6 +77,8 @@ class RAgent:
 @quick_init
 @dataclass(frozen=True)
 class RNode:
+    """A task or a gate with its needs found, its defaults folded in and its agent chosen."""
+
     id: str
     kind: str                         # "task" | "gate"
     needs: tuple[str, ...]            # only ids that exist, cycle-closing edges cut
@@ -110,6 +116,8 @@ class RNode:
 @quick_init
 @dataclass(frozen=True)
 class Model:
+    """The resolved workflow that the checks and the planner read."""
+
     workflow: str
     description: str | None
     workdir: str                      # absolute

@@ -90,6 +90,8 @@ def _chain(segments: Sequence[str]) -> _Node:
 
 @dataclass(frozen=True)
 class Pattern:
+    """A compiled resource pattern: its alternatives as chains of segment nodes."""
+
     text: str
     scheme: str                                   # "" for a path
     alternatives: tuple[tuple[str, ...], ...]     # normalised segment texts, one tuple per alternative

@@ -33,6 +33,8 @@ class Text:
 @quick_init
 @dataclass(frozen=True)
 class Number:
+    """A number (a count, a factor, an amount)."""
+
     value: int | float
     span: Span = field(compare=False, repr=False)
 
@@ -49,6 +51,8 @@ class Flag:
 @quick_init
 @dataclass(frozen=True)
 class Duration:
+    """A duration, in seconds (`90`, `5m`, `1h30m`)."""
+
     seconds: float
     span: Span = field(compare=False, repr=False)
 
@@ -56,6 +60,8 @@ class Duration:
 @quick_init
 @dataclass(frozen=True)
 class EnvVar:
+    """One variable of an `env` mapping."""
+
     name: Name
     value: Text
 
@@ -98,6 +104,8 @@ class Limit:
 @quick_init
 @dataclass(frozen=True)
 class Backoff:
+    """`backoff`: the delays between retries, as written."""
+
     initial: Duration | None
     factor: Number | None
     max: Duration | None
@@ -107,6 +115,8 @@ class Backoff:
 @quick_init
 @dataclass(frozen=True)
 class Defaults:
+    """`defaults`: what every node gets unless it says otherwise."""
+
     timeout: Duration | None
     retries: Number | None
     backoff: Backoff | None
@@ -117,6 +127,8 @@ class Defaults:
 @quick_init
 @dataclass(frozen=True)
 class Agent:
+    """An agent (a worker lane): its domain, skills and instances."""
+
     id: Name
     domain: DomainRef | None
     skills: tuple[Name, ...]
@@ -154,6 +166,8 @@ class ForEach:
 @quick_init
 @dataclass(frozen=True)
 class Task:
+    """A task: what it runs, which agent runs it, what it needs."""
+
     id: Name
     agent: Name | None
     requires: tuple[Name, ...] | None
@@ -176,6 +190,8 @@ class Task:
 @quick_init
 @dataclass(frozen=True)
 class Gate:
+    """A gate: a checkpoint after its needs (a command or an approval)."""
+
     id: Name
     needs: tuple[Name, ...]
     run: Text | None
@@ -191,6 +207,8 @@ class Gate:
 @quick_init
 @dataclass(frozen=True)
 class Workflow:
+    """A whole workflow file, as written."""
+
     id: Name | None
     description: Text | None
     workdir: Text | None

@@ -29,6 +29,8 @@ class Related:
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """One problem found: its code, message, place, and the places that explain it."""
+
     code: str
     message: str
     span: Span | None

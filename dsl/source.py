@@ -10,6 +10,8 @@ MAX_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Source:
+    """A workflow file as read: its bytes and its text."""
+
     path: str                   # as the user gave it; spans carry it
     data: bytes                 # empty when the file was refused for its size
     text: str                   # decoded (undecodable bytes replaced)

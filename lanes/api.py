@@ -45,6 +45,8 @@ class Loaded:
 
 @dataclass(frozen=True)
 class Compilation:
+    """A checked workflow: its model and diagnostics, and its plan when one was asked for."""
+
     loaded: Loaded
     model: Model | None
     plan: Plan | None                    # drawn even with errors
