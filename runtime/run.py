@@ -53,6 +53,7 @@ RESET = "(git) reset"        # the command of a worktree rollback row: done by l
 JOURNAL = "launched"         # runs/RUN_ID/launched: "NODE ATTEMPT" per launch, appended before it starts
 VIEW_FIELDS = ("status", "agent", "attempts", "started_at", "completed_at", "seconds", "error",
                "decision", "decided_by", "decision_note", "waited_s", "changed", "merge_before", "cost_usd")
+_STATE = {s.value: s for s in State}     # State(text), without the Enum call
 FINAL_CHARS = 2000           # of an agent's final message kept per attempt
 TAIL_LINES = 5               # of a failed attempt's output shown where the failure is reported
 
@@ -219,7 +220,7 @@ class Run:
         self.dirty = True
         self.busy_s = 0.0                  # summed attempt time in this session
         self.host = os.uname().nodename           # gethostname(), without loading socket
-        self.spent = sum(_number(r["cost_usd"]) for r in rows.values() if "cost_usd" in r.keys())
+        self.spent = 0.0 if created else sum(_number(r["cost_usd"]) for r in rows.values() if "cost_usd" in r.keys())
         self.isolation: Isolation | None = None
         if worktree_run(plan):
             if allowed is None:
@@ -348,7 +349,8 @@ class Run:
         out a backoff are started and failed at the time they failed, failures stop the
         run as `fail` decided when they came."""
         plan = self.plan
-        status = {nid: State(str(r["status"])) for nid, r in rows.items() if nid in plan.node_by_id}
+        status = {nid: _STATE.get(r["status"]) or State(str(r["status"])) for nid, r in rows.items()
+                  if nid in plan.node_by_id}
         if fresh:
             sched = Scheduler(plan, self.opts.jobs, self.opts.stages, self.opts.keep_going, status=status)
             sched.halted = self.over_budget()

@@ -84,13 +84,17 @@ class Scheduler:
         for n in plan.nodes:
             if self.status[n.id] not in FINAL:
                 self.open_in_stage[n.stage] = self.open_in_stage.get(n.stage, 0) + 1
-        self.missing = {n.id: sum(not self._satisfied(u) for u in n.needs) for n in plan.nodes}
+        done = {nid for nid in self.nodes if self._satisfied(nid)}
+        self.missing = {n.id: sum(u not in done for u in n.needs) for n in plan.nodes}
         for n in plan.nodes:              # a resumed run: what failed upstream stays skipped
-            if self.status[n.id] in (FAILED, SKIPPED) and not self._satisfied(n.id):
+            if self.status[n.id] in (FAILED, SKIPPED) and n.id not in done:
                 self._cascade(n.id)
-        for n in plan.nodes:
+        for n in plan.nodes:              # the queues, each made a heap once
             if self.status[n.id] in (PENDING, READY) and self.missing[n.id] == 0:
-                self._enqueue(n.id)
+                self.status[n.id] = READY
+                self.queues.setdefault(self.lane_of[n.id], []).append((self.rank[n.id], n.id))
+        for q in self.queues.values():
+            heapq.heapify(q)
 
     # -- queues -------------------------------------------------------------------------------
 
