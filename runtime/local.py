@@ -268,6 +268,14 @@ class LocalExecutor:
             leaders = {r.pid for r in self.running.values()}
             self.leftovers = [left for left in self.leftovers if left.next_look > now or left.look(leaders)]
 
+    def _alone(self, r: _Running) -> bool:
+        """Was the ended command's leader all there was of it? Yes when every pid handed out
+        since its own went to a command we started after it: then nothing it started can
+        exist, in its group or outside it. Not asked of a command that ran long enough for
+        pids to go all the way round."""
+        return time.monotonic() - r.begun <= RANGE_TRUSTED_S and \
+            none_but(r.pid, lambda pid: self.leaders.get(pid, -1) > r.serial)
+
     def _end_leftovers(self, r: _Running) -> None:
         """Start ending what the task left outside its group (the group had SIGKILL). A
         task that ran long may have seen pids go all the way round (the fork count says)."""
@@ -276,8 +284,6 @@ class LocalExecutor:
             count = forks()
             full = count is None or r.forks is None or count - r.forks >= pid_max() // 2
             self.forks = count
-        if not full and none_but(r.pid, lambda pid: self.leaders.get(pid, -1) > r.serial):
-            return
         left = Leftovers(r.pid, r.launch.env, self.grace_s, full)
         if left.look({r.pid for r in self.running.values()}):
             self.leftovers.append(left)
@@ -290,7 +296,9 @@ class LocalExecutor:
         """The command exited: reap it, end what it left, keep the last output."""
         _, status = os.waitpid(r.pid, 0)
         code = os.waitstatus_to_exitcode(status)
-        signal_group(r.pid, signal.SIGKILL)
+        alone = self._alone(r)
+        if not alone:                            # what is left of its group: at once
+            signal_group(r.pid, signal.SIGKILL)
         if r.pidfd is not None:
             self._forget(r.pidfd)
             os.close(r.pidfd)
@@ -300,7 +308,8 @@ class LocalExecutor:
                 self._forget(r.out)
                 os.close(r.out)
         del self.running[r.launch.node_id]
-        self.ended.append(r)                     # its leftovers: looked for once the loop has
+        if not alone:
+            self.ended.append(r)                 # its leftovers: looked for once the loop has
         error = None                             # started what this end lets start (see wait)
         if r.timed_out:
             error = f"timed out after {r.launch.timeout_s:g}s"
