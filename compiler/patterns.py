@@ -32,6 +32,7 @@ from lanes.compiler.patterns_syntax import (
     pattern_problem,
     split_scheme,
 )
+from lanes.dsl.frozen import quick_init
 
 __all__ = [
     "GLOBSTAR",
@@ -88,6 +89,7 @@ def _chain(segments: Sequence[str]) -> _Node:
     return node
 
 
+@quick_init
 @dataclass(frozen=True)
 class Pattern:
     """A compiled resource pattern: its alternatives as chains of segment nodes."""

@@ -25,6 +25,7 @@ MAX_LENGTH = 4096                # PATH_MAX; keeps the searches over characters 
 
 _SCHEME = re.compile(r"([a-z0-9]+):")
 _SCHEME_LIKE = re.compile(r"([A-Za-z0-9_.+-]*):")     # what a user may have meant as a scheme
+_WILDCARD = re.compile(r"[*?\[]")
 
 
 class TooManyAlternatives(ValueError):
@@ -148,5 +149,5 @@ def pattern_problem(text: str) -> str | None:
 
 def literal_head(alternative: str) -> str:
     """The text every resource the (normalised) alternative matches starts with."""
-    m = re.search(r"[*?\[]", alternative)
+    m = _WILDCARD.search(alternative)
     return alternative if m is None else alternative[:m.start()]

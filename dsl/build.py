@@ -42,6 +42,7 @@ from .span import Span
 ID = re.compile(declared.ID_PATTERN + r"\Z")
 ITEM = re.compile(declared.ITEM_PATTERN + r"\Z")
 ENV_NAME = re.compile(declared.ENV_NAME_PATTERN + r"\Z")
+_COUNT = re.compile(r"\d{1,18}")                 # a whole number (at most 18 digits: plan_fields.MAX_COUNT)
 
 ON_FAIL = declared.ON_FAIL
 WORKSPACES = declared.WORKSPACES
@@ -256,7 +257,7 @@ class _Builder:
         value = None if node is None else self.scalar(node, what)
         if node is None or value is None:
             return None
-        if not re.fullmatch(r"\d{1,18}", value.strip()) or int(value) < minimum:
+        if not _COUNT.fullmatch(value.strip()) or int(value) < minimum:
             self.error("E102", f"{what} must be a whole number >= {minimum}, not '{value}'", node.span)
             return None
         return Number(int(value), node.span)
@@ -450,8 +451,9 @@ class _Builder:
                     self.text(get("rollback"), "rollback") if more else None,
                     self.env(get("env"), what) if more else (),
                     self.text(get("description"), "description") if more else None, node.span,
-                    expect_changes=self.flag(get("expect_changes"), "expect_changes") if more else None,
-                    prompt=self.text(get("prompt"), "prompt") if "prompt" in f else None, for_each=for_each)
+                    # expect_changes, prompt, for_each: by position too (keywords cost a third of the call)
+                    self.flag(get("expect_changes"), "expect_changes") if more else None,
+                    self.text(get("prompt"), "prompt") if "prompt" in f else None, for_each)
 
     def gate(self, ident: Name, node: Raw) -> Gate:
         what = f"gate '{ident.value}'"
