@@ -208,6 +208,7 @@ class Run:
         self.batch = Batch()
         self.first_uncommitted: float | None = None
         self.envs: dict[str, tuple[PlanNode, tuple[tuple[str, str], ...]]] = {}  # env() but the attempt
+        self.agent_envs: dict[str | None, dict[str, str]] = {}   # what env() gives an agent's tasks
         self.offsets: dict[tuple[str, int], int] = {}   # (node, attempt) -> where its log output begins
         self.uncommitted_ok: set[str] = set()     # successes (and passed gates) not yet on disk
         self.journal: int | None = None           # the `launched` journal, opened at the first launch
@@ -470,17 +471,27 @@ class Run:
         the LANES_* variables of SPEC section 7 (LANES_RUN_KEY finds its processes)."""
         made = self.envs.get(node.id)
         if made is None or made[0] is not node:
-            agent = self.plan.agent_by_id.get(node.agent or "")
-            env = dict(agent.env) if agent else {}
-            env.update(node.env)
-            env.update(LANES_RUN_ID=self.run_id, LANES_RUN_KEY=self.run_key, LANES_TASK=node.id,
-                       LANES_AGENT=node.agent or "", LANES_WRITES="\n".join(node.writes),
-                       LANES_READS="\n".join(node.reads))
-            env.pop("LANES_ATTEMPT", None)
-            if node.agent:
-                env["LANES_BRIEF"] = os.path.join(self.brief_dir, f"{node.agent}.md")
+            if node.env:
+                env = self._env_of(node, node.env)
+            else:                      # the common case: the agent's, made once, and the task's
+                base = self.agent_envs.get(node.agent)
+                if base is None:
+                    base = self.agent_envs[node.agent] = self._env_of(node, ())
+                env = base.copy()      # (setting keys it has keeps their order)
+            env.update(LANES_TASK=node.id, LANES_WRITES="\n".join(node.writes), LANES_READS="\n".join(node.reads))
             made = self.envs[node.id] = (node, tuple(env.items()))
         return (*made[1], ("LANES_ATTEMPT", str(attempt)))
+
+    def _env_of(self, node: PlanNode, node_env: tuple[tuple[str, str], ...]) -> dict[str, str]:
+        agent = self.plan.agent_by_id.get(node.agent or "")
+        env = dict(agent.env) if agent else {}
+        env.update(node_env)
+        env.update(LANES_RUN_ID=self.run_id, LANES_RUN_KEY=self.run_key, LANES_TASK="",
+                   LANES_AGENT=node.agent or "", LANES_WRITES="", LANES_READS="")
+        env.pop("LANES_ATTEMPT", None)
+        if node.agent:
+            env["LANES_BRIEF"] = os.path.join(self.brief_dir, f"{node.agent}.md")
+        return env
 
     def launches(self, now: float | None = None) -> list[Launch]:
         """What to start now (tasks and run gates; approval gates start waiting instead, and
@@ -923,6 +934,7 @@ class Run:
         added = [n.id for n in plan.nodes if n.id not in self.plan.node_by_id]
         rows = self.store.nodes_of(self.run_id, added)
         self.plan, self.plan_version = plan, version
+        self.agent_envs.clear()                  # (an agent of the new plan may have another env)
         for nid in added:
             self.view[nid] = {k: rows[nid][k] for k in VIEW_FIELDS} if nid in rows else \
                 {k: None for k in VIEW_FIELDS} | {"status": State.PENDING, "attempts": 0, "seconds": 0}
