@@ -14,6 +14,7 @@ from typing import Any
 
 from lanes.compiler.backoff import Backoff
 from lanes.compiler.plan_fields import PLAN_VERSION
+from lanes.dsl.frozen import quick_init
 
 # A JSON object as json.loads gives it: Any, because nothing here knows its shape; plan_read.py
 # checks the shape of a plan file before `build_plan` reads one.
@@ -24,8 +25,14 @@ class PlanError(ValueError):
     """A plan file that is not one lanes wrote."""
 
 
+# Each class has a docstring: without one, dataclasses makes it from inspect.signature at
+# import. A plan's nodes and agents, made by the thousand when a plan is read, get
+# quick_init's __init__.
+
+@quick_init
 @dataclass(frozen=True)
 class PlanAgent:
+    """An agent of the plan: its lanes, its domain, and how its coding agent runs."""
     id: str
     skills: tuple[str, ...]
     instances: int
@@ -42,8 +49,10 @@ class PlanAgent:
     max_budget_usd: float | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class PlanNode:
+    """A task or a gate of the plan, with all it needs to run."""
     id: str
     kind: str                   # "task" | "gate"
     needs: tuple[str, ...]
@@ -79,6 +88,7 @@ class PlanNode:
 
 @dataclass(frozen=True)
 class Estimate:
+    """The plan's estimated time, in sequence and in parallel."""
     sequential_s: float
     parallel_s: float
     efficiency: float
@@ -86,6 +96,7 @@ class Estimate:
 
 @dataclass(frozen=True)
 class Plan:
+    """What the compiler emits and everything after it reads (SPEC section 5)."""
     workflow: str
     source_digest: str
     nodes: tuple[PlanNode, ...]        # ordered by stage, then id
