@@ -13,10 +13,15 @@ each cost one intersection, not four million.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import lru_cache
 
 from lanes.compiler.patterns import compile_pattern, intersect
 
 CHEAP = 64           # owner pairs tested one by one below this product; above it, pattern by pattern
+
+# The witness of two pattern texts: the domain proof meets the same pair again in its
+# passes (groups' writers against writers, then agents' writers for W401)
+_witness = lru_cache(maxsize=1 << 16)(intersect)
 
 
 class PrefixTable:
@@ -102,7 +107,7 @@ def meetings(left: Mapping[str, Sequence[int]], right: Mapping[str, Sequence[int
                     seen.add(pair)
                 if _all_settled(left[pair[0]], right[pair[1]], settled, False):
                     continue
-                witness = intersect(pair[0], pair[1])
+                witness = _witness(pair[0], pair[1])
                 if witness is not None:
                     found((pair[0], pair[1], witness))
 
