@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import random
 import shutil
 
 from helpers import lanes_cli, write
@@ -175,6 +176,41 @@ def test_a_ten_thousand_task_workflow(tmp_path, monkeypatch):
     got = [(d.code, d.span.line, d.span.column) for d in check_commands(workflow, source)]
     assert got == [("E104", 4 + 6789, source.text.split("\n")[3 + 6789].index("'") + 1)]
     assert counting.calls <= 2 * (10_000 // bash_check.BATCH_COMMANDS) + 4
+
+
+def test_plain_words_are_commands_that_bash_always_parses():
+    """Commands of plain words are not sent to bash (bash_check.plain_words): bash parses
+    every one of thousands made of those characters, reserved words among them anywhere
+    but first; a reserved word first, or any character that opens something, is not plain."""
+    rnd = random.Random(5)
+    words = [*bash_check._RESERVED, "echo", "make", "a=b", "=", "-", "--", "%1", "@", "+", ".", ":", "x=",
+             "export", "exec", "test", "return"]
+    texts = sorted({rnd.choice((" ", "\t", "  ")).join(
+        rnd.choice(words) if rnd.random() < 0.5 else "".join(rnd.choices("abzAZ09_./=:,+@%-", k=rnd.randint(1, 6)))
+        for _ in range(rnd.randint(1, 5))) for _ in range(4000)})
+    plain = [t for t in texts if bash_check.plain_words(t)]
+    assert len(plain) > 2000
+    assert parse_errors(plain, bash_check._runner(BASH)) == {}
+    for text in ("then x", "fi", "in", "if x", "while true", "time", "echo $x", "a;b", "echo 'a'", "", " make",
+                 "make ", "f()", "echo a\nb", "x=(a)", "echo ~", "echo *", "# note", "{ echo; }"):
+        assert not bash_check.plain_words(text), text
+
+
+def test_plain_commands_start_no_bash(tmp_path, monkeypatch):
+    counting = Counting()
+    monkeypatch.setattr(bash_check, "_runner", lambda bash: counting)
+    tasks = "".join(f"  t{i}: {{agent: a, run: make -C svc{i} all}}\n" for i in range(300))
+    source, _ = read_source(str(write(tmp_path, "w.yaml", "workflow: w\nagents: {a: {}}\ntasks:\n" + tasks)))
+    assert source is not None
+    workflow, _ = parse_source(source)
+    assert workflow is not None
+    assert check_commands(workflow, source) == [] and counting.calls == 0
+    broken = source.text + "  t300: {agent: a, run: \"echo 'open\"}\n"
+    source, _ = read_source(str(write(tmp_path, "w.yaml", broken)))
+    assert source is not None
+    workflow, _ = parse_source(source)
+    assert workflow is not None
+    assert [(d.code, d.span.line) for d in check_commands(workflow, source)] == [("E104", 304)]
 
 
 # Commands that are fine, and broken ones of every way bash can run past a command's end:
