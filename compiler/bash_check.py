@@ -31,7 +31,6 @@ from functools import partial
 import os
 import re
 import shutil
-import subprocess
 import threading
 
 from lanes.dsl.ast import Text, Workflow
@@ -172,6 +171,7 @@ def checking_commands(workflow: Workflow, source: Source | None,
 def _runner(bash: str) -> Parse:
     """A function that parses one script with bash: (line, message) of the first problem.
     It may be called from several threads at once."""
+    import subprocess  # here: a check whose commands are all plain words runs no bash
     argv = [bash, "--norc", "--noprofile", "-O", "extglob", "-n", _SCRIPT]
 
     def parse(script: str) -> tuple[int, str] | None:

@@ -3,7 +3,6 @@ builder, printed by `lanes fmt`, the briefs, the report and the diagrams. Kept a
 from those so that rendering a brief at run time does not load the front ends."""
 from __future__ import annotations
 
-from decimal import Decimal
 import math
 import re
 
@@ -34,6 +33,7 @@ def decimal(x: float) -> str:
         return INFINITE
     text = repr(x)
     if "e" in text or "E" in text:
+        from decimal import Decimal  # here: only for such numbers (1 ms of every start)
         text = format(Decimal(x), "f")
     return text.removesuffix(".0")
 

@@ -36,7 +36,6 @@ from yaml.scanner import ScannerError
 from .diagnostics import Diagnostic, diag
 from .raw import Map, Raw, Scalar, Seq
 from .span import Span
-from .yaml_errors import line_col, syntax_error, syntax_error_at_start
 
 # PyYAML may be built without libyaml
 _LOADER: type[yaml.CSafeLoader | yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -288,12 +287,16 @@ def _build(events: Iterable[Event], file: str) -> Map | None:
     return root
 
 
+# yaml_errors.py is imported where a file has an error: a good file does without it
+
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str) -> Diagnostic:
     """Placed at the mistake, not where YAML stopped, and worded: yaml_errors.py."""
+    from .yaml_errors import syntax_error
     return syntax_error(exc, text, file, _LOADER)
 
 
 def _point(file: str, text: str, index: int) -> Span:
+    from .yaml_errors import line_col
     return Span.point(file, *line_col(text, max(0, index)))
 
 
@@ -340,6 +343,7 @@ def parse_yaml(text: str, file: str) -> tuple[Map | None, list[Diagnostic]]:
     try:
         root = _tree(text, file)
     except _Refused as stop:
+        from .yaml_errors import syntax_error_at_start
         if stop.message == _NOT_A_MAPPING and (missing := syntax_error_at_start(text, file, _LOADER)):
             return None, [missing]                # `workflow w` without its ':'
         where = (stop.mark.line + 1, stop.mark.column + 1) if stop.mark is not None else (1, 1)
