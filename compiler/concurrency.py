@@ -77,11 +77,11 @@ def concurrent_pairs(model: Model, fams: list[Family]) -> Found:
     if not fams:
         return found
     pos, ups, downs, topo, rank = _graph(model)
-    agents = model.agent_by_id
+    one_lane = {a.id for a in model.agents if a.instances == 1}
     lane: dict[str, str] = {}                 # task -> its agent, when that agent is one lane
     lane_positions: dict[str, list[int]] = {}    # such an agent -> the positions of its tasks
     for n in model.tasks:
-        if n.agent and n.agent in agents and agents[n.agent].instances == 1:
+        if n.agent in one_lane:
             lane[n.id] = n.agent
             lane_positions.setdefault(n.agent, []).append(pos[n.id])
     sides = _choose_sources(fams)

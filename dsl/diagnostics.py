@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .frozen import quick_init
 from .span import Span
 
 ERROR = "error"
@@ -19,6 +20,7 @@ CODES = {
 }
 
 
+@quick_init
 @dataclass(frozen=True)
 class Related:
     """A second location that explains a diagnostic ("'api' writes ... here")."""
