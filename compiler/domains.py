@@ -156,14 +156,17 @@ def _groups(model: Model, bad: set[str]) -> list[_Group]:
     """Tasks of one agent with the same distinct usable patterns (duplicates dropped)."""
     agents = model.agent_by_id
     keyed: dict[tuple[str | None, tuple[str, ...], tuple[str, ...]], list[str]] = {}
-    by_domain: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    # (agent, the domain object) -> its group's list: the key of texts is made and hashed
+    # once per domain object, not once per task (the tasks of an agent share its domain)
+    lists: dict[tuple[str | None, int], list[str]] = {}
     for n in model.tasks:
-        texts = by_domain.get(id(n.domain))
-        if texts is None:
-            texts = by_domain[id(n.domain)] = (
-                tuple(dict.fromkeys(p.text for p in _usable(n.domain.writes, bad))),
-                tuple(dict.fromkeys(p.text for p in _usable(n.domain.reads, bad))))
-        keyed.setdefault((n.agent, *texts), []).append(n.id)
+        shared = (n.agent, id(n.domain))
+        tasks = lists.get(shared)
+        if tasks is None:
+            texts = (tuple(dict.fromkeys(p.text for p in _usable(n.domain.writes, bad))),
+                     tuple(dict.fromkeys(p.text for p in _usable(n.domain.reads, bad))))
+            tasks = lists[shared] = keyed.setdefault((n.agent, *texts), [])
+        tasks.append(n.id)
     out = []
     for i, ((agent_id, writes, reads), tasks) in enumerate(keyed.items()):
         agent = agents.get(agent_id or "")

@@ -125,6 +125,9 @@ def pattern_problem(text: str) -> str | None:
         return "the pattern is empty"
     if len(text) > MAX_LENGTH:
         return f"it is longer than {MAX_LENGTH} characters"
+    if ":" not in text and "{" not in text:         # the usual path: no scheme, one alternative
+        problem = _alternative_problem(text, "")
+        return "it " + problem if problem else None
     problem = _scheme_problem(text)
     if problem:
         return problem
