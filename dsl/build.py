@@ -425,7 +425,32 @@ class _Builder:
                      max_turns=self.integer(get("max_turns"), "max_turns", 1),
                      max_budget_usd=self.amount(get("max_budget_usd"), "max_budget_usd"))
 
+    def usual_task(self, ident: Name, node: Raw) -> Task | None:
+        """The task that most are, `agent`, `run` and maybe `needs`, each once, built as
+        `task` builds it but without its table of fields (nothing in it can be reported
+        but what id_of, names and text report); None for any other."""
+        if not isinstance(node, Map) or not 2 <= len(node.entries) <= 3:
+            return None
+        agent = run = needs = None
+        for key, value in node.entries:
+            name = key.value
+            if name == "agent" and agent is None:
+                agent = value
+            elif name == "run" and run is None:
+                run = value
+            elif name == "needs" and needs is None:
+                needs = value
+            else:
+                return None
+        if agent is None or run is None:
+            return None
+        return Task(ident, self.id_of(agent, "agent"), None, self.names(needs, "need"), self.text(run, "run"),
+                    None, None, None, None, None, None, (), None, node.span, None, None, None)
+
     def task(self, ident: Name, node: Raw) -> Task:
+        usual = self.usual_task(ident, node)
+        if usual is not None:
+            return usual
         what = f"task '{ident.value}'"
         f = self.fields(node, TASK_FIELDS, what)
         get = f.value

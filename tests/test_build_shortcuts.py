@@ -4,8 +4,11 @@ forward needs, invalid ids, a list or a null among the needs, rarer fields with 
 value, an undefined agent, a prompt task, a gate with empty needs."""
 from __future__ import annotations
 
+import dataclasses
+
 from helpers import codes, compile_text, write
 
+from lanes.dsl import build
 from lanes.dsl.loader import parse_source
 from lanes.dsl.raw import Scalar
 from lanes.dsl.source import read_source
@@ -72,3 +75,45 @@ def test_a_raw_scalar_is_a_value_and_a_span(tmp_path):
     assert (value.span.line, value.span.column, value.span.end_column) == (1, 11, 12)
     source, _ = read_source(str(write(tmp_path, "w.yaml", "workflow: w\n")))
     assert source is not None and parse_source(source)[0] is not None
+
+
+USUAL_SHAPES = """
+    workflow: w
+    agents:
+      a: {domain: {writes: ["src/**"]}}
+    tasks:
+      t1: {agent: a, run: "make"}
+      t2: {run: "make", agent: a, needs: [t1]}
+      t3: {agent: a, agent: b, run: x}
+      t4: {agent: 9x, run: [x], needs: [t1, 9bad, [y], ~]}
+      t5: {agent: ~, run: ~, needs: ~}
+      t6: {needs: [t5], run: "true", agent: nobody}
+      t7: {agent: a, run: x, needs: [t6], timeout: 5m}
+      t8: {agent: a, needs: [t7]}
+      t9: {agent: a, run: x, run: y}
+      t10: {agent: {x: 1}, run: {y: 2}, needs: {z: 3}}
+      t11: [a, b]
+      t12: ~
+      t13: {agent: a, run: x, needs: later}
+      later: {agent: a, run: x, needs: [t13, t13]}
+      ~: {agent: a, run: x}
+"""
+
+
+def _deep(x):
+    """A node with every field, spans included (the AST's equality leaves spans out)."""
+    if dataclasses.is_dataclass(x):
+        return type(x).__name__, tuple((f.name, _deep(getattr(x, f.name))) for f in dataclasses.fields(x))
+    return tuple(map(_deep, x)) if isinstance(x, tuple) else x
+
+
+def test_the_usual_task_is_built_as_the_long_way_builds_it(tmp_path, monkeypatch):
+    """_Builder.usual_task (agent, run and needs, each once) gives the very task, spans and
+    diagnostics that the long way gives, for usual tasks and for all the near misses."""
+    source, _ = read_source(str(write(tmp_path, "w.yaml", USUAL_SHAPES)))
+    assert source is not None
+    short = parse_source(source)
+    monkeypatch.setattr(build._Builder, "usual_task", lambda self, ident, node: None)
+    long = parse_source(source)
+    assert short[0] is not None and _deep(short[0]) == _deep(long[0]) and short[1] == long[1]
+    assert len(short[1]) > 5
