@@ -35,7 +35,7 @@ def environment() -> dict[str, str]:
 def run(cwd: str, args: Sequence[str], *, ok: Sequence[int] = (0,), stdin: bytes | None = None,
         env: dict[str, str] | None = None) -> tuple[int, bytes]:
     """`git -C cwd ARGS`: (exit status, stdout) when the status is in `ok`."""
-    import subprocess                      # (not at import: a run without worktrees loads none of it)
+    import subprocess  # (not at import: a run without worktrees loads none of it)
     argv = ["git", "-C", cwd, *args]
     try:
         done = subprocess.run(argv, input=stdin, capture_output=True, check=False,

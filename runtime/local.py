@@ -66,7 +66,7 @@ def _spawn(argv: tuple[str, ...], cwd: str, env: dict[str, str], out: int) -> in
         actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                    (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)]
         return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORED)
-    import subprocess                                # (only for another directory)
+    import subprocess  # (only for another directory)
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                             start_new_session=True)
     proc.returncode = 0          # reaped by the executor with waitpid; Popen's __del__ must not try
