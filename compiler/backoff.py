@@ -6,7 +6,7 @@ plan file's classes and json at every start.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from lanes.dsl.frozen import dataclass
 
 DEFAULT_ESTIMATE_S = 60
 

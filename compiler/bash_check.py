@@ -26,7 +26,6 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 import os
 import re
@@ -35,6 +34,7 @@ import threading
 
 from lanes.dsl.ast import Text, Workflow
 from lanes.dsl.diagnostics import Diagnostic, diag
+from lanes.dsl.frozen import dataclass
 from lanes.dsl.source import Source
 from lanes.dsl.span import Span
 

@@ -17,11 +17,11 @@ one operation per (family, task of the non-source side), plus the pairs found.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import reduce
 from operator import and_
 
 from lanes.compiler.model import Model
+from lanes.dsl.frozen import dataclass, field
 
 CHUNK = 4096
 

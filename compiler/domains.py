@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from functools import cached_property
 
 from lanes.compiler.concurrency import Family, Found, concurrent_pairs
@@ -29,6 +28,7 @@ from lanes.compiler.model import Model, Pattern, RNode
 from lanes.compiler.overlaps import CHEAP, Meeting, PrefixTable, meetings
 from lanes.compiler.patterns import compile_pattern, pattern_problem, uncovered
 from lanes.dsl.diagnostics import Diagnostic, Related, diag
+from lanes.dsl.frozen import dataclass
 from lanes.dsl.span import Span
 
 

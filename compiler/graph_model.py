@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 from itertools import pairwise
 
 from lanes.compiler.planfile import Plan, PlanNode
 from lanes.dsl.diagnostics import Diagnostic
 from lanes.dsl.durations import duration
+from lanes.dsl.frozen import dataclass
 
 COLLAPSE_ABOVE = 60
 SUMMARY_BOXES = 120              # a summary grid holds at most this many boxes ...

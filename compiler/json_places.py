@@ -9,10 +9,11 @@ well formed; where an object holds a key twice, the last one counts, as for json
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
 import json
 import re
 import sys
+
+from lanes.dsl.frozen import dataclass
 
 Key = str | int
 Path = tuple[Key, ...]

@@ -6,17 +6,15 @@ Spans stay on every pattern so that domain diagnostics can point at them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from lanes.compiler.backoff import Backoff
 from lanes.compiler.graph import Positions, positions
-from lanes.dsl.frozen import quick_init
+from lanes.dsl.frozen import dataclass, field
 from lanes.dsl.source import Source
 from lanes.dsl.span import Span
 
 
-@quick_init
 @dataclass(frozen=True)
 class Pattern:
     """A resource pattern as written, where it was written, and who declared it."""
@@ -26,7 +24,6 @@ class Pattern:
     owner: str          # "domain contracts", "agent scribe", "task api"
 
 
-@quick_init
 @dataclass(frozen=True)
 class RDomain:
     """A domain as a task or an agent has it: its patterns, each where it was written."""
@@ -47,7 +44,6 @@ class RDomain:
 EMPTY_DOMAIN = RDomain(None, (), ())
 
 
-@quick_init
 @dataclass(frozen=True)
 class RAgent:
     """An agent with its domain resolved and its defaults folded in."""
@@ -74,7 +70,6 @@ class RAgent:
         return dict(self.spans).get(field)
 
 
-@quick_init
 @dataclass(frozen=True)
 class RNode:
     """A task or a gate with its needs found, its defaults folded in and its agent chosen."""
@@ -113,7 +108,6 @@ class RNode:
         return self.kind == "task"
 
 
-@quick_init
 @dataclass(frozen=True)
 class Model:
     """The resolved workflow that the checks and the planner read."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from os.path import commonprefix
 
@@ -32,7 +31,7 @@ from lanes.compiler.patterns_syntax import (
     pattern_problem,
     split_scheme,
 )
-from lanes.dsl.frozen import quick_init
+from lanes.dsl.frozen import dataclass, field
 
 __all__ = [
     "GLOBSTAR",
@@ -89,7 +88,6 @@ def _chain(segments: Sequence[str]) -> _Node:
     return node
 
 
-@quick_init
 @dataclass(frozen=True)
 class Pattern:
     """A compiled resource pattern: its alternatives as chains of segment nodes."""

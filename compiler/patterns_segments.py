@@ -8,10 +8,11 @@ A `[` that opens no class (no closing `]`) is a literal character.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 import re
 from typing import Literal
+
+from lanes.dsl.frozen import dataclass
 
 Ranges = tuple[tuple[int, int], ...]             # inclusive code point ranges
 Atom = (tuple[Literal["c"], str] | tuple[Literal["?"]] | tuple[Literal["*"]]

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from lanes.compiler.bash_check import checking_commands
@@ -14,6 +13,7 @@ from lanes.compiler.workspace_check import check_workspaces
 from lanes.dsl.ast import Workflow
 from lanes.dsl.diagnostics import Diagnostic
 from lanes.dsl.expand import expand_workflow, explain, pools
+from lanes.dsl.frozen import replace
 from lanes.dsl.source import Source
 
 if TYPE_CHECKING:                                # the planner is imported only when a plan is made

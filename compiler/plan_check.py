@@ -13,13 +13,13 @@ turns it into a diagnostic with the line and column of that path in the text.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 import json
 import re
 
 from lanes.compiler import plan_fields as F
 from lanes.compiler.json_places import Path
 from lanes.dsl.diagnostics import did_you_mean
+from lanes.dsl.frozen import dataclass
 
 ID = re.compile(F.ID_PATTERN + r"\Z")
 _DIGEST = re.compile(F.DIGEST_PATTERN + r"\Z")

@@ -24,13 +24,13 @@ are the run's (giving another value is E102).
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import replace
 import os
 
 from lanes.compiler.pipeline import analyse, plan_model
 from lanes.compiler.planfile import Plan, PlanAgent, PlanNode
 from lanes.dsl import ast
 from lanes.dsl.diagnostics import Diagnostic, Related, diag
+from lanes.dsl.frozen import replace
 from lanes.dsl.source import Source
 from lanes.dsl.span import Span
 

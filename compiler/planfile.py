@@ -7,14 +7,13 @@ read a `Plan`; none of them sees the AST. `to_json` is byte-deterministic;
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 import json
 from typing import Any
 
 from lanes.compiler.backoff import Backoff
 from lanes.compiler.plan_fields import PLAN_VERSION
-from lanes.dsl.frozen import quick_init
+from lanes.dsl.frozen import dataclass
 
 # A JSON object as json.loads gives it: Any, because nothing here knows its shape; plan_read.py
 # checks the shape of a plan file before `build_plan` reads one.
@@ -25,11 +24,6 @@ class PlanError(ValueError):
     """A plan file that is not one lanes wrote."""
 
 
-# Each class has a docstring: without one, dataclasses makes it from inspect.signature at
-# import. A plan's nodes and agents, made by the thousand when a plan is read, get
-# quick_init's __init__.
-
-@quick_init
 @dataclass(frozen=True)
 class PlanAgent:
     """An agent of the plan: its lanes, its domain, and how its coding agent runs."""
@@ -49,7 +43,6 @@ class PlanAgent:
     max_budget_usd: float | None = None
 
 
-@quick_init
 @dataclass(frozen=True)
 class PlanNode:
     """A task or a gate of the plan, with all it needs to run."""

@@ -7,7 +7,6 @@ is dropped and a cycle is cut, so later stages and the diagrams keep working.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 import os
 from typing import Protocol, TypedDict, TypeVar
 
@@ -16,6 +15,7 @@ from lanes.compiler.graph import Positions, cycles, positions, strongly_connecte
 from lanes.compiler.model import EMPTY_DOMAIN, Model, Pattern, RAgent, RDomain, RNode
 from lanes.dsl import ast
 from lanes.dsl.diagnostics import Diagnostic, Related, diag, did_you_mean
+from lanes.dsl.frozen import replace
 from lanes.dsl.source import Source
 from lanes.dsl.span import Span
 

@@ -37,7 +37,6 @@ Code has a flag for.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 import difflib
 import math
 import re
@@ -50,6 +49,7 @@ from lanes.compiler.patterns_syntax import (
     normalise,
     split_scheme,
 )
+from lanes.dsl.frozen import dataclass
 
 PLACEHOLDERS = ("prompt_file", "brief_file", "writes", "reads", "model")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

@@ -6,13 +6,10 @@ are folded in later by the compiler, so the AST says exactly what the file says.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from .frozen import quick_init
+from .frozen import dataclass, field
 from .span import Span
 
 
-@quick_init
 @dataclass(frozen=True)
 class Name:
     """An identifier or a reference to one (agent, domain, task, gate, skill, on_fail)."""
@@ -21,7 +18,6 @@ class Name:
     span: Span = field(compare=False, repr=False)
 
 
-@quick_init
 @dataclass(frozen=True)
 class Text:
     """A string: a command, a description, a resource pattern, an env value."""
@@ -30,7 +26,6 @@ class Text:
     span: Span = field(compare=False, repr=False)
 
 
-@quick_init
 @dataclass(frozen=True)
 class Number:
     """A number (a count, a factor, an amount)."""
@@ -39,7 +34,6 @@ class Number:
     span: Span = field(compare=False, repr=False)
 
 
-@quick_init
 @dataclass(frozen=True)
 class Flag:
     """A yes-or-no value (`true` or `false`)."""
@@ -48,7 +42,6 @@ class Flag:
     span: Span = field(compare=False, repr=False)
 
 
-@quick_init
 @dataclass(frozen=True)
 class Duration:
     """A duration, in seconds (`90`, `5m`, `1h30m`)."""
@@ -57,7 +50,6 @@ class Duration:
     span: Span = field(compare=False, repr=False)
 
 
-@quick_init
 @dataclass(frozen=True)
 class EnvVar:
     """One variable of an `env` mapping."""
@@ -66,7 +58,6 @@ class EnvVar:
     value: Text
 
 
-@quick_init
 @dataclass(frozen=True)
 class Domain:
     """A named domain (`domains:`) or an inline one (id None)."""
@@ -80,7 +71,6 @@ class Domain:
 DomainRef = Name | Domain
 
 
-@quick_init
 @dataclass(frozen=True)
 class Command:
     """A runner given as a command template: `runner: {command: "..."}`."""
@@ -92,7 +82,6 @@ class Command:
 RunnerRef = Name | Command            # a preset (`claude`, `shell`, ...) or a template
 
 
-@quick_init
 @dataclass(frozen=True)
 class Limit:
     """`limits: {claude: 2}`: at most that many tasks of that runner at once."""
@@ -101,7 +90,6 @@ class Limit:
     count: Number
 
 
-@quick_init
 @dataclass(frozen=True)
 class Backoff:
     """`backoff`: the delays between retries, as written."""
@@ -112,7 +100,6 @@ class Backoff:
     span: Span = field(compare=False, repr=False)
 
 
-@quick_init
 @dataclass(frozen=True)
 class Defaults:
     """`defaults`: what every node gets unless it says otherwise."""
@@ -124,7 +111,6 @@ class Defaults:
     span: Span = field(compare=False, repr=False)
 
 
-@quick_init
 @dataclass(frozen=True)
 class Agent:
     """An agent (a worker lane): its domain, skills and instances."""
@@ -143,7 +129,6 @@ class Agent:
     max_budget_usd: Number | None = None
 
 
-@quick_init
 @dataclass(frozen=True)
 class Axis:
     """One key of a `for_each` and its items: `port: [8000, 8001]`."""
@@ -152,7 +137,6 @@ class Axis:
     items: tuple[Text, ...]
 
 
-@quick_init
 @dataclass(frozen=True)
 class ForEach:
     """`for_each` of a task template (SPEC section 10): one task per item, or per
@@ -163,7 +147,6 @@ class ForEach:
     span: Span = field(compare=False, repr=False)
 
 
-@quick_init
 @dataclass(frozen=True)
 class Task:
     """A task: what it runs, which agent runs it, what it needs."""
@@ -187,7 +170,6 @@ class Task:
     for_each: ForEach | None = None
 
 
-@quick_init
 @dataclass(frozen=True)
 class Gate:
     """A gate: a checkpoint after its needs (a command or an approval)."""
@@ -204,7 +186,6 @@ class Gate:
     span: Span = field(compare=False, repr=False)
 
 
-@quick_init
 @dataclass(frozen=True)
 class Workflow:
     """A whole workflow file, as written."""

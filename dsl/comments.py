@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
 from functools import lru_cache
 import re
 
@@ -32,6 +31,7 @@ from lark.exceptions import LarkError
 import yaml
 from yaml.tokens import ScalarToken
 
+from .frozen import dataclass, field
 from .raw import Map, Raw
 from .span import Span
 

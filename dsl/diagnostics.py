@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
-from .frozen import quick_init
+from .frozen import dataclass, field
 from .span import Span
 
 ERROR = "error"
@@ -20,7 +19,6 @@ CODES = {
 }
 
 
-@quick_init
 @dataclass(frozen=True)
 class Related:
     """A second location that explains a diagnostic ("'api' writes ... here")."""

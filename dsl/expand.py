@@ -14,13 +14,13 @@ at the template; `Origin` says which item made it, for the message's related not
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
 from itertools import product
 import re
 
 from . import fields as declared
 from .ast import Domain, EnvVar, Gate, Name, Task, Text, Workflow
 from .diagnostics import Diagnostic, Related, diag
+from .frozen import dataclass, replace
 from .span import Span
 
 ID = re.compile(declared.ID_PATTERN + r"\Z")

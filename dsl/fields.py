@@ -8,7 +8,7 @@ workflow_schema.py says the same in JSON Schema, and the tests hold the two toge
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .frozen import dataclass
 
 ID_PATTERN = r"[A-Za-z_][A-Za-z0-9_-]*"
 ITEM_PATTERN = r"[A-Za-z0-9_-]+"          # an item of a for_each: a fragment of the ids it makes

@@ -11,10 +11,9 @@ a meaning, and each example to the same raw tree in both forms.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from . import fields as declared
 from .diagnostics import CODES
+from .frozen import dataclass
 
 
 @dataclass(frozen=True)

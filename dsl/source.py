@@ -1,9 +1,10 @@
 """Reading a workflow file: bounded, and every failure a value."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 import os
 import stat
+
+from .frozen import dataclass
 
 MAX_BYTES = 16 * 1024 * 1024
 

@@ -5,12 +5,12 @@ plan. Problems come back as diagnostics, never as exceptions.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import os
 from typing import TYPE_CHECKING
 
 from lanes.dsl.ast import Workflow
 from lanes.dsl.diagnostics import Diagnostic, sort_diagnostics
+from lanes.dsl.frozen import dataclass, field
 from lanes.dsl.loader import parse_tree
 from lanes.dsl.source import Source, read_source
 from lanes.gcpause import paused

@@ -6,10 +6,10 @@ that does not parse; the ids come from the last version that did.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 import re
 
 from lanes.dsl.fields import AGENT, BACKOFF, DEFAULTS, DOMAIN, GATE, RUNNER, TASK, TOP, Group
+from lanes.dsl.frozen import dataclass
 from lanes.lsp_model import Analysis
 
 # a YAML key path (the keys of the mappings the cursor is in, outermost first) -> its fields

@@ -5,11 +5,11 @@ patterns. Positions are those of spans: 1-based lines and columns in characters.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from lanes.compiler.model import Model
 from lanes.dsl.ast import Domain, DomainRef, Name, Text, Workflow
 from lanes.dsl.diagnostics import Diagnostic, diag, sort_diagnostics
+from lanes.dsl.frozen import dataclass, field
 from lanes.dsl.loader import parse_source
 from lanes.dsl.source import MAX_BYTES, Source
 from lanes.dsl.span import Span
