@@ -108,8 +108,11 @@ def _write_briefs(plan: Plan, plan_json: str, folder: str, cache_dir: str) -> st
 def _digest(plan_json: str) -> str | None:
     """The digest of what the briefs of this plan depend on; None when some of it
     cannot be read (then nothing is cached)."""
-    import hashlib
-    h = hashlib.sha256(b"lanes briefs 1\0")
+    try:                   # CPython's own BLAKE2: hashlib would load OpenSSL first (~3 ms)
+        from _blake2 import blake2b
+    except ImportError:    # another Python
+        from hashlib import blake2b
+    h = blake2b(b"lanes briefs 2\0", digest_size=32)
     try:
         templates = importlib.util.find_spec("lanes.templates")
         paths = [os.path.join(next(iter(templates.submodule_search_locations or ())), "brief.md.j2")] \
