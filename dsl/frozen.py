@@ -5,10 +5,11 @@ and `dataclasses.dataclass` spends ~1.4 ms on each (on this project's machines:
 six `exec` calls and an `inspect.signature`): 57 ms of a `lanes check`, and the
 import of `dataclasses` itself (with `inspect`, `ast`, `dis`, `tokenize`) costs
 `lanes run` another ~12 ms. `dataclass` here makes the same methods from one
-generated source per class: `__init__` (a frozen class's stores into its
-`__dict__`, no `object.__setattr__` call per field), `__repr__`, `__eq__`,
-`__hash__`, the frozen `__setattr__`/`__delattr__`, `__match_args__`, and the
-docstring dataclasses would give. `__dataclass_fields__` holds real
+generated source per class, compiled when the first of them is called (a class
+a command never uses costs nothing): `__init__` (a frozen class's stores into
+its `__dict__`, no `object.__setattr__` call per field), `__repr__`, `__eq__`,
+`__hash__` and the frozen `__setattr__`/`__delattr__`; `__match_args__` and
+the docstring dataclasses would give are set at once. `__dataclass_fields__` holds real
 `dataclasses.Field` objects, made at the first look (so `dataclasses.fields`,
 `asdict`, `is_dataclass` and `replace` work as on any dataclass), which is when
 `dataclasses` is imported. A class that asks for more than the usual subset

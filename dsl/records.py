@@ -106,20 +106,16 @@ def _fields_of(cls: type) -> list[_Field] | None:
 def _source(cls: type, fields: list[_Field], frozen: bool, eq: bool) -> tuple[str, dict[str, Any]]:
     """The source of the methods, and the names it uses."""
     names: dict[str, Any] = {"_HAS_FACTORY": _HAS_FACTORY, "_cls": cls, "_frozen_error": _frozen_error}
-    params, body, seen_default = [], [], False
+    params, body = [], []
     store = "_d_[{0!r}] = {0}" if frozen else "self.{0} = {0}"
     for f in fields:
         if f.default is not MISSING:
             names[f"_dflt_{f.name}"] = f.default
             params.append(f"{f.name}=_dflt_{f.name}")
-            seen_default = True
         elif f.factory is not MISSING:
             names[f"_fact_{f.name}"] = f.factory
             params.append(f"{f.name}=_HAS_FACTORY")
             body.append(f"if {f.name} is _HAS_FACTORY: {f.name} = _fact_{f.name}()")
-            seen_default = True
-        elif seen_default:
-            raise TypeError(f"non-default argument {f.name!r} follows default argument")
         else:
             params.append(f.name)
     if frozen:
@@ -165,14 +161,37 @@ def _make(cls: type, frozen: bool, eq: bool, others: dict[str, Any]) -> type:
     fields = None if others or any(k in cls.__dict__ for k in _KEPT[:-1]) else _fields_of(cls)
     if fields is None or any(b.__dict__.get("_record_frozen_", frozen) != frozen for b in cls.__mro__[1:]):
         return _real(cls, frozen=frozen, eq=eq, **others)
-    source, names = _source(cls, fields, frozen, eq)
-    made: dict[str, Any] = {}
-    exec(source, names, made)  # noqa: S102 - made above from the class's own field names
-    for name, fn in made.items():
-        fn.__qualname__ = f"{cls.__qualname__}.{name}"
-        fn.__module__ = cls.__module__
-        type.__setattr__(cls, name, fn)
-    made["__init__"].__annotations__ = {**{f.name: f.type for f in fields}, "return": None}
+    methods = ["__init__", "__repr__", *(["__eq__"] if eq else []), *(["__hash__"] if eq and frozen else []),
+               *(["__setattr__", "__delattr__"] if frozen else [])]
+
+    def build() -> None:
+        """Make the class's methods from one source (at the first call of any of them: a
+        class never used costs no compiling)."""
+        source, names = _source(cls, fields, frozen, eq)
+        made: dict[str, Any] = {}
+        exec(source, names, made)  # noqa: S102 - made above from the class's own field names
+        made["__init__"].__annotations__ = {**{f.name: f.type for f in fields}, "return": None}
+        for name, fn in made.items():
+            fn.__qualname__ = f"{cls.__qualname__}.{name}"
+            fn.__module__ = cls.__module__
+            type.__setattr__(cls, name, fn)
+
+    def stand_in(name: str) -> Any:
+        def method(self: Any, *args: Any, **kw: Any) -> Any:
+            if cls.__dict__[name] is method:
+                build()
+            return cls.__dict__[name](self, *args, **kw)
+        method.__qualname__ = f"{cls.__qualname__}.{name}"
+        return method
+
+    seen_default = False
+    for f in fields:                              # dataclasses' error, when the class is made
+        if f.default is not MISSING or f.factory is not MISSING:
+            seen_default = True
+        elif seen_default:
+            raise TypeError(f"non-default argument {f.name!r} follows default argument")
+    for name in methods:
+        type.__setattr__(cls, name, stand_in(name))
     if eq and not frozen:
         type.__setattr__(cls, "__hash__", None)
     for f in fields:                              # class attributes: the defaults, as dataclasses leaves them

@@ -146,3 +146,17 @@ def test_the_project_records_are_made_here():
                if isinstance(c, type) and c.__module__ == m.__name__ and "__dataclass_fields__" in c.__dict__]
     assert len(classes) >= 25
     assert [c.__name__ for c in classes if "_record_fields_" not in c.__dict__] == []
+
+
+def test_methods_are_compiled_at_the_first_use_of_any():
+    @frozen.dataclass(frozen=True)
+    class Late:
+        """Not used until below."""
+        a: int
+        b: str = "x"
+
+    stand_in = Late.__dict__["__repr__"]
+    assert Late.__dict__["__init__"].__qualname__.endswith("Late.__init__")
+    late = Late(1)                                        # builds every method at once
+    assert Late.__dict__["__repr__"] is not stand_in and repr(late).endswith("Late(a=1, b='x')")
+    assert {late, Late(1)} == {Late(1)} and Late.__init__.__annotations__ == {"a": "int", "b": "str", "return": None}
