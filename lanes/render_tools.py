@@ -7,7 +7,7 @@ instead of being built as one indented string.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 import json
 import os
 from typing import IO
@@ -58,11 +58,23 @@ def to_json(diagnostics: Sequence[Diagnostic], limit: int | None = None) -> dict
     return out
 
 
+def _item_encoder() -> Callable[[object], str]:
+    """json.dumps(item, ensure_ascii=False), its C encoder made once (json.dumps makes one
+    per call: a third of the cost of writing 66k small diagnostics)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:                                           # no C accelerator here
+        return json.JSONEncoder(ensure_ascii=False).encode
+    encode = make(None, json.JSONEncoder().default, json.encoder.encode_basestring, None, ": ", ", ",
+                  False, False, True)
+    return lambda obj: "".join(encode(obj, 0))
+
+
 def write_json(diagnostics: Sequence[Diagnostic], stream: IO[str], limit: int | None) -> None:
     listed = diagnostics if limit is None else diagnostics[:limit]
+    encode = _item_encoder()
     stream.write('{"diagnostics": [')
     for k, d in enumerate(listed):
-        stream.write(("\n  " if k == 0 else ",\n  ") + json.dumps(json_item(d), ensure_ascii=False))
+        stream.write(("\n  " if k == 0 else ",\n  ") + encode(json_item(d)))
     errors, warnings = _counts(diagnostics)
     stream.write(("\n" if listed else "") + f'], "errors": {errors}, "warnings": {warnings}')
     if len(listed) < len(diagnostics):
