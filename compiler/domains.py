@@ -300,10 +300,13 @@ def _agent_probes(model: Model, bad: set[str]) -> list[Family]:
 
 
 class _Spans:
-    """Where each pattern text was written, per domain (found once, not per diagnostic)."""
+    """Where each pattern text was written, per domain (found once, not per diagnostic), and
+    the related lines made of them (one object per task, verb and pattern, shared by every
+    conflict it is in: 66k conflicts of 6,000 CODEOWNERS-like rules share a few thousand)."""
 
     def __init__(self) -> None:
         self.memo: dict[int, dict[str, Pattern]] = {}
+        self.lines: dict[tuple[str, str, str], Related] = {}
 
     def find(self, patterns: tuple[Pattern, ...], text: str) -> Pattern | None:
         table = self.memo.get(id(patterns))
@@ -315,9 +318,13 @@ class _Spans:
 
 
 def _describe(spans: _Spans, node: RNode, verb: str, text: str) -> Related:
-    p = spans.find(node.domain.writes if verb == "writes" else node.domain.reads, text)
-    where = f" (agent {node.agent})" if not node.own_domain and node.agent else ""
-    return Related(f"'{node.id}' {verb} \"{text}\"{where}", p.span if p else None)
+    line = spans.lines.get((node.id, verb, text))
+    if line is None:
+        p = spans.find(node.domain.writes if verb == "writes" else node.domain.reads, text)
+        where = f" (agent {node.agent})" if not node.own_domain and node.agent else ""
+        line = spans.lines[(node.id, verb, text)] = Related(f"'{node.id}' {verb} \"{text}\"{where}",
+                                                            p.span if p else None)
+    return line
 
 
 def _lanes(model: Model, a: RNode, b: RNode) -> str:

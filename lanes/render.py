@@ -164,14 +164,21 @@ def group_key(d: Diagnostic, agent_of: AgentOf) -> tuple[str, ...]:
     return (d.code,)
 
 
-def _pattern_keys(d: Diagnostic) -> list[object]:
-    """The two patterns of a conflict, each where it was written (spans are shared)."""
+def _pattern_keys(d: Diagnostic, seen: dict[int, object]) -> list[object]:
+    """The two patterns of a conflict, each where it was written (spans are shared); `seen`
+    keeps the key of each related line already read (lines are shared too)."""
     keys: list[object] = []
     if d.code in ("E300", "E301"):
         for k in (0, 1):
-            side = _side(d, k)
-            if side is not None:
-                keys.append((side, id(d.related[k].span)))
+            if len(d.related) <= k:
+                continue
+            line = d.related[k]
+            key = seen.get(id(line), seen)
+            if key is seen:
+                side = _side(d, k)
+                key = seen[id(line)] = None if side is None else (side, id(line.span))
+            if key is not None:
+                keys.append(key)
     return keys
 
 
@@ -182,7 +189,8 @@ def tool_order(diagnostics: Sequence[Diagnostic], agent_of: AgentOf) -> list[Dia
     order) share its group, or were charged to the same pattern; the list goes by rank,
     then position. So a broad pattern met by thousands shows one pair per round and
     cannot crowd out the rest, and --max N lists a prefix of the full list."""
-    keys = [_pattern_keys(d) for d in diagnostics]
+    seen: dict[int, object] = {}
+    keys = [_pattern_keys(d, seen) for d in diagnostics]
     total: dict[object, int] = {}
     for ks in keys:
         for k in ks:

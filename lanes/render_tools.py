@@ -70,11 +70,22 @@ def _item_encoder() -> Callable[[object], str]:
 
 
 def write_json(diagnostics: Sequence[Diagnostic], stream: IO[str], limit: int | None) -> None:
+    """The JSON of section 4, one diagnostic a line, each exactly as json.dumps writes
+    `json_item(d)`; a related line shared by many conflicts is encoded once."""
     listed = diagnostics if limit is None else diagnostics[:limit]
     encode = _item_encoder()
+    related: dict[int, str] = {}
     stream.write('{"diagnostics": [')
     for k, d in enumerate(listed):
-        stream.write(("\n  " if k == 0 else ",\n  ") + encode(json_item(d)))
+        lines = []
+        for r in d.related:
+            line = related.get(id(r))
+            if line is None:
+                line = related[id(r)] = encode({"message": r.message, **_place(r.span)})
+            lines.append(line)
+        head = encode({"code": d.code, "severity": d.severity, "message": d.message, **_place(d.span)})
+        stream.write(("\n  " if k == 0 else ",\n  ") + head[:-1] + ', "related": [' + ", ".join(lines)
+                     + '], "witness": ' + encode(d.witness) + "}")
     errors, warnings = _counts(diagnostics)
     stream.write(("\n" if listed else "") + f'], "errors": {errors}, "warnings": {warnings}')
     if len(listed) < len(diagnostics):

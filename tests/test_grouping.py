@@ -112,3 +112,18 @@ def test_json_is_one_document():
     order = tool_order(found, agent_of)
     write_json(order, buf, 2)
     assert json.loads(buf.getvalue()) == to_json(order, limit=2)
+
+
+@SETTINGS
+@given(workflows())
+def test_streamed_json_lines_are_json_dumps_of_each_item(spec):
+    """write_json encodes a related line shared by many conflicts once; every line it
+    writes is still exactly json.dumps of the diagnostic's item (non-ASCII kept)."""
+    from lanes.render_tools import json_item, write_json
+    _, found, agent_of, _ = _analyse(spec)
+    order = tool_order(found, agent_of)
+    buf = io.StringIO()
+    write_json(order, buf, None)
+    lines = buf.getvalue().split("\n")[1:len(order) + 1]
+    assert [line.rstrip(",") for line in lines] == ["  " + json.dumps(json_item(d), ensure_ascii=False)
+                                                    for d in order]
