@@ -22,8 +22,9 @@ class _Factory:
 
 
 _HAS_FACTORY = _Factory()       # an __init__ default: "call the factory"
+# what a class body may define that dataclasses would keep or refuse: such a class goes to it
 _KEPT = ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__", "__slots__",
-         "__lt__", "__le__", "__gt__", "__ge__", "__post_init__")
+         "__lt__", "__le__", "__gt__", "__ge__")
 
 
 class _Spec:
@@ -95,10 +96,10 @@ def _fields_of(cls: type) -> list[_Field] | None:
         elif hasattr(type(value), "__set_name__") or hasattr(type(value), "__get__"):
             return None        # a descriptor as default: dataclasses' rules
         else:
-            if isinstance(value, (list, dict, set)):
-                raise ValueError(f"mutable default {type(value)} for field {name} is not allowed: "
-                                 "use default_factory")
             f = _Field(name, type_, value, MISSING, True, True)
+        if f.default is not MISSING and type(f.default).__hash__ is None:     # dataclasses' own rule
+            raise ValueError(f"mutable default {type(f.default)} for field {name} is not allowed: "
+                             "use default_factory")
         out[name] = f
     return list(out.values())
 
@@ -158,7 +159,7 @@ def _real(cls: type, **params: Any) -> type:
 
 
 def _make(cls: type, frozen: bool, eq: bool, others: dict[str, Any]) -> type:
-    fields = None if others or any(k in cls.__dict__ for k in _KEPT[:-1]) else _fields_of(cls)
+    fields = None if others or any(k in cls.__dict__ for k in _KEPT) else _fields_of(cls)
     if fields is None or any(b.__dict__.get("_record_frozen_", frozen) != frozen for b in cls.__mro__[1:]):
         return _real(cls, frozen=frozen, eq=eq, **others)
     methods = ["__init__", "__repr__", *(["__eq__"] if eq else []), *(["__hash__"] if eq and frozen else []),

@@ -14,7 +14,7 @@ from typing import IO
 from urllib.parse import quote
 
 import lanes
-from lanes.dsl.diagnostics import Diagnostic
+from lanes.dsl.diagnostics import Diagnostic, Related
 from lanes.dsl.span import Span
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -37,10 +37,17 @@ def _place(span: Span | None) -> dict[str, object]:
             "column": span.column if span else None}
 
 
+def _head(d: Diagnostic) -> dict[str, object]:
+    return {"code": d.code, "severity": d.severity, "message": d.message, **_place(d.span)}
+
+
+def _related_item(r: Related) -> dict[str, object]:
+    return {"message": r.message, **_place(r.span)}
+
+
 def json_item(d: Diagnostic) -> dict[str, object]:
-    return {"code": d.code, "severity": d.severity, "message": d.message, **_place(d.span),
-            "related": [{"message": r.message, **_place(r.span)} for r in d.related],
-            "witness": d.witness}
+    """A diagnostic in the JSON of section 4 (write_json streams the same, field by field)."""
+    return {**_head(d), "related": [_related_item(r) for r in d.related], "witness": d.witness}
 
 
 def _counts(diagnostics: Sequence[Diagnostic]) -> tuple[int, int]:
@@ -81,9 +88,9 @@ def write_json(diagnostics: Sequence[Diagnostic], stream: IO[str], limit: int | 
         for r in d.related:
             line = related.get(id(r))
             if line is None:
-                line = related[id(r)] = encode({"message": r.message, **_place(r.span)})
+                line = related[id(r)] = encode(_related_item(r))
             lines.append(line)
-        head = encode({"code": d.code, "severity": d.severity, "message": d.message, **_place(d.span)})
+        head = encode(_head(d))
         stream.write(("\n  " if k == 0 else ",\n  ") + head[:-1] + ', "related": [' + ", ".join(lines)
                      + '], "witness": ' + encode(d.witness) + "}")
     errors, warnings = _counts(diagnostics)

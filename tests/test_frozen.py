@@ -120,8 +120,20 @@ def test_post_init_subclasses_and_errors():
         @frozen.dataclass(frozen=False)            # a mutable class under a frozen one: dataclasses' error
         class Bad(ours):                           # type: ignore[valid-type,misc]  # a class made above
             pass
+    ordering = type("O", (), {"__annotations__": {"a": "int", "b": "int"}, "a": 1})
+    with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+        frozen.dataclass(frozen=True)(ordering)          # ours, not only dataclasses (both() asks it first)
     with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
         both("    a: int = 1\n    b: int\n")
+    for default in ("[]", "field(default={})"):           # unhashable defaults: dataclasses' error
+        messages = []
+        for dc, fld in ((dataclasses.dataclass, dataclasses.field), (frozen.dataclass, frozen.field)):
+            ns: dict[str, object] = {"field": fld}
+            exec(f"class C:\n    a: list = {default}\n", ns)  # noqa: S102 - the test's own class body
+            with pytest.raises(ValueError) as err:
+                dc(ns["C"])
+            messages.append(str(err.value))
+        assert messages[0] == messages[1] and "use default_factory" in messages[1]
 
 
 def test_what_frozen_does_not_make_itself_dataclasses_makes():
