@@ -27,8 +27,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from operator import itemgetter
 import os
 import random
+import sqlite3
 import time
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -172,6 +174,16 @@ def briefs_dir(run_dir: str) -> str:
     return os.path.join(run_dir, "briefs")
 
 
+def _view_of(plan: Plan, rows: Mapping[str, Row]) -> dict[str, dict[str, object]]:
+    """The dashboard's fields of each node's row. An sqlite3.Row finds a column by name
+    with a scan of its columns, so rows of the store are read by position."""
+    first = next(iter(rows.values()), None)
+    if isinstance(first, sqlite3.Row):
+        pick = itemgetter(*map(first.keys().index, VIEW_FIELDS))
+        return {n.id: dict(zip(VIEW_FIELDS, pick(rows[n.id]))) for n in plan.nodes}
+    return {n.id: {k: rows[n.id][k] for k in VIEW_FIELDS} for n in plan.nodes}
+
+
 class Run:
     """One run of one plan. `Run.create` makes a new one, `Run.resume` takes a stopped one
     over, `Run.attach` (pull mode) reads one that other processes also change."""
@@ -201,7 +213,7 @@ class Run:
         else:
             if rows is None:
                 rows = store.nodes(run_id)
-            self.view = {n.id: {k: rows[n.id][k] for k in VIEW_FIELDS} for n in plan.nodes}
+            self.view = _view_of(plan, rows)
         self.rollback_view: dict[tuple[int, int], dict[str, object]] = {
             (int(r["round"]), int(r["ord"])): dict(r) for r in store.rollbacks(run_id)}
         self.board = LiveDashboard(self.run_row, self.view, self.rollback_view)
@@ -221,7 +233,7 @@ class Run:
         self.dirty = True
         self.busy_s = 0.0                  # summed attempt time in this session
         self.host = os.uname().nodename           # gethostname(), without loading socket
-        self.spent = 0.0 if created else sum(_number(r["cost_usd"]) for r in rows.values() if "cost_usd" in r.keys())
+        self.spent = 0.0 if created else sum(_number(v["cost_usd"]) for v in self.view.values())
         self.isolation: Isolation | None = None
         if worktree_run(plan):
             if allowed is None:

@@ -42,9 +42,21 @@ def remaining_path(plan: Plan) -> dict[str, float]:
     return tail
 
 
+_RANKS: dict[int, tuple[Plan, dict[str, Rank]]] = {}    # id(plan) -> (plan, ranks): the plan is held, so its id stays its own
+
+
 def priority_order(plan: Plan) -> dict[str, Rank]:
+    """Longest remaining path first, then plan order. A plan never changes once made, so a
+    process that rebuilds its scheduler per operation (pull mode) ranks each plan once."""
+    hit = _RANKS.get(id(plan))
+    if hit is not None and hit[0] is plan:
+        return hit[1]
     tail = remaining_path(plan)
-    return {n.id: (-tail[n.id], i) for i, n in enumerate(plan.nodes)}
+    rank = {n.id: (-tail[n.id], i) for i, n in enumerate(plan.nodes)}
+    if len(_RANKS) >= 8:
+        del _RANKS[next(iter(_RANKS))]
+    _RANKS[id(plan)] = (plan, rank)
+    return rank
 
 
 class Scheduler:

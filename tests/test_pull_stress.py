@@ -14,11 +14,17 @@ from lanes.runtime.pull import open_run
 from lanes.runtime.store import Store
 
 # One claimer: claim, complete, until the run is finished. Its own process, as agents are.
+# A "kept" claimer holds one Puller that follows the event log between operations (as
+# `lanes work` does); a "oneshot" one reads the run afresh for each (as `lanes claim` does).
 CLAIMER = textwrap.dedent("""
     import json, sys, time
     from lanes.runtime.store import Store
-    from lanes.runtime.pull import claim, complete
-    store, run_id, me = Store(sys.argv[1]), sys.argv[2], sys.argv[3]
+    from lanes.runtime.pull import Puller, claim, complete
+    store, run_id, me, how = Store(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    if how == "kept":
+        puller = Puller(store, run_id)
+        claim = lambda store, run_id, worker: puller.claim(worker=worker)
+        complete = lambda store, run_id, node, token: puller.complete(node, token)
     done = 0
     while True:
         c = claim(store, run_id, worker=me)
@@ -83,11 +89,11 @@ def test_eight_processes_claim_a_thousand_tasks_exactly_once(tmp_path):
     store = Store(state)
     open_run(store, comp.plan, "r1", None)
     started = time.monotonic()
-    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, state, "r1", f"w{i}"],
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, state, "r1", f"w{i}", "kept" if i % 2 else "oneshot"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(8)]
     reports = []
-    deadline = started + 280       # a hang guard below pytest's 300 s: ~80 s idle, twice that with both CPUs busy
+    deadline = started + 280       # a hang guard below pytest's 300 s, far above what it takes on a busy machine
     try:
         for p in procs:
             out, err = p.communicate(timeout=max(1.0, deadline - time.monotonic()))
@@ -100,6 +106,9 @@ def test_eight_processes_claim_a_thousand_tasks_exactly_once(tmp_path):
     claimed = check_history(store, comp.plan)
     assert sum(r["completed"] for r in reports) == 1001
     assert len(set(claimed.values())) > 1                      # the work really was shared
+    by = {r["worker"]: r["completed"] for r in reports}
+    assert sum(by[f"w{i}"] for i in range(1, 8, 2)) > 0        # the kept claimers followed the others' work
+    assert sum(by[f"w{i}"] for i in range(0, 8, 2)) > 0
     assert store.run("r1")["status"] == "succeeded"
     assert {r["status"] for r in store.nodes("r1").values()} == {"succeeded"}
     print(f"8 claimers, 1001 nodes: {elapsed:.1f}s")
@@ -162,7 +171,7 @@ def test_a_stalled_claimer_loses_its_lease_and_its_completion_is_refused(tmp_pat
     p = subprocess.Popen([sys.executable, "-c", staller, state], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     stalled = p.stdout.readline().strip()         # it holds its node; the others work around it
-    workers = [subprocess.Popen([sys.executable, "-c", CLAIMER, state, "r1", f"w{i}"],
+    workers = [subprocess.Popen([sys.executable, "-c", CLAIMER, state, "r1", f"w{i}", "oneshot"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     try:
         out, err = p.communicate(timeout=60)
