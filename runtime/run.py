@@ -177,11 +177,14 @@ def briefs_dir(run_dir: str) -> str:
 def _view_of(plan: Plan, rows: Mapping[str, Row]) -> dict[str, dict[str, object]]:
     """The dashboard's fields of each node's row. An sqlite3.Row finds a column by name
     with a scan of its columns, so rows of the store are read by position."""
-    first = next(iter(rows.values()), None)
-    if isinstance(first, sqlite3.Row):
-        pick = itemgetter(*map(first.keys().index, VIEW_FIELDS))
-        return {n.id: dict(zip(VIEW_FIELDS, pick(rows[n.id]))) for n in plan.nodes}
-    return {n.id: {k: rows[n.id][k] for k in VIEW_FIELDS} for n in plan.nodes}
+    first = next((r for r in rows.values() if type(r) is sqlite3.Row), None)
+    pick = itemgetter(*map(first.keys().index, VIEW_FIELDS)) if first is not None else None
+    view = {}
+    for n in plan.nodes:
+        r = rows[n.id]
+        view[n.id] = (dict(zip(VIEW_FIELDS, pick(r))) if pick is not None and type(r) is sqlite3.Row
+                      else {k: r[k] for k in VIEW_FIELDS})
+    return view
 
 
 class Run:
