@@ -172,6 +172,13 @@ def main() -> int:
         print(f"  fixed cost: lanes runs a one-task plan in {start:.3f}s (start-up, briefs, state, summary; "
               f"{one.first:.3f}s the first time)",
               flush=True)
+        # of it, what any Python program started here pays before its first line: the
+        # interpreter, and `site` with the .pth hooks of this environment (an editable
+        # install's import finder, a sandbox's certificate hook); `-S` skips site
+        py = min(timed([sys.executable, "-c", "pass"], tmp, one.env)[0] for _ in range(args.repeat))
+        bare_py = min(timed([sys.executable, "-S", "-c", "pass"], tmp, one.env)[0] for _ in range(args.repeat))
+        print(f"  of it, Python's own start-up here: {py:.3f}s ({py - bare_py:.3f}s of that in site and the "
+              f"environment's .pth hooks)", flush=True)
         if shutil.which("true") == "/usr/bin/true" and hasattr(os, "pidfd_open"):
             bare = min(timed([sys.executable, "-c", BARE_PYTHON], tmp)[0] for _ in range(args.repeat))
             print(f"  for scale, a bare Python loop (posix_spawn, 2 at a time, no state): {bare:.3f}s, "
@@ -193,6 +200,9 @@ def main() -> int:
         m, la = Case(tmp, "sleep", graph("wide", 200), "sleep 0.05").both(max(1, args.repeat // 2))
         print(f"200 x sleep 0.05, --jobs 2: ideal {ideal:.2f}s; make -j2 {min(m):.3f}s (efficiency "
               f"{ideal / min(m):.3f}); lanes {min(la):.3f}s (efficiency {ideal / min(la):.3f}, goal >= 0.94)")
+        print(f"  lanes over make: {min(la) - min(m):.3f}s, of which {py:.3f}s is Python's start-up above "
+              f"(efficiency {ideal / (min(la) - py + bare_py):.3f} if the interpreter started as bare as "
+              f"`python -S`)")
     print(f"load average after: {_load()}")
     return 0
 
