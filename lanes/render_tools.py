@@ -76,6 +76,9 @@ def _item_encoder() -> Callable[[object], str]:
     return lambda obj: "".join(encode(obj, 0))
 
 
+_CHUNK = 7 * 2048                  # parts of write_json's output per write
+
+
 def write_json(diagnostics: Sequence[Diagnostic], stream: IO[str], limit: int | None) -> None:
     """The JSON of section 4, one diagnostic a line, each exactly as json.dumps writes
     `json_item(d)`; a related line shared by many conflicts is encoded once."""
@@ -83,6 +86,7 @@ def write_json(diagnostics: Sequence[Diagnostic], stream: IO[str], limit: int | 
     encode = _item_encoder()
     related: dict[int, str] = {}
     stream.write('{"diagnostics": [')
+    chunk: list[str] = []                      # written a few thousand at a time: fewer, longer writes
     for k, d in enumerate(listed):
         lines = []
         for r in d.related:
@@ -90,9 +94,12 @@ def write_json(diagnostics: Sequence[Diagnostic], stream: IO[str], limit: int | 
             if line is None:
                 line = related[id(r)] = encode(_related_item(r))
             lines.append(line)
-        head = encode(_head(d))
-        stream.write(("\n  " if k == 0 else ",\n  ") + head[:-1] + ', "related": [' + ", ".join(lines)
-                     + '], "witness": ' + encode(d.witness) + "}")
+        chunk += ("\n  " if k == 0 else ",\n  ", encode(_head(d))[:-1], ', "related": [', ", ".join(lines),
+                  '], "witness": ', encode(d.witness), "}")
+        if len(chunk) >= _CHUNK:
+            stream.write("".join(chunk))
+            chunk.clear()
+    stream.write("".join(chunk))
     errors, warnings = _counts(diagnostics)
     stream.write(("\n" if listed else "") + f'], "errors": {errors}, "warnings": {warnings}')
     if len(listed) < len(diagnostics):
