@@ -157,7 +157,8 @@ def group_key(d: Diagnostic, agent_of: AgentOf) -> tuple[str, ...]:
     every other diagnostic by its code, so that no kind crowds out the others."""
     if d.code in ("E300", "E301") and len(d.nodes) == 2:
         file = d.span.file if d.span else ""
-        a, b = (agent_of.get((file, n)) or f"task {n}" for n in d.nodes)
+        n, m = d.nodes
+        a, b = agent_of.get((file, n)) or f"task {n}", agent_of.get((file, m)) or f"task {m}"
         if d.code == "E300":
             a, b = sorted((a, b))
         return (d.code, a, b, file)
@@ -207,7 +208,7 @@ def tool_order(diagnostics: Sequence[Diagnostic], agent_of: AgentOf) -> list[Dia
             rank = max(rank, charged.get(broad, 0))
             charged[broad] = charged.get(broad, 0) + 1
         ranked.append((rank, index, d))
-    ranked.sort(key=lambda r: (r[0], r[1]))
+    ranked.sort()                 # by rank, then index: indexes differ, so d is never compared
     return [d for _, _, d in ranked]
 
 
