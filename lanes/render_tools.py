@@ -76,7 +76,7 @@ def _item_encoder() -> Callable[[object], str]:
     return lambda obj: "".join(encode(obj, 0))
 
 
-_CHUNK = 7 * 2048                  # parts of write_json's output per write
+PER_WRITE = 2048                   # diagnostics write_json joins into one write
 
 
 def write_json(diagnostics: Sequence[Diagnostic], stream: IO[str], limit: int | None) -> None:
@@ -86,7 +86,7 @@ def write_json(diagnostics: Sequence[Diagnostic], stream: IO[str], limit: int | 
     encode = _item_encoder()
     related: dict[int, str] = {}
     stream.write('{"diagnostics": [')
-    chunk: list[str] = []                      # written a few thousand at a time: fewer, longer writes
+    chunk: list[str] = []                      # PER_WRITE diagnostics at a time: fewer, longer writes
     for k, d in enumerate(listed):
         lines = []
         for r in d.related:
@@ -96,7 +96,7 @@ def write_json(diagnostics: Sequence[Diagnostic], stream: IO[str], limit: int | 
             lines.append(line)
         chunk += ("\n  " if k == 0 else ",\n  ", encode(_head(d))[:-1], ', "related": [', ", ".join(lines),
                   '], "witness": ', encode(d.witness), "}")
-        if len(chunk) >= _CHUNK:
+        if k % PER_WRITE == PER_WRITE - 1:
             stream.write("".join(chunk))
             chunk.clear()
     stream.write("".join(chunk))

@@ -117,12 +117,12 @@ def test_json_is_one_document():
 def test_json_of_more_diagnostics_than_one_write_holds():
     """write_json writes its output a few thousand diagnostics at a time: across those
     writes, and with the last one partly full, the document is still whole."""
-    from lanes.render_tools import _CHUNK, write_json
+    from lanes.render_tools import PER_WRITE, write_json
     spec = ([("ag0", ["a/**"], [], 2), ("ag1", ["**"], [], 1)],
             [("t0", 0, [], None), ("t1", 0, [], None), ("t2", 1, [], None)], None)
     _, found, agent_of, _ = _analyse(spec)
     order = tool_order(found, agent_of)
-    many = order * (3 * _CHUNK // 7 // len(order) + 1)     # _CHUNK counts parts, 7 per diagnostic
+    many = order * (3 * PER_WRITE // len(order) + 1)       # three full writes and a partial one
     buf = io.StringIO()
     write_json(many, buf, None)
     assert json.loads(buf.getvalue()) == to_json(many)
