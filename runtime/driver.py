@@ -108,6 +108,7 @@ class Driver:
             launches = run.launches()
             for launch in launches:
                 self.executor.start(launch)
+            run.record_deferred()               # the ends that let these start (see Run.finished)
             self._record_spawned()
             run.commit_if_due()                 # after the starts: a commit never delays one
             self.progress.update(run.sched)
@@ -124,7 +125,8 @@ class Driver:
                 self.waited += time.monotonic() - t0
             self._record_spawned()
             for o in outcomes:
-                run.finished(o)
+                run.finished(o, defer=True)
+        run.record_deferred()
         if self.interrupted:
             self._cancel_running()
         run.cancel_rest(self.interrupted)

@@ -226,6 +226,8 @@ class Run:
         self.agent_envs: dict[str | None, dict[str, str]] = {}   # what env() gives an agent's tasks
         self.offsets: dict[tuple[str, int], int] = {}   # (node, attempt) -> where its log output begins
         self.uncommitted_ok: set[str] = set()     # successes (and passed gates) not yet on disk
+        self.deferred: list[tuple[Outcome, State, float]] = []   # ends whose record waits (`finished`)
+        self.starts: list[tuple[str, int, float, int, str | None]] = []   # launches not yet recorded
         self.journal: int | None = None           # the `launched` journal, opened at the first launch
         self.rollbacks: deque[dict[str, object]] = deque()   # rollback rows still to run, in order
         self.undoing: dict[str, object] | None = None        # the rollback row whose command runs
@@ -421,6 +423,7 @@ class Run:
 
     def commit(self) -> set[str]:
         """Put every queued transition on disk, in one transaction; the nodes it changed."""
+        self.record_deferred()
         changed: set[str] = set()
         if self.batch:
             batch, self.batch = self.batch, Batch()
@@ -445,6 +448,7 @@ class Run:
         """Rewrite the dashboard (at most every DASHBOARD_EVERY_S unless forced): in the
         background while a driver runs the loop (`background`), else at once."""
         now = time.monotonic()
+        self.record_deferred()
         if force or (self.dirty and now - self.last_dashboard >= DASHBOARD_EVERY_S):
             self.last_dashboard = now
             self.dirty = False
@@ -577,11 +581,7 @@ class Run:
             except OSError:
                 pass
         self.offsets[(node_id, attempt)] = offset
-        self.note(node_id, "started", {"attempt": attempt},
-                  {"attempt": attempt, "started_at": now, "worker": self.host, "log_offset": offset},
-                  status=State.RUNNING, attempts=attempt, started_at=now, completed_at=None,
-                  exit_code=None, error=None)
-        self.observer.event(f"started {node_id} ({node.agent or 'gate'}, attempt {attempt})")
+        self.starts.append((node_id, attempt, now, offset, node.agent))    # recorded once it runs
         return Launch(self.run_id, node_id, attempt, node.command or node.run or "true", cwd,
                       self.env(node, attempt) + extra, log, node.timeout_s)
 
@@ -648,12 +648,19 @@ class Run:
 
     # -- outcomes ---------------------------------------------------------------------------------
 
-    def finished(self, o: Outcome, worker: str | None = None, leased: bool = False) -> None:
+    def finished(self, o: Outcome, worker: str | None = None, leased: bool = False, defer: bool = False) -> None:
         """An attempt ended: its record, the retry or the cascade it causes, the rollbacks a
         failed rollback gate plans (all in the batch; `launches` commits it first). An
         outcome of an attempt that is not the node's current one is dropped, unless
         `leased` (pull mode: the lease's token proved it current; expired leases are
-        attempts that use up no retry, so the numbers differ)."""
+        attempts that use up no retry, so the numbers differ).
+
+        With `defer` (the run loop), a plain command's success only tells the scheduler
+        here; its record and its event line wait in `deferred` until the loop has started
+        what the end lets start (`record_deferred`): on an idle machine a process wakes
+        slowly, and this is most of what stood between one task's end and the next start.
+        A launch that needs the success still finds it on disk first: `launches` commits,
+        and `commit` records what was deferred."""
         if o.node_id.endswith(ROLLBACK):
             self._rollback_finished(o)
             return
@@ -688,6 +695,11 @@ class Run:
         seconds = o.finished_at - o.started_at
         total = _number(self.view[o.node_id]["seconds"]) + seconds
         self.busy_s += seconds
+        if defer and ok and not (place or extra or o.log_error):    # a plain command's success
+            self.deferred.append((o, state, total))
+            self._dirtied()                    # (its 20 ms to be on disk run from now)
+            return
+        self.record_deferred()                 # (what follows may read the view: rollbacks do)
         outcome = "succeeded" if ok else (error or f"exit {o.exit_code}")
         self._attempt_end(o, ok, state, outcome, total, worker or self.host, place, extra)
         if o.log_error:
@@ -706,6 +718,24 @@ class Run:
         self._skipped(o.node_id, before or {})
         if node.is_gate and node.on_fail == "rollback":
             self._plan_rollback(node)
+
+    def record_deferred(self) -> None:
+        """Record what a turn left for after its starts: the successes `finished(defer=True)`
+        told only the scheduler, and the launches `launches` handed out (their journal line
+        is on disk already, which is what must precede a start)."""
+        if self.deferred:
+            deferred, self.deferred = self.deferred, []
+            for o, state, total in deferred:
+                self._attempt_end(o, True, state, "succeeded", total, self.host, {}, {})
+                self.observer.event(f"succeeded {o.node_id} in {o.finished_at - o.started_at:.2f}s")
+        if self.starts:
+            starts, self.starts = self.starts, []
+            for node_id, attempt, now, offset, agent in starts:
+                self.note(node_id, "started", {"attempt": attempt},
+                          {"attempt": attempt, "started_at": now, "worker": self.host, "log_offset": offset},
+                          status=State.RUNNING, attempts=attempt, started_at=now, completed_at=None,
+                          exit_code=None, error=None)
+                self.observer.event(f"started {node_id} ({agent or 'gate'}, attempt {attempt})")
 
     def _last_lines(self, o: Outcome, lines: int = TAIL_LINES) -> str:
         """The last lines the failed attempt wrote (shown where the failure is reported)."""
