@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -398,13 +397,12 @@ def test_a_conflict_between_collapsed_boxes_names_its_first_witness_and_the_rest
     assert c.label == "E300 write/write: out/1 (+1 more)" and c.count == 2
 
 
-def test_ten_thousand_tasks_give_dot_quickly():
-    plan = layered_plan(10_000, agents=20, width=100)
-    start = time.perf_counter()
-    source = emit_dot(plan)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 3.0, elapsed            # about 0.1 s here; generous for a shared CI machine
-    assert source.count("->") < 1000
+def test_ten_thousand_tasks_give_a_summary_of_bounded_size():
+    # (how fast: bench/bench_graph.py) ten times the tasks draw at most a few times the
+    # text and the edges: boxes per stage and lane, not a node per task
+    small, large = (emit_dot(layered_plan(n, agents=20, width=100)) for n in (1_000, 10_000))
+    assert large.count("->") < 1000 and large.count("->") < 2 * small.count("->")
+    assert len(large) < 4 * len(small)
 
 
 # --- Mermaid ----------------------------------------------------------------------------
