@@ -106,7 +106,7 @@ def test_groups_a_dead_runtime_left_are_ended_even_unrecorded(tmp_path):
     start_t = time.monotonic()
     r = run("resume", "k", "--state", tmp_path / ".lanes", "--no-progress")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert not alive(pid) and time.monotonic() - start_t < 15
+    assert not alive(pid) and time.monotonic() - start_t < 25   # (less than the 30 s it sleeps)
     assert (tmp_path / "ran").read_text().split() == ["quick", "after"]
     events = sqlite3.connect(tmp_path / ".lanes" / "state.db").execute(
         "SELECT kind FROM events WHERE run_id='k'").fetchall()
