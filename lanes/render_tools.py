@@ -81,21 +81,39 @@ PER_WRITE = 2048                   # diagnostics write_json joins into one write
 
 def write_json(diagnostics: Sequence[Diagnostic], stream: IO[str], limit: int | None) -> None:
     """The JSON of section 4, one diagnostic a line, each exactly as json.dumps writes
-    `json_item(d)`; a related line shared by many conflicts is encoded once."""
+    `json_item(d)`. Strings are encoded by the encoder's own function and the rest of a
+    line is put together from pieces made once: the opening of each (code, severity),
+    the place of each span, each related line (the 66,670 conflicts of 6,000
+    CODEOWNERS-like rules have 5,500 spans and 5,802 pattern lines among them)."""
     listed = diagnostics if limit is None else diagnostics[:limit]
     encode = _item_encoder()
+    string = json.encoder.encode_basestring       # what the encoder does to a str (ensure_ascii=False)
+    openings: dict[tuple[str, str], str] = {}     # '{"code": "E300", "severity": "error", "message": '
+    places: dict[int, str] = {}                   # ', "file": "w.yaml", "line": 3, "column": 5' by span
     related: dict[int, str] = {}
+
+    def place(span: Span | None) -> str:
+        text = places.get(id(span))
+        if text is None:
+            text = places[id(span)] = ", " + encode(_place(span))[1:-1]
+        return text
+
     stream.write('{"diagnostics": [')
     chunk: list[str] = []                      # PER_WRITE diagnostics at a time: fewer, longer writes
     for k, d in enumerate(listed):
+        opening = openings.get((d.code, d.severity))
+        if opening is None:
+            opening = openings[(d.code, d.severity)] = (
+                encode({"code": d.code, "severity": d.severity})[:-1] + ', "message": ')
         lines = []
         for r in d.related:
             line = related.get(id(r))
             if line is None:
-                line = related[id(r)] = encode(_related_item(r))
+                line = related[id(r)] = '{"message": ' + string(r.message) + place(r.span) + "}"
             lines.append(line)
-        chunk += ("\n  " if k == 0 else ",\n  ", encode(_head(d))[:-1], ', "related": [', ", ".join(lines),
-                  '], "witness": ', encode(d.witness), "}")
+        w = d.witness
+        chunk += ("\n  " if k == 0 else ",\n  ", opening, string(d.message), place(d.span), ', "related": [',
+                  ", ".join(lines), '], "witness": ', "null" if w is None else string(w), "}")
         if k % PER_WRITE == PER_WRITE - 1:
             stream.write("".join(chunk))
             chunk.clear()
