@@ -6,6 +6,7 @@ workflow holds reaches a terminal only through `safe` (control characters escape
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 import os
 import re
@@ -159,8 +160,8 @@ def group_key(d: Diagnostic, agent_of: AgentOf) -> tuple[str, ...]:
         file = d.span.file if d.span else ""
         n, m = d.nodes
         a, b = agent_of.get((file, n)) or f"task {n}", agent_of.get((file, m)) or f"task {m}"
-        if d.code == "E300":
-            a, b = sorted((a, b))
+        if d.code == "E300" and b < a:            # sorted, without a list for two
+            a, b = b, a
         return (d.code, a, b, file)
     return (d.code,)
 
@@ -192,14 +193,11 @@ def tool_order(diagnostics: Sequence[Diagnostic], agent_of: AgentOf) -> list[Dia
     cannot crowd out the rest, and --max N lists a prefix of the full list."""
     seen: dict[int, object] = {}
     keys = [_pattern_keys(d, seen) for d in diagnostics]
-    total: dict[object, int] = {}
-    for ks in keys:
-        for k in ks:
-            total[k] = total.get(k, 0) + 1
+    total = Counter(k for ks in keys for k in ks)
     in_group: dict[object, int] = {}
     charged: dict[object, int] = {}
-    ranked = []
-    for index, (d, ks) in enumerate(zip(diagnostics, keys, strict=True)):
+    rounds: list[list[Diagnostic]] = []     # by rank, each in position order: no sort needed
+    for d, ks in zip(diagnostics, keys, strict=True):
         group = group_key(d, agent_of)
         rank = in_group.get(group, 0)
         in_group[group] = rank + 1
@@ -207,9 +205,10 @@ def tool_order(diagnostics: Sequence[Diagnostic], agent_of: AgentOf) -> list[Dia
             broad = max(ks, key=total.__getitem__)
             rank = max(rank, charged.get(broad, 0))
             charged[broad] = charged.get(broad, 0) + 1
-        ranked.append((rank, index, d))
-    ranked.sort()                 # by rank, then index: indexes differ, so d is never compared
-    return [d for _, _, d in ranked]
+        while len(rounds) <= rank:
+            rounds.append([])
+        rounds[rank].append(d)
+    return [d for r in rounds for d in r]
 
 
 def _plural(n: int, word: str) -> str:
