@@ -276,7 +276,9 @@ def check_overlaps(model: Model, bad: set[str]) -> list[Diagnostic]:
         # conflict between them (in 6,000 CODEOWNERS-like rules: none of the 66,670
         # pairs of agents that meet)
         found = concurrent_pairs(model, families).pairs
-        probes = _agent_probes(model, bad, _agents_met(model, found))
+        # with no needs at all no two tasks are ordered: every probe would find a pair
+        ordered = any(n.needs for n in model.nodes)
+        probes = _agent_probes(model, bad, _agents_met(model, found)) if ordered else []
         return _conflict_diagnostics(model, families, found) + _quiet_agents(
             model, probes, concurrent_pairs(model, probes).pairs)
     # Otherwise a pair goes to the first family that finds it in chunk order, and the
