@@ -106,6 +106,7 @@ class Case:
         self.first = self.lanes()[0]         # the first run in the state directory
 
     def lanes(self) -> tuple[float, float]:
+        self.launched_at = time.time()       # (for `handovers`: the state database's clock)
         return timed([sys.executable, "-m", "lanes", "run", self.plan, "--jobs", str(JOBS), "--no-progress",
                       "--state", self.state], self.tmp, self.env)
 
@@ -197,14 +198,42 @@ def main() -> int:
             print(f"  and with lanes' executor (output pipes, logs, process groups; no scheduler, no state): "
                   f"{alone:.3f}s, {alone / min(m):.2f}x make", flush=True)
         ideal = 200 * 0.05 / JOBS
-        m, la = Case(tmp, "sleep", graph("wide", 200), "sleep 0.05").both(max(1, args.repeat // 2))
+        sleep = Case(tmp, "sleep", graph("wide", 200), "sleep 0.05")
+        m, la = sleep.both(max(1, args.repeat // 2))
         print(f"200 x sleep 0.05, --jobs 2: ideal {ideal:.2f}s; make -j2 {min(m):.3f}s (efficiency "
               f"{ideal / min(m):.3f}); lanes {min(la):.3f}s (efficiency {ideal / min(la):.3f}, goal >= 0.94)")
         print(f"  lanes over make: {min(la) - min(m):.3f}s, of which {py:.3f}s is Python's start-up above "
               f"(efficiency {ideal / (min(la) - py + bare_py):.3f} if the interpreter started as bare as "
               f"`python -S`)")
+        first, gaps = handovers(sleep)
+        print(f"  in lanes' last run: its first task started {first:.3f}s after the command was launched; the "
+              f"{len(gaps)} hand-overs (a task's end to the next start in its slot, as recorded) took "
+              f"{sum(gaps):.3f}s in all, median {statistics.median(gaps) * 1e3:.2f} ms; {sum(gaps) / JOBS:.3f}s "
+              f"per slot", flush=True)
     print(f"load average after: {_load()}")
     return 0
+
+
+def handovers(case: Case) -> tuple[float, list[float]]:
+    """From the state database, lanes' last run of `case`: seconds from its launch to the
+    first task's start, and each gap from a task's end to the start it let happen (the
+    earliest end not yet followed, as a slot frees)."""
+    import heapq
+    import sqlite3
+    db = sqlite3.connect(os.path.join(case.state, "state.db"))
+    try:
+        (run_id,) = db.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
+        rows = db.execute("SELECT started_at, finished_at FROM attempts WHERE run_id=? ORDER BY started_at",
+                          (run_id,)).fetchall()
+    finally:
+        db.close()
+    ends: list[float] = []
+    gaps = []
+    for started, finished in rows:
+        if ends and ends[0] <= started:
+            gaps.append(started - heapq.heappop(ends))
+        heapq.heappush(ends, finished)
+    return rows[0][0] - case.launched_at, gaps
 
 
 def _load() -> str:
