@@ -16,7 +16,7 @@ that make an untrusted file safe to read in one place:
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 import gc
 from typing import Protocol
 
@@ -300,6 +300,12 @@ def _point(file: str, text: str, index: int) -> Span:
     return Span.point(file, *line_col(text, max(0, index)))
 
 
+def _events(loader: yaml.CSafeLoader | yaml.SafeLoader) -> Iterator[Event]:
+    """The parser's events, as `yaml.parse` gives them, straight from the parser (which
+    ends with None): `yaml.parse` is a generator that asks twice for each."""
+    return iter(loader.get_event, None)
+
+
 def _tree(text: str, file: str) -> Map | None:
     """The tree of the text, or the first of our bounds crossed (_Refused) or YAML error.
 
@@ -313,13 +319,16 @@ def _tree(text: str, file: str) -> Map | None:
     each time): a bound of ours crossed there is the first problem of the file, and the
     one reported, with either parser and any libyaml. It costs a second pass only over
     a file that is refused anyway."""
+    loader = _LOADER(text)
     try:
-        return _build(yaml.parse(text, Loader=_LOADER), file)
+        return _build(_events(loader), file)
     except ScannerError as exc:
         mark = exc.problem_mark
         refused = _refused_in(text[:mark.index], file) if mark and 0 < mark.index < len(text) else None
         if refused is None:
             raise
+    finally:
+        loader.dispose()
     raise refused
 
 

@@ -79,6 +79,15 @@ def reading(monkeypatch):
             seen.last = ev
             yield ev
     monkeypatch.setattr(yaml, "parse", counted)
+    events = yaml_front._events
+
+    def counted_events(loader):
+        seen.passes += 1
+        for ev in events(loader):
+            seen.count += 1
+            seen.last = ev
+            yield ev
+    monkeypatch.setattr(yaml_front, "_events", counted_events)
     return seen
 
 
