@@ -201,11 +201,11 @@ class LocalExecutor:
                     continue
                 if fd != r.out:
                     out.append(self._end(r))
-                elif self._copy(r) and self._exited(r):     # a command closes its output as it
-                    out.append(self._end(r))                # exits: often gone already, no poll more
-            for r in [r for r in self.running.values() if r.pidfd is None]:
-                if os.waitid(os.P_PID, r.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                    out.append(self._end(r))
+                elif self._copy(r) and (status := self._reaped(r)) is not None:   # a command closes
+                    out.append(self._end(r, status))        # its output as it exits: often gone
+            for r in [r for r in self.running.values() if r.pidfd is None]:     # already, no poll more
+                if (status := self._reaped(r)) is not None:
+                    out.append(self._end(r, status))
             self._enforce(time.monotonic())
             self._tend()
             if out or (end is not None and time.monotonic() >= end):
@@ -241,12 +241,13 @@ class LocalExecutor:
         return False
 
     @staticmethod
-    def _exited(r: _Running) -> bool:
-        """Has the command exited (not reaped yet: `_end` does that)?"""
+    def _reaped(r: _Running) -> int | None:
+        """The command's wait status if it has exited (then it is reaped), else None."""
         try:
-            return os.waitid(os.P_PID, r.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+            pid, status = os.waitpid(r.pid, os.WNOHANG)
         except ChildProcessError:
-            return False
+            return None
+        return status if pid else None
 
     def _enforce(self, now: float) -> None:
         for r in self.running.values():
@@ -292,9 +293,11 @@ class LocalExecutor:
         self.poller.unregister(fd)
         del self.fds[fd]
 
-    def _end(self, r: _Running) -> Outcome:
-        """The command exited: reap it, end what it left, keep the last output."""
-        _, status = os.waitpid(r.pid, 0)
+    def _end(self, r: _Running, status: int | None = None) -> Outcome:
+        """The command exited: reap it (unless `status` says it was), end what it left,
+        keep the last output."""
+        if status is None:
+            _, status = os.waitpid(r.pid, 0)
         code = os.waitstatus_to_exitcode(status)
         alone = self._alone(r)
         if not alone:                            # what is left of its group: at once
