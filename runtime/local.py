@@ -201,9 +201,10 @@ class LocalExecutor:
                     continue
                 if fd != r.out:
                     out.append(self._end(r))
-                elif self._copy(r) and (status := self._reaped(r)) is not None:   # a command closes
-                    out.append(self._end(r, status))        # its output as it exits: often gone
-            for r in [r for r in self.running.values() if r.pidfd is None]:     # already, no poll more
+                # a command closes its output as it exits: often gone already, no poll more
+                elif self._copy(r) and (status := self._reaped(r)) is not None:
+                    out.append(self._end(r, status))
+            for r in [r for r in self.running.values() if r.pidfd is None]:
                 if (status := self._reaped(r)) is not None:
                     out.append(self._end(r, status))
             self._enforce(time.monotonic())

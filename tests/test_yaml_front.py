@@ -70,24 +70,20 @@ PARSE = yaml.parse
 
 @pytest.fixture
 def reading(monkeypatch):
+    """Counts every pass over a text and its events: the front end's own (`_events`)
+    and the error explainer's (`yaml.parse`)."""
     seen = Reading()
 
-    def counted(*args, **kwargs):
-        seen.passes += 1
-        for ev in PARSE(*args, **kwargs):
-            seen.count += 1
-            seen.last = ev
-            yield ev
-    monkeypatch.setattr(yaml, "parse", counted)
-    events = yaml_front._events
-
-    def counted_events(loader):
-        seen.passes += 1
-        for ev in events(loader):
-            seen.count += 1
-            seen.last = ev
-            yield ev
-    monkeypatch.setattr(yaml_front, "_events", counted_events)
+    def counting(source):
+        def counted(*args, **kwargs):
+            seen.passes += 1
+            for ev in source(*args, **kwargs):
+                seen.count += 1
+                seen.last = ev
+                yield ev
+        return counted
+    monkeypatch.setattr(yaml, "parse", counting(PARSE))
+    monkeypatch.setattr(yaml_front, "_events", counting(yaml_front._events))
     return seen
 
 
