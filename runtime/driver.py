@@ -108,8 +108,8 @@ class Driver:
             launches = run.launches()
             for launch in launches:
                 self.executor.start(launch)
+            self._record_spawned()              # (their process groups go with their records)
             run.record_deferred()               # the ends that let these start (see Run.finished)
-            self._record_spawned()
             run.commit_if_due()                 # after the starts: a commit never delays one
             self.progress.update(run.sched)
             self.progress.flush()

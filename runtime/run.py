@@ -222,12 +222,13 @@ class Run:
         self.board = LiveDashboard(self.run_row, self.view, self.rollback_view)
         self.batch = Batch()
         self.first_uncommitted: float | None = None
-        self.envs: dict[str, tuple[PlanNode, tuple[tuple[str, str], ...]]] = {}  # env() but the attempt
-        self.agent_envs: dict[str | None, dict[str, str]] = {}   # what env() gives an agent's tasks
+        self.agent_envs: dict[str | None, tuple[tuple[str, str], ...]] = {}   # env() of an agent's tasks,
+                                                                               # but for the task's own
         self.offsets: dict[tuple[str, int], int] = {}   # (node, attempt) -> where its log output begins
         self.uncommitted_ok: set[str] = set()     # successes (and passed gates) not yet on disk
         self.deferred: list[tuple[Outcome, State, float]] = []   # ends whose record waits (`finished`)
         self.starts: list[tuple[str, int, float, int, str | None]] = []   # launches not yet recorded
+        self.pgids: dict[str, int | None] = {}    # their process groups, once started (`started`)
         self.journal: int | None = None           # the `launched` journal, opened at the first launch
         self.rollbacks: deque[dict[str, object]] = deque()   # rollback rows still to run, in order
         self.undoing: dict[str, object] | None = None        # the rollback row whose command runs
@@ -488,29 +489,25 @@ class Run:
     def env(self, node: PlanNode, attempt: int) -> tuple[tuple[str, str], ...]:
         """What lanes adds to a command's environment: the agent's env, the node's env, and
         the LANES_* variables of SPEC section 7 (LANES_RUN_KEY finds its processes)."""
-        made = self.envs.get(node.id)
-        if made is None or made[0] is not node:
-            if node.env:
-                env = self._env_of(node, node.env)
-            else:                      # the common case: the agent's, made once, and the task's
-                base = self.agent_envs.get(node.agent)
-                if base is None:
-                    base = self.agent_envs[node.agent] = self._env_of(node, ())
-                env = base.copy()      # (setting keys it has keeps their order)
-            env.update(LANES_TASK=node.id, LANES_WRITES="\n".join(node.writes), LANES_READS="\n".join(node.reads))
-            made = self.envs[node.id] = (node, tuple(env.items()))
-        return (*made[1], ("LANES_ATTEMPT", str(attempt)))
+        base = self.agent_envs.get(node.agent) if not node.env else None
+        if base is None:               # (the common case: the agent's, made once)
+            base = self._env_of(node, node.env)
+            if not node.env:
+                self.agent_envs[node.agent] = base
+        return (*base, ("LANES_TASK", node.id), ("LANES_WRITES", "\n".join(node.writes)),
+                ("LANES_READS", "\n".join(node.reads)), ("LANES_ATTEMPT", str(attempt)))
 
-    def _env_of(self, node: PlanNode, node_env: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    def _env_of(self, node: PlanNode, node_env: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        """The agent's env, the node's, and the run's LANES_* variables (not the task's own)."""
         agent = self.plan.agent_by_id.get(node.agent or "")
         env = dict(agent.env) if agent else {}
         env.update(node_env)
-        env.update(LANES_RUN_ID=self.run_id, LANES_RUN_KEY=self.run_key, LANES_TASK="",
-                   LANES_AGENT=node.agent or "", LANES_WRITES="", LANES_READS="")
-        env.pop("LANES_ATTEMPT", None)
+        for own in ("LANES_TASK", "LANES_WRITES", "LANES_READS", "LANES_ATTEMPT"):
+            env.pop(own, None)
+        env.update(LANES_RUN_ID=self.run_id, LANES_RUN_KEY=self.run_key, LANES_AGENT=node.agent or "")
         if node.agent:
             env["LANES_BRIEF"] = os.path.join(self.brief_dir, f"{node.agent}.md")
-        return env
+        return tuple(env.items())
 
     def launches(self, now: float | None = None) -> list[Launch]:
         """What to start now (tasks and run gates; approval gates start waiting instead, and
@@ -582,6 +579,7 @@ class Run:
                 pass
         self.offsets[(node_id, attempt)] = offset
         self.starts.append((node_id, attempt, now, offset, node.agent))    # recorded once it runs
+        self.pgids[node_id] = None
         return Launch(self.run_id, node_id, attempt, node.command or node.run or "true", cwd,
                       self.env(node, attempt) + extra, log, node.timeout_s)
 
@@ -640,9 +638,13 @@ class Run:
                                 f"(running ones finish; resume with a higher max_budget_usd)")
 
     def started(self, node_id: str, attempt: int, pgid: int | None) -> None:
-        """An executor started a command (pgid for crash recovery), committed with the next batch."""
+        """An executor started a command (pgid for crash recovery), committed with the next
+        batch: with the record of its start when that is still to be made."""
         if pgid is not None and self.sched.status.get(node_id) == State.RUNNING and \
                 self.sched.attempts[node_id] == attempt:
+            if node_id in self.pgids:
+                self.pgids[node_id] = pgid
+                return
             self.batch.changes.append(Change(node_id, {"pgid": pgid}, None, None, None))   # no view shows it
             self._dirtied()
 
@@ -730,11 +732,12 @@ class Run:
                 self.observer.event(f"succeeded {o.node_id} in {o.finished_at - o.started_at:.2f}s")
         if self.starts:
             starts, self.starts = self.starts, []
+            pgids, self.pgids = self.pgids, {}
             for node_id, attempt, now, offset, agent in starts:
                 self.note(node_id, "started", {"attempt": attempt},
                           {"attempt": attempt, "started_at": now, "worker": self.host, "log_offset": offset},
                           status=State.RUNNING, attempts=attempt, started_at=now, completed_at=None,
-                          exit_code=None, error=None)
+                          exit_code=None, error=None, pgid=pgids.get(node_id))
                 self.observer.event(f"started {node_id} ({agent or 'gate'}, attempt {attempt})")
 
     def _last_lines(self, o: Outcome, lines: int = TAIL_LINES) -> str:
