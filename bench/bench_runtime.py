@@ -1,6 +1,6 @@
 """The runtime against `make -j2` on the same graphs, in one run.
 
-    python bench/bench_runtime.py [--repeat N]
+    python bench/bench_runtime.py [--repeat N] [--here]
 
 1,000 no-op tasks (`true`) in a wide and a layered shape with --jobs 2, timed
 against `make -j2` on a Makefile of the same graph (process start included for
@@ -13,6 +13,16 @@ of N is kept, so a burst of load from elsewhere on the machine hits both alike.
 Python may cache bytecode (in a temporary directory) as an installed package
 does, even where the environment sets PYTHONDONTWRITEBYTECODE (this sandbox does,
 which would otherwise add ~30 ms of compiling to every start).
+lanes runs as a user installs it: the project's wheel (built here with `pip wheel`) in
+a venv of its own, so that what this environment adds to every Python start-up is
+left out: the .pth hooks of its site-packages, here the editable install's import
+finder (it loads pathlib and importlib's machinery) and a sandbox's certificate hook
+(it loads importlib.resources, zipfile, tempfile), 0.025 s of the 0.032 s that
+`python -c pass` took. `lanes run` of a plan imports no third-party package; the
+venv has jinja2 (at this environment's version) for the briefs' first rendering in
+a state directory, and nothing else. The no-op graphs also run with this
+environment's lanes, printed apart; with --here (or when the wheel cannot be built)
+only that.
 Goals (issue 12): lanes within 1.7x of make's wall time on the no-op graphs, and
 at least 0.94 efficiency on the sleep graph. The load average is printed before and
 after: ratios from a busy machine say little.
@@ -28,6 +38,7 @@ SQLite transaction per turn of the loop), the dashboard and the progress lines.
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import random
 import resource
@@ -37,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 
 AGENTS = 10
 N = 1000                     # no-op tasks per graph
@@ -88,11 +100,38 @@ def timed(cmd: list[str], cwd: str, env: dict | None = None) -> tuple[float, flo
     return took, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-class Case:
-    """One graph, ready to run with both tools."""
+def installed(tmp: str) -> str | None:
+    """The interpreter of a venv that has this project installed from its wheel, with
+    jinja2 (the briefs' first rendering in a state directory needs it) at this
+    environment's versions, and nothing else; None, after saying why, when the wheels
+    cannot be had."""
+    from importlib.metadata import version
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    wheels, venv = os.path.join(tmp, "wheel"), os.path.join(tmp, "venv")
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, root,
+                            f"jinja2=={version('jinja2')}", f"markupsafe=={version('markupsafe')}"],
+                           capture_output=True, text=True)
+    found = glob.glob(os.path.join(wheels, "*.whl"))
+    if built.returncode != 0 or len(found) != 3:
+        print(f"(cannot build the wheel, lanes runs in this environment: {built.stderr.strip()[-300:]})")
+        return None
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True)
+    python = os.path.join(venv, "bin", "python")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    for wheel in found:                         # what installing a wheel amounts to, for these
+        with zipfile.ZipFile(wheel) as z:
+            z.extractall(site)
+    return python
 
-    def __init__(self, tmp: str, name: str, g: dict[str, list[str]], command: str) -> None:
-        self.tmp, self.name = tmp, name
+
+class Case:
+    """One graph, ready to run with both tools; lanes with the interpreter `python`
+    (`lanes plan` always runs here: it needs the front ends' packages)."""
+
+    def __init__(self, tmp: str, name: str, g: dict[str, list[str]], command: str,
+                 python: str = sys.executable) -> None:
+        self.tmp, self.name, self.python = tmp, name, python
         self.env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         self.env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
         wf = os.path.join(tmp, f"{name}.yaml")
@@ -107,7 +146,10 @@ class Case:
 
     def lanes(self) -> tuple[float, float]:
         self.launched_at = time.time()       # (for `handovers`: the state database's clock)
-        return timed([sys.executable, "-m", "lanes", "run", self.plan, "--jobs", str(JOBS), "--no-progress",
+        return self.lanes_with(self.python)
+
+    def lanes_with(self, python: str) -> tuple[float, float]:
+        return timed([python, "-m", "lanes", "run", self.plan, "--jobs", str(JOBS), "--no-progress",
                       "--state", self.state], self.tmp, self.env)
 
     def make(self) -> tuple[float, float]:
@@ -153,13 +195,17 @@ while todo or running:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5, help="runs of each tool per graph (best kept)")
+    ap.add_argument("--here", action="store_true", help="run lanes in this environment only (no wheel, no venv)")
     args = ap.parse_args()
     if not shutil.which("make"):
         sys.exit("make is needed for the comparison")
     print(f"load average before: {_load()} (other work on the machine skews every line below)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
+        python = (None if args.here else installed(tmp)) or sys.executable
+        where = "this environment" if python == sys.executable else "installed from its wheel in a venv"
+        print(f"lanes: {where} ({python})", flush=True)
         for shape in ("wide", "layered"):
-            case = Case(tmp, shape, graph(shape, N), "true")
+            case = Case(tmp, shape, graph(shape, N), "true", python)
             m, la = case.both(args.repeat)
             print(f"{N} no-op tasks, {shape:<7}: make -j2 {min(m):.3f}s (median {statistics.median(m):.3f}), "
                   f"lanes --jobs 2 {min(la):.3f}s (median {statistics.median(la):.3f}), "
@@ -168,20 +214,25 @@ def main() -> int:
             print(f"  CPU, the tool and its tasks: make {case.cpu[0]:.2f}s, lanes {case.cpu[1]:.2f}s: lanes' own "
                   f"{(case.cpu[1] - case.cpu[0]) / N * 1e3:.2f} ms per task more, on {os.cpu_count()} CPUs",
                   flush=True)
-        one = Case(tmp, "one", {"t0": []}, "true")
+            if python != sys.executable:
+                here = [(case.make()[0], case.lanes_with(sys.executable)[0]) for _ in range(max(1, args.repeat // 2))]
+                print(f"  the same in this environment (editable install, its .pth hooks): lanes "
+                      f"{min(h for _, h in here):.3f}s, ratio {min(h for _, h in here) / min(mk for mk, _ in here):.2f}x",
+                      flush=True)
+        one = Case(tmp, "one", {"t0": []}, "true", python)
         start = min(one.lanes()[0] for _ in range(args.repeat))
         print(f"  fixed cost: lanes runs a one-task plan in {start:.3f}s (start-up, briefs, state, summary; "
               f"{one.first:.3f}s the first time)",
               flush=True)
         # of it, what any Python program started here pays before its first line: the
-        # interpreter, and `site` with the .pth hooks of this environment (an editable
+        # interpreter, and `site` with the .pth hooks of its environment (here, an editable
         # install's import finder, a sandbox's certificate hook); `-S` skips site
-        py = min(timed([sys.executable, "-c", "pass"], tmp, one.env)[0] for _ in range(args.repeat))
-        bare_py = min(timed([sys.executable, "-S", "-c", "pass"], tmp, one.env)[0] for _ in range(args.repeat))
-        print(f"  of it, Python's own start-up here: {py:.3f}s ({py - bare_py:.3f}s of that in site and the "
-              f"environment's .pth hooks)", flush=True)
+        py = min(timed([python, "-c", "pass"], tmp, one.env)[0] for _ in range(args.repeat))
+        bare_py = min(timed([python, "-S", "-c", "pass"], tmp, one.env)[0] for _ in range(args.repeat))
+        print(f"  of it, Python's own start-up: {py:.3f}s ({py - bare_py:.3f}s of that in site and its "
+              f".pth hooks)", flush=True)
         if shutil.which("true") == "/usr/bin/true" and hasattr(os, "pidfd_open"):
-            bare = min(timed([sys.executable, "-c", BARE_PYTHON], tmp)[0] for _ in range(args.repeat))
+            bare = min(timed([python, "-c", BARE_PYTHON], tmp)[0] for _ in range(args.repeat))
             print(f"  for scale, a bare Python loop (posix_spawn, 2 at a time, no state): {bare:.3f}s, "
                   f"{bare / min(m):.2f}x make", flush=True)
             # the same loop in a process that first loads what `lanes run` loads, run in a new
@@ -189,16 +240,16 @@ def main() -> int:
             # left between this and lanes is the bookkeeping (state, logs, dashboard, lines)
             loaded = IMPORTS + "import threading\nt = threading.Thread(target=exec, args=(%r,))\n" \
                 "t.start(); t.join()\n" % BARE_PYTHON
-            heavy = min(timed([sys.executable, "-c", loaded], tmp, case.env)[0] for _ in range(args.repeat))
+            heavy = min(timed([python, "-c", loaded], tmp, case.env)[0] for _ in range(args.repeat))
             print(f"  the same loop after lanes' imports, in a thread of its own: {heavy:.3f}s, "
                   f"{heavy / min(m):.2f}x make", flush=True)
             loaded = IMPORTS + "import threading\nt = threading.Thread(target=exec, args=(%r,))\n" \
                 "t.start(); t.join()\n" % EXECUTOR_ONLY
-            alone = min(timed([sys.executable, "-c", loaded], tmp, case.env)[0] for _ in range(args.repeat))
+            alone = min(timed([python, "-c", loaded], tmp, case.env)[0] for _ in range(args.repeat))
             print(f"  and with lanes' executor (output pipes, logs, process groups; no scheduler, no state): "
                   f"{alone:.3f}s, {alone / min(m):.2f}x make", flush=True)
         ideal = 200 * 0.05 / JOBS
-        sleep = Case(tmp, "sleep", graph("wide", 200), "sleep 0.05")
+        sleep = Case(tmp, "sleep", graph("wide", 200), "sleep 0.05", python)
         m, la = sleep.both(max(1, args.repeat // 2))
         print(f"200 x sleep 0.05, --jobs 2: ideal {ideal:.2f}s; make -j2 {min(m):.3f}s (efficiency "
               f"{ideal / min(m):.3f}); lanes {min(la):.3f}s (efficiency {ideal / min(la):.3f}, goal >= 0.94)")
