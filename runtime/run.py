@@ -222,13 +222,13 @@ class Run:
         self.board = LiveDashboard(self.run_row, self.view, self.rollback_view)
         self.batch = Batch()
         self.first_uncommitted: float | None = None
-        self.agent_envs: dict[str | None, tuple[tuple[str, str], ...]] = {}   # env() of an agent's tasks,
-                                                                               # but for the task's own
+        # env() of an agent's tasks, all but the task's own LANES_* variables
+        self.agent_envs: dict[str | None, tuple[tuple[str, str], ...]] = {}
         self.offsets: dict[tuple[str, int], int] = {}   # (node, attempt) -> where its log output begins
         self.uncommitted_ok: set[str] = set()     # successes (and passed gates) not yet on disk
         self.deferred: list[tuple[Outcome, State, float]] = []   # ends whose record waits (`finished`)
-        self.starts: list[tuple[str, int, float, int, str | None]] = []   # launches not yet recorded
-        self.pgids: dict[str, int | None] = {}    # their process groups, once started (`started`)
+        # launches not yet recorded: node -> (attempt, at, log offset, agent, process group once started)
+        self.starts: dict[str, tuple[int, float, int, str | None, int | None]] = {}
         self.journal: int | None = None           # the `launched` journal, opened at the first launch
         self.rollbacks: deque[dict[str, object]] = deque()   # rollback rows still to run, in order
         self.undoing: dict[str, object] | None = None        # the rollback row whose command runs
@@ -578,8 +578,7 @@ class Run:
             except OSError:
                 pass
         self.offsets[(node_id, attempt)] = offset
-        self.starts.append((node_id, attempt, now, offset, node.agent))    # recorded once it runs
-        self.pgids[node_id] = None
+        self.starts[node_id] = (attempt, now, offset, node.agent, None)    # recorded once it runs
         return Launch(self.run_id, node_id, attempt, node.command or node.run or "true", cwd,
                       self.env(node, attempt) + extra, log, node.timeout_s)
 
@@ -642,8 +641,9 @@ class Run:
         batch: with the record of its start when that is still to be made."""
         if pgid is not None and self.sched.status.get(node_id) == State.RUNNING and \
                 self.sched.attempts[node_id] == attempt:
-            if node_id in self.pgids:
-                self.pgids[node_id] = pgid
+            pending = self.starts.get(node_id)
+            if pending is not None:
+                self.starts[node_id] = (*pending[:4], pgid)
                 return
             self.batch.changes.append(Change(node_id, {"pgid": pgid}, None, None, None))   # no view shows it
             self._dirtied()
@@ -731,13 +731,12 @@ class Run:
                 self._attempt_end(o, True, state, "succeeded", total, self.host, {}, {})
                 self.observer.event(f"succeeded {o.node_id} in {o.finished_at - o.started_at:.2f}s")
         if self.starts:
-            starts, self.starts = self.starts, []
-            pgids, self.pgids = self.pgids, {}
-            for node_id, attempt, now, offset, agent in starts:
+            starts, self.starts = self.starts, {}
+            for node_id, (attempt, now, offset, agent, pgid) in starts.items():
                 self.note(node_id, "started", {"attempt": attempt},
                           {"attempt": attempt, "started_at": now, "worker": self.host, "log_offset": offset},
                           status=State.RUNNING, attempts=attempt, started_at=now, completed_at=None,
-                          exit_code=None, error=None, pgid=pgids.get(node_id))
+                          exit_code=None, error=None, pgid=pgid)
                 self.observer.event(f"started {node_id} ({agent or 'gate'}, attempt {attempt})")
 
     def _last_lines(self, o: Outcome, lines: int = TAIL_LINES) -> str:
