@@ -28,12 +28,14 @@ at least 0.94 efficiency on the sleep graph. The load average is printed before 
 after: ratios from a busy machine say little.
 
 To show where the time goes, the same run also prints the CPU each tool spends
-(itself and its tasks), lanes' fixed cost (a one-task plan), and three floors of
-1,000 `true` two at a time: a bare Python posix_spawn loop; the same loop after
-importing what `lanes run` imports, in a thread of its own as lanes runs its loop;
-and that loop through lanes' executor (output pipes, logs, process groups). The
-gap between the last floor and `lanes run` is the scheduler, the state store (a
-SQLite transaction per turn of the loop), the dashboard and the progress lines.
+(itself and its tasks), lanes' last run in three parts (its start-up, the loop from
+the first start to the last end, its end), lanes' fixed cost (a one-task plan), and
+three floors of 1,000 `true` two at a time: a bare Python posix_spawn loop; the same
+loop after importing what `lanes run` imports, in a thread of its own as lanes runs
+its loop; and that loop through lanes' executor (output pipes, logs, process groups).
+The gap between the last floor and `lanes run` is reading the plan and creating the
+run, the scheduler, the state store (a SQLite transaction at most every 20 ms), the
+dashboard and the progress lines.
 """
 from __future__ import annotations
 
@@ -145,8 +147,10 @@ class Case:
         self.first = self.lanes()[0]         # the first run in the state directory
 
     def lanes(self) -> tuple[float, float]:
-        self.launched_at = time.time()       # (for `handovers`: the state database's clock)
-        return self.lanes_with(self.python)
+        self.launched_at = time.time()       # (for `phases`, `handovers`: the state database's clock)
+        took = self.lanes_with(self.python)
+        self.exited_at = time.time()
+        return took
 
     def lanes_with(self, python: str) -> tuple[float, float]:
         return timed([python, "-m", "lanes", "run", self.plan, "--jobs", str(JOBS), "--no-progress",
@@ -214,6 +218,10 @@ def main() -> int:
             print(f"  CPU, the tool and its tasks: make {case.cpu[0]:.2f}s, lanes {case.cpu[1]:.2f}s: lanes' own "
                   f"{(case.cpu[1] - case.cpu[0]) / N * 1e3:.2f} ms per task more, on {os.cpu_count()} CPUs",
                   flush=True)
+            up, loop, down = phases(case)
+            print(f"  in lanes' last run: {up:.3f}s from its launch to the first start, {loop:.3f}s from there "
+                  f"to the last end ({loop / min(m):.2f}x make's whole run), {down:.3f}s from there to its exit",
+                  flush=True)
             if python != sys.executable:
                 here = [(case.make()[0], case.lanes_with(sys.executable)[0]) for _ in range(max(1, args.repeat // 2))]
                 print(f"  the same in this environment (editable install, its .pth hooks): lanes "
@@ -265,19 +273,34 @@ def main() -> int:
     return 0
 
 
-def handovers(case: Case) -> tuple[float, list[float]]:
-    """From the state database, lanes' last run of `case`: seconds from its launch to the
-    first task's start, and each gap from a task's end to the start it let happen (the
-    earliest end not yet followed, as a slot frees)."""
-    import heapq
+def attempts(case: Case) -> list[tuple[float, float]]:
+    """(started_at, finished_at) of every attempt of lanes' last run of `case`, from its
+    state database (whose clock is time.time), in the order they started."""
     import sqlite3
     db = sqlite3.connect(os.path.join(case.state, "state.db"))
     try:
         (run_id,) = db.execute("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()
-        rows = db.execute("SELECT started_at, finished_at FROM attempts WHERE run_id=? ORDER BY started_at",
+        return db.execute("SELECT started_at, finished_at FROM attempts WHERE run_id=? ORDER BY started_at",
                           (run_id,)).fetchall()
     finally:
         db.close()
+
+
+def phases(case: Case) -> tuple[float, float, float]:
+    """lanes' last run of `case` in three parts: from its launch to the first task's start
+    (start-up: the interpreter, reading the plan, creating the run), from there to the last
+    task's end (the loop), and from there to its exit (the last records, the summary)."""
+    rows = attempts(case)
+    first, last = rows[0][0], max(f for _, f in rows)
+    return first - case.launched_at, last - first, case.exited_at - last
+
+
+def handovers(case: Case) -> tuple[float, list[float]]:
+    """lanes' last run of `case`: seconds from its launch to the first task's start, and
+    each gap from a task's end to the start it let happen (the earliest end not yet
+    followed, as a slot frees)."""
+    import heapq
+    rows = attempts(case)
     ends: list[float] = []
     gaps = []
     for started, finished in rows:
