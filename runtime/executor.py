@@ -5,28 +5,64 @@ those); the driver hands them a `Launch` and collects `Outcome`s.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 import os
 import re
 import shlex
+import shutil
 from typing import NamedTuple, Protocol
 
 # Characters that need a shell. Without any of them a command is split into argv
-# and executed directly, as make does: no bash start-up per task.
+# and executed directly, as make does: no bash start-up per task. What bash would run
+# differently is still given to bash: its keywords and builtins (all of bash 5.2's:
+# `compgen -k; compgen -b`), a program that is not found (bash says so in its words),
+# and every command when the environment has a start-up file or exported functions
+# for bash to apply (`needs_bash`).
 _SHELL_SYNTAX = re.compile(r"[|&;<>()$`\\\"'*?\[\]#~=%{}!\n]")
-_SHELL_WORDS = {"if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done", "case",
-                "esac", "function", "select", "time", "[[", "]]", "!", "{", "}", "export", "cd",
-                "source", ".", "exec", "exit", "set", "unset", "alias", "eval", "ulimit", "umask",
-                "read", "trap", "shift", "return", "break", "continue", "local", "declare", "type",
-                "hash", "wait", "jobs", "kill", "command", "builtin", "let", "test"}
+_SHELL_WORDS = frozenset("""
+    ! [[ ]] { } case coproc do done elif else esac fi for function if in select then time until while
+    . : alias bg bind break builtin caller cd command compgen complete compopt continue declare dirs
+    disown enable eval exec exit export fc fg getopts hash help history jobs kill let local logout
+    mapfile popd pushd pwd read readarray readonly return set shift shopt source suspend test times
+    trap type typeset ulimit umask unalias unset wait
+    """.split())
+# Builtins that are also programs, run directly as make runs them (a task of `true` pays
+# no bash start-up); not with an argument of --, where the program would print its
+# --help or --version and bash's builtin would not.
+_ALSO_PROGRAMS = frozenset({"echo", "false", "printf", "true"})
 
 
-def argv_of(command: str) -> list[str]:
-    """The argv to execute `command` with: its words when it has no shell syntax, else bash -c."""
-    if not _SHELL_SYNTAX.search(command):
+def argv_of(command: str, shell: bool = False) -> list[str]:
+    """The argv to execute `command` with: its words when it has no shell syntax and
+    bash would only execute the program they name, else bash -c (and always with
+    `shell`: see `needs_bash`)."""
+    if not shell and not _SHELL_SYNTAX.search(command):
         words = shlex.split(command)
-        if words and words[0] not in _SHELL_WORDS:
+        if words and words[0] not in _SHELL_WORDS and \
+                not (words[0] in _ALSO_PROGRAMS and any(w.startswith("--") for w in words[1:])):
             return words
     return ["bash", "-c", command]
+
+
+def resolved_argv(command: str, path: str | None, shell: bool = False) -> tuple[str, ...]:
+    """`argv_of`, its program looked up in `path` (once per command, as the shell's hash
+    table does, rather than in every child); a program not found goes to bash, which
+    says so in the words a user expects (or runs what it knows by that name)."""
+    argv = argv_of(command, shell)
+    if "/" not in argv[0]:
+        found = shutil.which(argv[0], path=path)
+        if found:
+            argv = [found, *argv[1:]]
+        elif argv[0] != "bash":
+            return resolved_argv(command, path, True)
+    return tuple(argv)
+
+
+def needs_bash(env: Mapping[str, str]) -> bool:
+    """Does this environment change what `bash -c` runs? A start-up file (BASH_ENV, which
+    a non-interactive bash reads first) or exported functions (BASH_FUNC_*) only bash
+    itself applies: with either, every command goes to bash."""
+    return "BASH_ENV" in env or any(k.startswith("BASH_FUNC_") for k in env)
 
 
 class Launch(NamedTuple):          # (tuples: made for every attempt, cheaply)

@@ -20,11 +20,10 @@ from collections.abc import Callable
 from functools import lru_cache
 import os
 import select
-import shutil
 import signal
 import time
 
-from lanes.runtime.executor import Launch, LogFile, Outcome, argv_of
+from lanes.runtime.executor import Launch, LogFile, Outcome, needs_bash, resolved_argv
 from lanes.runtime.procs import (
     GRACE_S,
     RANGE_TRUSTED_S,
@@ -40,16 +39,7 @@ _RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)     # Python ignores these; a comma
 _LEADERS_KEPT = 256                             # more than procs' probe of new pids looks at
 
 
-@lru_cache(maxsize=4096)
-def _argv(command: str, path: str | None) -> tuple[str, ...]:
-    """The argv of a command, its program looked up in PATH once (as the shell's hash
-    table does) rather than in every child."""
-    argv = argv_of(command)
-    if "/" not in argv[0]:
-        found = shutil.which(argv[0], path=path)
-        if found:
-            argv = [found, *argv[1:]]
-    return tuple(argv)
+_argv = lru_cache(maxsize=4096)(resolved_argv)       # (the commands of a plan are few)
 
 
 @lru_cache(maxsize=64)
@@ -123,6 +113,7 @@ class LocalExecutor:
         self.poller = select.poll()
         self.finished: list[Outcome] = []        # ended before `wait` was asked
         self.base_env = dict(os.environ)
+        self.shell = needs_bash(self.base_env)   # bash has start-up code or functions: bash runs all
         self.envs: dict[str, dict[str, str]] = {}   # base_env with PWD, per directory
         self.leftovers: list[Leftovers] = []     # of ended tasks, still being ended
         self.ended: list[_Running] = []          # ended tasks whose leftovers are still to look for
@@ -141,7 +132,8 @@ class LocalExecutor:
         out = into = None
         try:
             out, into = os.pipe()
-            pid = _spawn(_argv(launch.command, env.get("PATH")), launch.cwd, env, into)
+            argv = _argv(launch.command, env.get("PATH"), self.shell or "BASH_ENV" in env)
+            pid = _spawn(argv, launch.cwd, env, into)
         except OSError as exc:
             if out is not None:
                 os.close(out)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
 import pytest
-from runtime_helpers import alive, wait_for
+from runtime_helpers import alive, run, run_id_of, wait_for, workflow
 
-from lanes.runtime.executor import Launch, argv_of
+from lanes.runtime.executor import Launch, argv_of, needs_bash, resolved_argv
 from lanes.runtime.local import LocalExecutor
 
 
@@ -40,6 +41,69 @@ def wait_all(ex, n: int, limit: float = 20) -> dict:
 ])
 def test_shell_only_when_needed(command, shell):
     assert (argv_of(command)[:2] == ["bash", "-c"]) is shell
+
+
+def test_what_bash_would_run_itself_goes_to_bash():
+    """Every keyword and builtin of the bash installed here: run directly it would be a
+    program of that name (none, mostly: `:` failed with 127) or another program. Only
+    the builtins that are also programs run directly, as make runs them."""
+    words = subprocess.run(["bash", "-c", "compgen -k; compgen -b"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert {":", "pushd", "shopt", "if", "time", "pwd"} <= set(words)      # the list read is bash's
+    direct = {w for w in words if argv_of(f"{w} x")[:2] != ["bash", "-c"]}
+    assert direct == {"echo", "false", "printf", "true"}
+    assert argv_of("echo --help")[:2] == ["bash", "-c"]                  # the program would print its help
+    assert argv_of("true", shell=True) == ["bash", "-c", "true"]
+
+
+def test_a_program_not_found_goes_to_bash(tmp_path):
+    assert resolved_argv("no-such-program-here --x", str(tmp_path)) == ("bash", "-c", "no-such-program-here --x")
+    found = resolved_argv("true", os.environ.get("PATH"))
+    assert found[0].endswith("/true") and len(found) == 1
+
+
+def test_an_environment_bash_acts_on_sends_every_command_to_bash():
+    assert not needs_bash({"PATH": "/bin", "HOME": "/root"})
+    assert needs_bash({"BASH_ENV": "/etc/profile"})
+    assert needs_bash({"BASH_FUNC_deploy%%": "() {  echo deployed\n}"})
+
+
+def test_builtins_and_missing_programs_run_as_bash_runs_them(tmp_path):
+    wf = workflow(tmp_path, """
+        agents: {a: {}}
+        tasks:
+          colon: {agent: a, run: ":"}
+          pushd: {agent: a, run: "pushd /"}
+          shopt: {agent: a, run: "shopt -s nullglob"}
+          missing: {agent: a, run: "no-such-program-lanes-test"}
+        """)
+    r = run("run", wf, "--no-progress", "--keep-going")
+    assert r.returncode == 1, r.stdout + r.stderr
+    rid = run_id_of(r)
+    done = {line.split()[2] for line in r.stdout.splitlines() if " succeeded " in line and " in " in line}
+    assert done == {"colon", "pushd", "shopt"}
+    assert "failed missing (exit 127)" in r.stdout
+    log = (tmp_path / ".lanes" / "runs" / rid / "logs" / "missing.log").read_text()
+    assert "no-such-program-lanes-test: command not found" in log
+
+
+def test_bash_start_up_file_and_exported_functions_apply(tmp_path, monkeypatch):
+    """With BASH_ENV or an exported function in the environment, a command without shell
+    syntax still sees what bash -c would: the start-up file ran, the function shadows."""
+    (tmp_path / "env.sh").write_text("export GREETING=hello\n")
+    monkeypatch.setenv("BASH_ENV", str(tmp_path / "env.sh"))
+    monkeypatch.setenv("BASH_FUNC_true%%", "() {  echo shadowed\n}")
+    wf = workflow(tmp_path, """
+        agents: {a: {}}
+        tasks:
+          greet: {agent: a, run: "printenv GREETING"}
+          shadow: {agent: a, run: "true"}
+        """)
+    r = run("run", wf, "--no-progress")
+    assert r.returncode == 0, r.stdout + r.stderr
+    logs = tmp_path / ".lanes" / "runs" / run_id_of(r) / "logs"
+    assert (logs / "greet.log").read_text() == "hello\n"
+    assert (logs / "shadow.log").read_text() == "shadowed\n"
 
 
 def test_commands_without_shell_syntax_run_without_a_shell(tmp_path, executor):
@@ -130,12 +194,15 @@ def test_lost_output_of_a_command_that_cannot_start_or_times_out(tmp_path, execu
 
 def test_cancel_and_missing_programs(tmp_path, executor):
     executor.start(launch(tmp_path, "long", "sleep 30"))
-    executor.start(launch(tmp_path, "missing", "no-such-program-here --flag"))
+    executor.start(launch(tmp_path, "missing", "no-such-program-here --flag"))     # bash says so
+    executor.start(launch(tmp_path, "nofile", "./no-such-file --flag"))            # nothing to start
     executor.cancel("long")
-    out = wait_all(executor, 2)
+    out = wait_all(executor, 3)
     assert out["long"].error == "cancelled" and not out["long"].ok
-    assert out["missing"].exit_code == 127 and "cannot start" in out["missing"].error
-    assert "No such file" in (tmp_path / "missing.log").read_text()
+    assert out["missing"].exit_code == 127 and out["missing"].error is None
+    assert "no-such-program-here: command not found" in (tmp_path / "missing.log").read_text()
+    assert out["nofile"].exit_code == 127 and "cannot start" in out["nofile"].error
+    assert "No such file" in (tmp_path / "nofile.log").read_text()
 
 
 def test_signals_and_other_directories(tmp_path, executor):
