@@ -69,8 +69,8 @@ def log_sections(store: Store, run_id: str, node_id: str, raw: bool = False) -> 
             continue                                   # a run from before offsets: one section
         outcome = a["outcome"] or ("running" if a["finished_at"] is None else "ended")
         code = "" if a["exit_code"] is None else f", exit {a['exit_code']}"
-        header = (f"==> {node_id}: attempt {a['attempt']}, started {iso(a['started_at']) or '-'}"
-                  f"{code}, {outcome} <==")
+        said = "" if code == f", {outcome}" else f", {outcome}"        # a failure's outcome is its exit
+        header = f"==> {node_id}: attempt {a['attempt']}, started {iso(a['started_at']) or '-'}{code}{said} <=="
         part = text[start:end]
         if agent_runner is not None:
             result = parse_agent_output(part, str(agent_runner))

@@ -104,7 +104,7 @@ def test_logs_separate_attempts_and_pick_one(tmp_path):
     assert run("run", wf, "--no-progress", "--run-id", "l1").returncode == 0
     out = run("logs", "t").stdout                              # the latest run
     headers = [line for line in out.splitlines() if line.startswith("==> t: attempt")]
-    assert len(headers) == 3 and "exit 1" in headers[0] and "succeeded" in headers[2]
+    assert len(headers) == 3 and headers[0].endswith(", exit 1 <==") and headers[2].endswith(", exit 0, succeeded <==")
     assert [line for line in out.splitlines() if line.startswith("try")] == ["try 1", "try 2", "try 3"]
     assert run("logs", "l1", "t", "--attempt", "2").stdout == "try 2\n"
     missing = run("logs", "l1", "t", "--attempt", "9")
