@@ -132,8 +132,15 @@ class LocalExecutor:
         out = into = None
         try:
             out, into = os.pipe()
-            argv = _argv(launch.command, env.get("PATH"), self.shell or "BASH_ENV" in env)
-            pid = _spawn(argv, launch.cwd, env, into)
+            path, shell = env.get("PATH"), self.shell or "BASH_ENV" in env
+            try:
+                pid = _spawn(_argv(launch.command, path, shell), launch.cwd, env, into)
+            except OSError:
+                if shell:
+                    raise
+                # exec'd directly, it would not start (no execute permission, a script
+                # without #!): bash does what it does then (126, or runs it as a script)
+                pid = _spawn(_argv(launch.command, path, True), launch.cwd, env, into)
         except OSError as exc:
             if out is not None:
                 os.close(out)

@@ -195,14 +195,27 @@ def test_lost_output_of_a_command_that_cannot_start_or_times_out(tmp_path, execu
 def test_cancel_and_missing_programs(tmp_path, executor):
     executor.start(launch(tmp_path, "long", "sleep 30"))
     executor.start(launch(tmp_path, "missing", "no-such-program-here --flag"))     # bash says so
-    executor.start(launch(tmp_path, "nofile", "./no-such-file --flag"))            # nothing to start
+    executor.start(launch(tmp_path, "nodir", "true", cwd=tmp_path / "gone"))        # nothing can start
     executor.cancel("long")
     out = wait_all(executor, 3)
     assert out["long"].error == "cancelled" and not out["long"].ok
     assert out["missing"].exit_code == 127 and out["missing"].error is None
     assert "no-such-program-here: command not found" in (tmp_path / "missing.log").read_text()
-    assert out["nofile"].exit_code == 127 and "cannot start" in out["nofile"].error
-    assert "No such file" in (tmp_path / "nofile.log").read_text()
+    assert out["nodir"].exit_code == 127 and "cannot start" in out["nodir"].error
+    assert "No such file" in (tmp_path / "nodir.log").read_text()
+
+
+def test_a_file_that_cannot_be_exec_d_is_left_to_bash(tmp_path, executor):
+    """No execute permission: bash's 126 and message; a script without #!: bash runs it."""
+    (tmp_path / "plain.sh").write_text("echo from a script without a shebang\n")
+    (tmp_path / "plain.sh").chmod(0o755)
+    (tmp_path / "data.txt").write_text("not a program\n")
+    executor.start(launch(tmp_path, "script", "./plain.sh"))
+    executor.start(launch(tmp_path, "data", "./data.txt"))
+    out = wait_all(executor, 2)
+    assert out["script"].ok
+    assert (tmp_path / "script.log").read_text() == "from a script without a shebang\n"
+    assert out["data"].exit_code == 126 and "Permission denied" in (tmp_path / "data.log").read_text()
 
 
 def test_signals_and_other_directories(tmp_path, executor):
