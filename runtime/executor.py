@@ -9,7 +9,6 @@ from collections.abc import Mapping
 import os
 import re
 import shlex
-import shutil
 from typing import NamedTuple, Protocol
 
 # Characters that need a shell. Without any of them a command is split into argv
@@ -42,20 +41,6 @@ def argv_of(command: str, shell: bool = False) -> list[str]:
                 not (words[0] in _ALSO_PROGRAMS and any(w.startswith("--") for w in words[1:])):
             return words
     return ["bash", "-c", command]
-
-
-def resolved_argv(command: str, path: str | None, shell: bool = False) -> tuple[str, ...]:
-    """`argv_of`, its program looked up in `path` (once per command, as the shell's hash
-    table does, rather than in every child); a program not found goes to bash, which
-    says so in the words a user expects (or runs what it knows by that name)."""
-    argv = argv_of(command, shell)
-    if "/" not in argv[0]:
-        found = shutil.which(argv[0], path=path)
-        if found:
-            argv = [found, *argv[1:]]
-        elif argv[0] != "bash":
-            return resolved_argv(command, path, True)
-    return tuple(argv)
 
 
 def needs_bash(env: Mapping[str, str]) -> bool:

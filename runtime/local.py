@@ -20,10 +20,11 @@ from collections.abc import Callable
 from functools import lru_cache
 import os
 import select
+import shutil
 import signal
 import time
 
-from lanes.runtime.executor import Launch, LogFile, Outcome, needs_bash, resolved_argv
+from lanes.runtime.executor import Launch, LogFile, Outcome, argv_of, needs_bash
 from lanes.runtime.procs import (
     GRACE_S,
     RANGE_TRUSTED_S,
@@ -39,7 +40,19 @@ _RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)     # Python ignores these; a comma
 _LEADERS_KEPT = 256                             # more than procs' probe of new pids looks at
 
 
-_argv = lru_cache(maxsize=4096)(resolved_argv)       # (the commands of a plan are few)
+@lru_cache(maxsize=4096)
+def _argv(command: str, path: str | None, shell: bool = False) -> tuple[str, tuple[str, ...]]:
+    """The program to execute for a command and its argv (`argv_of`; argv[0] as written,
+    as bash passes it), the program looked up in PATH once (as bash's hash table does)
+    rather than in every child. A program not found goes to bash, which says so in the
+    words a user expects (or runs what it knows by that name)."""
+    argv = argv_of(command, shell)
+    if "/" in argv[0]:
+        return argv[0], tuple(argv)
+    found = shutil.which(argv[0], path=path)
+    if found is None and argv[0] != "bash":
+        return _argv(command, path, True)
+    return found or argv[0], tuple(argv)
 
 
 @lru_cache(maxsize=64)
@@ -47,18 +60,19 @@ def _same_dir(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _spawn(argv: tuple[str, ...], cwd: str, env: dict[str, str], out: int) -> int:
-    """Start `argv` in a new session (its own process group) with stdout and stderr on
-    `out`; its pid. posix_spawn when the command runs in our own directory, which
-    `lanes run` makes the plan's workdir; Popen otherwise (posix_spawn cannot change
-    directory before Python 3.13)."""
+def _spawn(program: tuple[str, tuple[str, ...]], cwd: str, env: dict[str, str], out: int) -> int:
+    """Start a program and its argv (`_argv`) in a new session (its own process group)
+    with stdout and stderr on `out`; its pid. posix_spawn when the command runs in our
+    own directory, which `lanes run` makes the plan's workdir; Popen otherwise
+    (posix_spawn cannot change directory before Python 3.13)."""
+    path, argv = program
     if _same_dir(cwd, os.getcwd()):
         actions = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                    (os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)]
-        return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORED)
+        return os.posix_spawn(path, argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORED)
     import subprocess  # (only for another directory)
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                            start_new_session=True)
+    proc = subprocess.Popen(argv, executable=path, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                            stderr=out, start_new_session=True)
     proc.returncode = 0          # reaped by the executor with waitpid; Popen's __del__ must not try
     return proc.pid
 

@@ -8,8 +8,8 @@ import time
 import pytest
 from runtime_helpers import alive, run, run_id_of, wait_for, workflow
 
-from lanes.runtime.executor import Launch, argv_of, needs_bash, resolved_argv
-from lanes.runtime.local import LocalExecutor
+from lanes.runtime.executor import Launch, argv_of, needs_bash
+from lanes.runtime.local import LocalExecutor, _argv
 
 
 @pytest.fixture
@@ -56,10 +56,13 @@ def test_what_bash_would_run_itself_goes_to_bash():
     assert argv_of("true", shell=True) == ["bash", "-c", "true"]
 
 
-def test_a_program_not_found_goes_to_bash(tmp_path):
-    assert resolved_argv("no-such-program-here --x", str(tmp_path)) == ("bash", "-c", "no-such-program-here --x")
-    found = resolved_argv("true", os.environ.get("PATH"))
-    assert found[0].endswith("/true") and len(found) == 1
+def test_a_program_is_looked_up_once_and_keeps_its_name(tmp_path):
+    """argv[0] as written (as bash passes it: `ls: cannot access`, not `/usr/bin/ls: ...`);
+    a program not found goes to bash."""
+    path, argv = _argv("ls -d .", os.environ.get("PATH"))
+    assert path.endswith("/ls") and argv == ("ls", "-d", ".")
+    path, argv = _argv("no-such-program-here --x", str(tmp_path))
+    assert path.endswith("bash") and argv == ("bash", "-c", "no-such-program-here --x")
 
 
 def test_an_environment_bash_acts_on_sends_every_command_to_bash():
@@ -76,6 +79,7 @@ def test_builtins_and_missing_programs_run_as_bash_runs_them(tmp_path):
           pushd: {agent: a, run: "pushd /"}
           shopt: {agent: a, run: "shopt -s nullglob"}
           missing: {agent: a, run: "no-such-program-lanes-test"}
+          named: {agent: a, run: "ls no-such-file-lanes-test"}
         """)
     r = run("run", wf, "--no-progress", "--keep-going")
     assert r.returncode == 1, r.stdout + r.stderr
@@ -85,6 +89,8 @@ def test_builtins_and_missing_programs_run_as_bash_runs_them(tmp_path):
     assert "failed missing (exit 127)" in r.stdout
     log = (tmp_path / ".lanes" / "runs" / rid / "logs" / "missing.log").read_text()
     assert "no-such-program-lanes-test: command not found" in log
+    named = (tmp_path / ".lanes" / "runs" / rid / "logs" / "named.log").read_text()
+    assert named.startswith("ls: cannot access")           # its name as written, not /usr/bin/ls
 
 
 def test_bash_start_up_file_and_exported_functions_apply(tmp_path, monkeypatch):
