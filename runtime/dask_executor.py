@@ -55,7 +55,7 @@ import time
 from typing import Any, TypedDict
 import uuid
 
-from lanes.runtime.executor import Launch, LogFile, Outcome, argv_of, needs_bash
+from lanes.runtime.executor import Launch, LogFile, Outcome, argv_of
 from lanes.runtime.procs import GRACE_S, RANGE_TRUSTED_S, Leftovers, kill_group
 
 POLL_S = 0.2                  # how often a running command checks for a cancel request
@@ -199,7 +199,7 @@ def run_on_worker(spec: Spec) -> Result:
     prefix, preexec = _death_signal()
     try:
         proc = subprocess.Popen([*prefix, "bash", "-c", GUARD, "lanes-guard", str(os.getpid()),
-                                 *argv_of(spec["command"], needs_bash(env))],
+                                 *argv_of(spec["command"])],
                                 cwd=spec["cwd"], env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec)
     except OSError as exc:

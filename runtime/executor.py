@@ -13,13 +13,14 @@ from typing import NamedTuple, Protocol
 
 # Characters that need a shell. Without any of them a command is split into argv
 # and executed directly, as make does: no bash start-up per task. What bash would run
-# differently is still given to bash: its keywords and builtins (all of bash 5.2's:
-# `compgen -k; compgen -b`), a program that is not found (bash says so in its words),
+# differently is still given to bash: its keywords and builtins (all of bash 5.2's,
+# `compgen -k; compgen -b`, but those made of shell syntax: `!`, `[[`, `{`), a program
+# that is not found or cannot be exec'd (the local executor's `_argv` and `start`),
 # and every command when the environment has a start-up file or exported functions
 # for bash to apply (`needs_bash`).
 _SHELL_SYNTAX = re.compile(r"[|&;<>()$`\\\"'*?\[\]#~=%{}!\n]")
 _SHELL_WORDS = frozenset("""
-    ! [[ ]] { } case coproc do done elif else esac fi for function if in select then time until while
+    case coproc do done elif else esac fi for function if in select then time until while
     . : alias bg bind break builtin caller cd command compgen complete compopt continue declare dirs
     disown enable eval exec exit export fc fg getopts hash help history jobs kill let local logout
     mapfile popd pushd pwd read readarray readonly return set shift shopt source suspend test times

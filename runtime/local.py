@@ -147,10 +147,11 @@ class LocalExecutor:
         try:
             out, into = os.pipe()
             path, shell = env.get("PATH"), self.shell or "BASH_ENV" in env
+            program = _argv(launch.command, path, shell)
             try:
-                pid = _spawn(_argv(launch.command, path, shell), launch.cwd, env, into)
+                pid = _spawn(program, launch.cwd, env, into)
             except OSError:
-                if shell:
+                if program[1][0] == "bash":
                     raise
                 # exec'd directly, it would not start (no execute permission, a script
                 # without #!): bash does what it does then (126, or runs it as a script)

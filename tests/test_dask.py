@@ -283,6 +283,21 @@ def test_run_on_worker_refuses_a_second_start_of_one_attempt(tmp_path):
     assert (tmp_path / "n.log").read_text() == "ran\n"                # the command ran once
 
 
+def test_run_on_worker_runs_commands_as_bash_does(tmp_path, monkeypatch):
+    """The worker's guard is bash: a builtin, the start-up file of BASH_ENV and an exported
+    function apply to a command without shell syntax as they would under bash -c."""
+    from lanes.runtime.dask_executor import run_on_worker
+    (tmp_path / "env.sh").write_text("export GREETING=hello\n")
+    monkeypatch.setenv("BASH_ENV", str(tmp_path / "env.sh"))
+    monkeypatch.setenv("BASH_FUNC_true%%", "() {  echo shadowed\n}")
+    for command, out in ((":", ""), ("printenv GREETING", "hello\n"), ("true", "shadowed\n")):
+        (tmp_path / "n.log").unlink(missing_ok=True)
+        r = run_on_worker(_spec(tmp_path, command))
+        assert r["exit_code"] == 0, (command, r)
+        log = tmp_path / "n.log"
+        assert (log.read_text() if log.exists() else "") == out, command
+
+
 def test_run_on_worker_reports_what_cannot_start(tmp_path):
     from lanes.runtime.dask_executor import run_on_worker
     r = run_on_worker(_spec(tmp_path, "true", cwd=str(tmp_path / "missing")))
